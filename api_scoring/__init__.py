@@ -1,0 +1,1 @@
+"""The scoring service: features from Redis, two model calls, one combined score."""

@@ -1,0 +1,67 @@
+"""Request parsing, upstream answer checking and score combination, shared by both stacks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from common import jsonio
+from common.errors import invalid_input, model_unavailable
+from feature_store.schema import validate_entity_id
+from feature_store.vector import Vector, vector_from_request
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreRequest:
+    """Either an entity to look up or, as in the original study, the features themselves."""
+
+    entity_id: str | None = None
+    features: Vector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPrediction:
+    """One model's prediction and identity."""
+
+    name: str
+    version: str
+    prediction: float
+
+
+def parse_score_body(raw: bytes) -> ScoreRequest:
+    """Accept ``{"entity_id": "..."}`` or a bare list of features; anything else is a 4xx."""
+    body = jsonio.loads(raw)
+    if isinstance(body, dict):
+        if set(body) != {"entity_id"}:
+            raise invalid_input('body must be {"entity_id": "..."} or a list of features')
+        return ScoreRequest(entity_id=validate_entity_id(body["entity_id"]))
+    if isinstance(body, list):
+        return ScoreRequest(features=vector_from_request(body))
+    raise invalid_input('body must be {"entity_id": "..."} or a list of features')
+
+
+def parse_model_answer(label: str, raw: bytes) -> ModelPrediction:
+    """Check a model service's 200 answer; a malformed one makes that model unavailable."""
+    try:
+        body = orjson.loads(raw)
+        prediction = body["prediction"]
+        if isinstance(prediction, bool) or not isinstance(prediction, float | int) or not math.isfinite(prediction):
+            raise ValueError("prediction is not a finite number")
+        return ModelPrediction(name=str(body["model"]), version=str(body["version"]), prediction=float(prediction))
+    except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
+        raise model_unavailable(label, f"invalid answer: {exc}") from None
+
+
+def combine(entity_id: str | None, predictions: Sequence[ModelPrediction]) -> dict[str, Any]:
+    """The scoring answer: the mean of the predictions (also as the original's ``detail``) and each model."""
+    score = sum(p.prediction for p in predictions) / len(predictions)
+    return {
+        "entity_id": entity_id,
+        "score": score,
+        "detail": score,
+        "models": [{"name": p.name, "version": p.version, "prediction": p.prediction} for p in predictions],
+    }

@@ -1,0 +1,57 @@
+"""``ScoringResources``: the sync scoring worker's long-lived clients, built once per worker after fork."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import requests
+
+from api_scoring.model_client import ModelClient, ModelPair, open_session
+from api_scoring.settings import ScoringSettings
+from common.server_settings import ServerSettings
+from feature_store.reader import FeatureReader
+
+MIN_POOL = 8
+
+
+@dataclass
+class ScoringResources:
+    """The feature reader, the HTTP session and the model pair of one worker."""
+
+    features: FeatureReader
+    models: ModelPair
+    session: requests.Session
+    executor: ThreadPoolExecutor | None
+
+    @classmethod
+    def open(cls, settings: ScoringSettings, server: ServerSettings) -> ScoringResources:
+        """Open clients sized to the worker's concurrency (threads x one call per model)."""
+        concurrency = server.concurrency_per_worker()
+        session = open_session(settings.model_pool_size or max(MIN_POOL, concurrency))
+        executor = (
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fanout")
+            if settings.fanout == "parallel"
+            else None
+        )
+        clients = [
+            ModelClient(
+                name,
+                settings.model_url(name, "sync"),
+                session,
+                settings.model_connect_timeout_s,
+                settings.model_timeout_s,
+            )
+            for name in ("model_a", "model_b")
+        ]
+        features = FeatureReader(
+            settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or max(MIN_POOL, concurrency)
+        )
+        return cls(features=features, models=ModelPair(*clients, executor=executor), session=session, executor=executor)
+
+    def close(self) -> None:
+        """Stop the fan-out pool and close every connection."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+        self.session.close()
+        self.features.close()

@@ -1,0 +1,48 @@
+"""``ScoringResources``: the async scoring worker's long-lived clients, opened and closed by the lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from api_scoring.model_client_async import AsyncModelClient, AsyncModelPair, open_session
+from api_scoring.settings import ScoringSettings
+from feature_store.reader_async import AsyncFeatureReader
+
+# One event loop keeps many calls in flight: pools sized for the load, not for a thread count.
+POOL_SIZE = 100
+REDIS_POOL_SIZE = 64
+
+
+@dataclass
+class ScoringResources:
+    """The feature reader, the HTTP session and the model pair of one worker."""
+
+    features: AsyncFeatureReader
+    models: AsyncModelPair
+    session: aiohttp.ClientSession
+
+    @classmethod
+    async def open(cls, settings: ScoringSettings) -> ScoringResources:
+        """Open the worker's clients (inside the running event loop)."""
+        session = open_session(settings.model_pool_size or POOL_SIZE, settings.client_keepalive_s)
+        clients = [
+            AsyncModelClient(
+                name,
+                settings.model_url(name, "async"),
+                session,
+                settings.model_connect_timeout_s,
+                settings.model_timeout_s,
+            )
+            for name in ("model_a", "model_b")
+        ]
+        features = AsyncFeatureReader(
+            settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or REDIS_POOL_SIZE
+        )
+        return cls(features=features, models=AsyncModelPair(*clients), session=session)
+
+    async def aclose(self) -> None:
+        """Close every connection."""
+        await self.session.close()
+        await self.features.aclose()

@@ -1,0 +1,43 @@
+"""Settings of a scoring service (env prefix ``SCORING_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from common.routes import DEFAULT_PORTS, Stack, predict_path
+from common.settings import redis_url_field, settings_config
+
+
+class ScoringSettings(BaseSettings):
+    """One scoring service: where its feature store and models are, and how long it waits for them."""
+
+    model_config = settings_config("SCORING_")
+
+    redis_url: str = redis_url_field("SCORING_")
+    redis_timeout_s: float = Field(default=0.25, gt=0, description="Timeout of each Redis call and pool wait.")
+    redis_max_connections: int | None = Field(
+        default=None, ge=1, description="Redis pool size per worker; default: the worker's concurrency (min 8)."
+    )
+    model_a_url: str | None = Field(default=None, description="model_a predict URL; default: this stack's.")
+    model_b_url: str | None = Field(default=None, description="model_b predict URL; default: this stack's.")
+    model_timeout_s: float = Field(default=1.0, gt=0, description="Timeout of each whole model call.")
+    model_connect_timeout_s: float = Field(default=0.25, gt=0, description="Timeout to connect to a model.")
+    model_pool_size: int | None = Field(
+        default=None, ge=1, description="Connections kept per model per worker; default: the worker's concurrency."
+    )
+    client_keepalive_s: float = Field(
+        default=3.0, gt=0, description="Idle time before the client drops a pooled connection (< SERVER_KEEPALIVE_S)."
+    )
+    fanout: Literal["parallel", "sequential"] = Field(
+        default="parallel",
+        description="Sync stack only: call the two models in parallel (thread pool) or one after the other.",
+    )
+    max_body_bytes: int = Field(default=65_536, gt=0, description="Largest accepted request body.")
+
+    def model_url(self, model: Literal["model_a", "model_b"], stack: Stack) -> str:
+        """The predict URL of a model, defaulting to the stack's own service on this host."""
+        configured = self.model_a_url if model == "model_a" else self.model_b_url
+        return configured or f"http://127.0.0.1:{DEFAULT_PORTS[(stack, model)]}{predict_path(stack)}"

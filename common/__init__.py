@@ -1,0 +1,1 @@
+"""Pieces shared by every service of both stacks: error shapes, JSON codec, request parsing."""

@@ -1,0 +1,43 @@
+"""OpenAPI pieces shared by the services' docs: the feature list, the error body, and a request-body helper.
+
+The handlers parse bodies with the shared plain-Python parsers (one behaviour for both stacks);
+these pydantic models only describe that behaviour in the FastAPI docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from feature_store.schema import FEATURE_NAMES, N_FEATURES
+
+FEATURES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "number"},
+    "minItems": N_FEATURES,
+    "maxItems": N_FEATURES,
+    "description": f"Feature vector, in order: {', '.join(FEATURE_NAMES)}. Finite numbers only.",
+    "example": [5.1, 3.5, 1.4, 0.2],
+}
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of both stacks."""
+
+    status: int = Field(description="The HTTP status, repeated.")
+    error: str = Field(description="Machine-readable code, e.g. entity_not_found.")
+    message: str = Field(description="What went wrong, for humans.")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Body is not valid JSON"},
+    413: {"model": ErrorBody, "description": "Body too large"},
+    422: {"model": ErrorBody, "description": "Valid JSON, invalid request"},
+}
+
+
+def request_body(*alternatives: dict[str, Any]) -> dict[str, Any]:
+    """An ``openapi_extra`` request body accepting any of the given JSON schemas."""
+    schema = alternatives[0] if len(alternatives) == 1 else {"oneOf": list(alternatives)}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}

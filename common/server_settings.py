@@ -1,0 +1,64 @@
+"""Settings of the process manager (gunicorn) that serves any service (env prefix ``SERVER_``).
+
+Worker counts follow one documented formula, overridable with ``SERVER_WORKERS``:
+- ``uvicorn`` (async): one worker per core; each event loop multiplexes all its requests.
+- ``gthread`` (sync, default): one worker per core, ``SERVER_THREADS`` threads each
+  (concurrency = workers x threads), the sync way to keep many slow upstream calls in flight.
+- ``sync``: 2 x cores + 1 (gunicorn's own rule); each worker serves one request at a time.
+- ``meinheld``: one worker per core; without monkeypatching each serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from common.settings import settings_config
+
+WorkerClass = Literal["uvicorn", "gthread", "sync", "meinheld"]
+
+WORKER_CLASS_PATHS: dict[str, str] = {
+    "uvicorn": "stack.uvicorn_worker.UvicornWorker",
+    "gthread": "gthread",
+    "sync": "sync",
+    "meinheld": "meinheld.gmeinheld.MeinheldWorker",
+}
+
+
+def cpu_count() -> int:
+    """Cores this process may run on (respects CPU affinity, unlike os.cpu_count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class ServerSettings(BaseSettings):
+    """How gunicorn serves one service: bind address, worker class and counts, timeouts."""
+
+    model_config = settings_config("SERVER_")
+
+    name: str = Field(default="service", description="Process name shown by ps.")
+    host: str = Field(default="127.0.0.1", description="Address to bind.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port to bind.")
+    worker_class: WorkerClass = Field(default="gthread", description="uvicorn, gthread, sync or meinheld.")
+    workers: int | None = Field(default=None, ge=1, description="Worker processes; default: the formula above.")
+    threads: int = Field(default=32, ge=1, description="Threads per gthread worker.")
+    keepalive_s: int = Field(
+        default=5, ge=1, description="Idle keep-alive of the server; clients must use a shorter one."
+    )
+    timeout_s: int = Field(default=30, ge=1, description="A silent worker is restarted after this.")
+    graceful_timeout_s: int = Field(default=10, ge=1, description="Grace period for in-flight requests on stop.")
+    backlog: int = Field(default=2048, ge=1, description="Listen queue length.")
+    log_level: str = Field(default="info", description="gunicorn's error-log level.")
+
+    def worker_count(self) -> int:
+        """Workers for this worker class (the formula above unless set)."""
+        if self.workers is not None:
+            return self.workers
+        cores = cpu_count()
+        return 2 * cores + 1 if self.worker_class == "sync" else cores
+
+    def concurrency_per_worker(self) -> int:
+        """How many requests one worker serves at once (sizes its connection pools)."""
+        return self.threads if self.worker_class == "gthread" else 1

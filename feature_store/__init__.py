@@ -1,0 +1,1 @@
+"""The Redis feature store: key schema, deterministic seeding, vector assembly and readers."""

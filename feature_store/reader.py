@@ -1,0 +1,54 @@
+"""``FeatureReader``: the sync stack's feature store client (redis-py, blocking pool)."""
+
+from __future__ import annotations
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from common.errors import feature_store_unavailable
+from feature_store.schema import FEATURE_NAMES, entity_key
+from feature_store.vector import Vector, vector_from_store
+
+
+def pool_kwargs(timeout_s: float, max_connections: int) -> dict:
+    """Connection-pool options shared by ``FeatureReader`` and ``AsyncFeatureReader``."""
+    return {
+        "max_connections": max_connections,
+        # How long a caller waits for a free pooled connection before giving up.
+        "timeout": timeout_s,
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+    }
+
+
+class FeatureReader:
+    """Reads an entity's feature vector with one HMGET over a bounded, blocking connection pool."""
+
+    def __init__(self, redis_url: str, timeout_s: float, max_connections: int) -> None:
+        # redis-py retries 10 times with backoff by default, which can stall one call for
+        # seconds on a dead Redis. We fail fast; the caller answers 503.
+        pool = redis.BlockingConnectionPool.from_url(
+            redis_url, retry=Retry(NoBackoff(), 0), **pool_kwargs(timeout_s, max_connections)
+        )
+        self._redis = redis.Redis(connection_pool=pool)
+
+    def get(self, entity_id: str) -> Vector:
+        """The entity's feature vector; 404, 422 or 503 as an ``ApiError``."""
+        try:
+            values = self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
+        except redis.RedisError as exc:
+            raise feature_store_unavailable(type(exc).__name__) from exc
+        return vector_from_store(entity_id, values)
+
+    def ping(self) -> bool:
+        """True when Redis answers."""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._redis.close()
+        self._redis.connection_pool.disconnect()

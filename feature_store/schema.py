@@ -1,0 +1,44 @@
+"""The feature store's key schema and feature list, defined once for every reader and writer.
+
+Schema v1: one Redis hash per entity at ``features:v1:{entity_id}``, one field per feature
+(named below), each value the decimal text of a finite float (Python ``repr``, so it
+round-trips bit for bit). A new layout gets a new version prefix; readers never guess.
+"""
+
+from __future__ import annotations
+
+import re
+
+from common.errors import invalid_input
+
+SCHEMA_VERSION = "v1"
+KEY_PREFIX = f"features:{SCHEMA_VERSION}:"
+
+# Order matters: it is the order of the model's weight vector and of the bare-list request body.
+FEATURE_NAMES: tuple[str, ...] = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+N_FEATURES = len(FEATURE_NAMES)
+
+# Submitted features must be finite and at most this large in magnitude: far beyond any real
+# feature, and small enough that no model's weighted sum can overflow to inf or nan.
+MAX_ABS_FEATURE = 1e6
+
+ENTITY_ID_MAX_LENGTH = 64
+# Letters, digits, '_' and '-': no ':' or '*' or whitespace, so an id can never reach
+# another key namespace, a glob pattern or a protocol delimiter.
+_ENTITY_ID = re.compile(rf"[A-Za-z0-9_-]{{1,{ENTITY_ID_MAX_LENGTH}}}")
+
+
+def validate_entity_id(value: object) -> str:
+    """Return ``value`` if it is a well-formed entity id, else raise a 422."""
+    if not isinstance(value, str):
+        raise invalid_input("entity_id must be a string", field="entity_id")
+    if not _ENTITY_ID.fullmatch(value):
+        raise invalid_input(
+            f"entity_id must be 1-{ENTITY_ID_MAX_LENGTH} characters of A-Z a-z 0-9 _ -", field="entity_id"
+        )
+    return value
+
+
+def entity_key(entity_id: str) -> str:
+    """The Redis key of an entity's feature hash (the id must already be validated)."""
+    return KEY_PREFIX + entity_id

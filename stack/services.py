@@ -1,0 +1,98 @@
+"""The one source of truth for how each process of the system starts: the six services, Redis, seeding.
+
+``make up``, the tests (and the container files) build their commands from these functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from common.routes import HEALTHCHECK_PATH, Stack, predict_path
+from stack.settings import StackSettings
+
+Role = Literal["model_a", "scoring", "model_b"]
+GUNICORN_CONFIG = "python:stack.gunicorn_conf"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One of the six services: a stack and a role."""
+
+    stack: Stack
+    role: Role
+
+    @property
+    def name(self) -> str:
+        """``async-model-a``, ``sync-scoring``..."""
+        return f"{self.stack}-{self.role.replace('_', '-')}"
+
+    @property
+    def app(self) -> str:
+        """The app factory gunicorn loads in each worker."""
+        package = "api_scoring" if self.role == "scoring" else "api_model"
+        return f"{package}.app_{self.stack}:create_app()"
+
+    def url(self, settings: StackSettings, path: str = "") -> str:
+        """The service's base URL, plus ``path``."""
+        return f"http://{settings.host}:{settings.port(self.stack, self.role)}{path}"
+
+    def health_url(self, settings: StackSettings) -> str:
+        """Its liveness URL."""
+        return self.url(settings, HEALTHCHECK_PATH)
+
+    def predict_url(self, settings: StackSettings) -> str:
+        """Its predict URL."""
+        return self.url(settings, predict_path(self.stack))
+
+
+SERVICES: tuple[Service, ...] = tuple(
+    Service(stack, role) for stack in ("async", "sync") for role in ("model_a", "scoring", "model_b")
+)
+
+
+def service(stack: Stack, role: Role) -> Service:
+    """Look a service up by stack and role."""
+    return next(s for s in SERVICES if s.stack == stack and s.role == role)
+
+
+def service_argv(svc: Service, python: str = "python") -> list[str]:
+    """The command that starts a service: gunicorn with the shared config, loading the app factory."""
+    return [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, svc.app]
+
+
+def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
+    """The environment that makes ``service_argv`` the given service."""
+    env = {
+        "SERVER_NAME": svc.name,
+        "SERVER_HOST": settings.host,
+        "SERVER_PORT": str(settings.port(svc.stack, svc.role)),
+        "SERVER_WORKER_CLASS": "uvicorn" if svc.stack == "async" else settings.sync_worker_class,
+    }
+    if svc.role == "scoring":
+        env |= {
+            "SCORING_REDIS_URL": settings.effective_redis_url(),
+            "SCORING_MODEL_A_URL": service(svc.stack, "model_a").predict_url(settings),
+            "SCORING_MODEL_B_URL": service(svc.stack, "model_b").predict_url(settings),
+        }
+    else:
+        env["MODEL_NAME"] = svc.role
+    return env
+
+
+def redis_argv(binary: str, settings: StackSettings) -> list[str]:
+    """A throwaway Redis: loopback only, no persistence (the seeding job rebuilds the data)."""
+    return [
+        binary, "--bind", settings.host, "--port", str(settings.redis_port),
+        "--save", "", "--appendonly", "no", "--daemonize", "no",
+    ]  # fmt: skip
+
+
+def seed_argv(python: str = "python") -> list[str]:
+    """The seeding job (reads ``SEED_*``/``REDIS_URL``)."""
+    return [python, "-m", "feature_store.seed"]
+
+
+def seed_env(settings: StackSettings) -> dict[str, str]:
+    """The environment of the seeding job."""
+    return {"SEED_REDIS_URL": settings.effective_redis_url()}

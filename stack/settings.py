@@ -1,0 +1,43 @@
+"""Settings of the launcher that runs the whole system (env prefix ``STACK_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings
+
+from common.routes import DEFAULT_PORTS, DEFAULT_REDIS_PORT, Stack
+from common.server_settings import WorkerClass
+from common.settings import settings_config
+
+
+class StackSettings(BaseSettings):
+    """Where the six services and Redis listen, and how the sync stack is served."""
+
+    model_config = settings_config("STACK_")
+
+    host: str = Field(default="127.0.0.1", description="Address every service binds and is reached on.")
+    async_model_a_port: int = DEFAULT_PORTS[("async", "model_a")]
+    async_scoring_port: int = DEFAULT_PORTS[("async", "scoring")]
+    async_model_b_port: int = DEFAULT_PORTS[("async", "model_b")]
+    sync_model_a_port: int = DEFAULT_PORTS[("sync", "model_a")]
+    sync_scoring_port: int = DEFAULT_PORTS[("sync", "scoring")]
+    sync_model_b_port: int = DEFAULT_PORTS[("sync", "model_b")]
+    redis_port: int = Field(default=DEFAULT_REDIS_PORT, description="Port of the Redis the launcher starts.")
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STACK_REDIS_URL", "REDIS_URL"),
+        description="Use this Redis instead of starting one.",
+    )
+    sync_worker_class: WorkerClass = Field(default="gthread", description="gthread, sync or meinheld.")
+    log_dir: Path = Field(default=Path("var/log"), description="Where each process's log goes.")
+    ready_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for every service.")
+
+    def port(self, stack: Stack, role: str) -> int:
+        """The port of one service."""
+        return getattr(self, f"{stack}_{role}_port")
+
+    def effective_redis_url(self) -> str:
+        """The given Redis, or the one the launcher starts."""
+        return self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
