@@ -12,7 +12,7 @@ from api_model.model import load_model
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
 from common.routes import predict_path
-from common.web_sync import add_healthcheck, install_error_handlers, json_response, limit_body
+from common.web_sync import add_healthcheck, install_error_handlers, json_response, read_body
 
 
 def create_app(settings: ModelSettings | None = None) -> Flask:
@@ -21,13 +21,12 @@ def create_app(settings: ModelSettings | None = None) -> Flask:
     model = load_model(settings.artifact_file())
     cost = InferenceCost(settings.wait_min_ms, settings.wait_max_ms, settings.cpu_ms, random.Random())
     app = Flask(__name__)
-    limit_body(app, settings.max_body_bytes)
     install_error_handlers(app)
     add_healthcheck(app)
 
     @app.post(predict_path("sync"))
     def predict() -> Response:
-        vector = parse_predict_body(request.get_data())
+        vector = parse_predict_body(read_body(request, settings.max_body_bytes))
         time.sleep(cost.wait_s())
         cost.burn_cpu()
         return json_response(prediction_body(model, model.predict(vector)))

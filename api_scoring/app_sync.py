@@ -11,7 +11,7 @@ from api_scoring.resources import ScoringResources
 from api_scoring.settings import ScoringSettings
 from common.routes import predict_path
 from common.server_settings import ServerSettings
-from common.web_sync import add_healthcheck, install_error_handlers, json_response, limit_body
+from common.web_sync import add_healthcheck, install_error_handlers, json_response, read_body
 
 
 def create_app(settings: ScoringSettings | None = None, server: ServerSettings | None = None) -> Flask:
@@ -20,13 +20,12 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
     resources = ScoringResources.open(settings, server or ServerSettings())
     atexit.register(resources.close)
     app = Flask(__name__)
-    limit_body(app, settings.max_body_bytes)
     install_error_handlers(app)
     add_healthcheck(app)
 
     @app.post(predict_path("sync"))
     def score() -> Response:
-        body = parse_score_body(request.get_data())
+        body = parse_score_body(read_body(request, settings.max_body_bytes))
         features = body.features if body.features is not None else resources.features.get(body.entity_id)
         predictions = resources.models.predict_both(features)
         return json_response(combine(body.entity_id, predictions))

@@ -19,14 +19,16 @@ class ScoringSettings(BaseSettings):
     redis_url: str = redis_url_field("SCORING_")
     redis_timeout_s: float = Field(default=0.25, gt=0, description="Timeout of each Redis call and pool wait.")
     redis_max_connections: int | None = Field(
-        default=None, ge=1, description="Redis pool size per worker; default: the worker's concurrency (min 8)."
+        default=None, ge=1, description="Redis pool size per worker; default: sync, its concurrency (min 8); async, 64."
     )
     model_a_url: str | None = Field(default=None, description="model_a predict URL; default: this stack's.")
     model_b_url: str | None = Field(default=None, description="model_b predict URL; default: this stack's.")
     model_timeout_s: float = Field(default=1.0, gt=0, description="Timeout of each whole model call.")
     model_connect_timeout_s: float = Field(default=0.25, gt=0, description="Timeout to connect to a model.")
     model_pool_size: int | None = Field(
-        default=None, ge=1, description="Connections kept per model per worker; default: the worker's concurrency."
+        default=None,
+        ge=1,
+        description="Connections per model per worker; default: sync, its concurrency (min 8); async, 100.",
     )
     client_keepalive_s: float = Field(
         default=3.0, gt=0, description="Idle time before the client drops a pooled connection (< SERVER_KEEPALIVE_S)."

@@ -42,7 +42,9 @@ class ServerSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address to bind.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port to bind.")
     worker_class: WorkerClass = Field(default="gthread", description="uvicorn, gthread, sync or meinheld.")
-    workers: int | None = Field(default=None, ge=1, description="Worker processes; default: the formula above.")
+    workers: int | None = Field(
+        default=None, ge=1, description="Worker processes; default: by worker class (cores, or 2 x cores + 1 for sync)."
+    )
     threads: int = Field(default=32, ge=1, description="Threads per gthread worker.")
     keepalive_s: int = Field(
         default=5, ge=1, description="Idle keep-alive of the server; clients must use a shorter one."

@@ -15,6 +15,7 @@ def settings_config(prefix: str) -> SettingsConfigDict:
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_ignore_empty=True,  # NAME= (as in .env.example) means "use the default"
         validate_by_name=True,  # SeedSettings(redis_url=...) works beside the REDIS_URL alias
     )
 

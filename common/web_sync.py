@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from flask import Flask, Request, Response
+from werkzeug.exceptions import HTTPException
 
 from common import jsonio
 from common.errors import ApiError, body_too_large, error_body, http_error
@@ -19,9 +19,30 @@ def json_response(body: object, status: int = 200) -> Response:
     return Response(jsonio.dumps(body), status=status, mimetype=jsonio.JSON_MEDIA_TYPE)
 
 
-def limit_body(app: Flask, limit: int) -> None:
-    """Refuse bodies over ``limit`` bytes with a 413 (Flask's default is no limit at all)."""
-    app.config["MAX_CONTENT_LENGTH"] = limit
+# How much of an oversized body is read and thrown away so that the keep-alive connection
+# stays usable: the next request on it must not start in the middle of this body.
+DRAIN_BYTES = 1 << 20
+_CHUNK = 64 * 1024
+
+
+def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or a 413 once it is known to exceed ``limit`` bytes (Flask has no limit by default)."""
+    stream = request.stream  # bounded by Content-Length, or by the end of a chunked body
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        _discard(stream)
+        raise body_too_large(limit)
+    body = stream.read(limit + 1)
+    if len(body) > limit:
+        _discard(stream)
+        raise body_too_large(limit)
+    return body
+
+
+def _discard(stream) -> None:
+    left = DRAIN_BYTES
+    while left > 0 and (chunk := stream.read(min(_CHUNK, left))):
+        left -= len(chunk)
 
 
 def install_error_handlers(app: Flask) -> None:
@@ -30,11 +51,6 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return json_response(exc.body(), exc.status)
-
-    @app.errorhandler(RequestEntityTooLarge)
-    def _too_large(exc: RequestEntityTooLarge) -> Response:
-        err = body_too_large(app.config["MAX_CONTENT_LENGTH"])
-        return json_response(err.body(), err.status)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -151,10 +152,8 @@ class Supervisor:
             _signal_group(process.popen, signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         for process in reversed(self.processes):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
             # Also reap workers that may outlive their master.
             _signal_group(process.popen, signal.SIGKILL)
             process.popen.wait()
@@ -169,7 +168,5 @@ class Supervisor:
 
 
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(popen.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
+import time
 
 from common.routes import HEALTHCHECK_PATH
 from stack.services import SERVICES, service
@@ -40,28 +40,36 @@ def curl_lines(settings: StackSettings) -> list[str]:
 def main() -> int:
     """Run the system until Ctrl-C or SIGTERM."""
     settings = StackSettings()
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    # SIGTERM behaves like Ctrl-C. (Raising from the handler, rather than setting a
+    # threading.Event, cannot deadlock with a main thread waiting on that Event.)
+    signal.signal(signal.SIGTERM, _interrupt)
     supervisor = Supervisor(settings)
     try:
         supervisor.start()
+        print("\nall six services are healthy. Try:\n")
+        print("\n".join(curl_lines(settings)))
+        print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
+        while not (dead := supervisor.exited()):
+            time.sleep(0.5)
+        names = ", ".join(p.name for p in dead)
+        print(f"\n{names} stopped unexpectedly; see {settings.log_dir}. Stopping everything.", file=sys.stderr)
+        return 1
     except (StartError, OSError) as exc:
         print(f"\nmake up failed: {exc}", file=sys.stderr)
         return 1
-    print("\nall six services are healthy. Try:\n")
-    print("\n".join(curl_lines(settings)))
-    print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
-    while not stop.wait(1.0):
-        if dead := supervisor.exited():
-            names = ", ".join(p.name for p in dead)
-            print(f"\n{names} stopped unexpectedly; see {settings.log_dir}. Stopping everything.", file=sys.stderr)
-            supervisor.stop()
-            return 1
-    print("\nstopping...", flush=True)
-    supervisor.stop()
-    print("stopped: nothing left running.")
-    return 0
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    finally:
+        # Ignore further Ctrl-C while stopping, so a second press cannot leave orphans.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop()
+        print("stopped: nothing left running.", flush=True)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -1,0 +1,55 @@
+# Two commands on a fresh machine (Python 3.11 and make; no Docker, no root):
+#   make up     create the virtualenv if missing, install, start Redis + seed + all six services
+#   make test   lint, then the whole test suite (real Redis and real service processes)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install meinheld up test test-unit lint format env-example clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(MAKE) --no-print-directory meinheld
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the project with its dev tools and meinheld
+
+# meinheld 1.0.2 (its last release) pins greenlet<0.5, which does not build on Python 3.11:
+# install a current greenlet, then meinheld without its pinned dependencies.
+meinheld: | $(PY)  ## install the optional meinheld worker for the sync stack
+	$(PY) -m pip install --quiet "greenlet>=3"
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation "meinheld==1.0.2"
+
+up: install  ## start Redis, seed it, start all six services; Ctrl-C stops everything
+	$(PY) -m stack.up
+
+test: install lint  ## run the linters and the whole test suite
+	$(PY) -m pytest
+
+test-unit: install  ## only the tests that start no process
+	$(PY) -m pytest -m "not integration"
+
+lint: install  ## ruff: lint and format check
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install  ## apply ruff's formatting and safe fixes
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+env-example: install  ## regenerate .env.example from the settings classes
+	$(PY) -m stack.env_example > .env.example
+
+clean:  ## remove the virtualenv, logs and caches
+	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,37 @@
+"""One running system for the whole session, started exactly as ``make up`` starts it."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import requests
+
+from tests.integration.harness import Launcher, free_ports, stack_env
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def running(tmp_path_factory):
+    """The launcher, on free ports, with its own Redis and all six services healthy."""
+    base = tmp_path_factory.mktemp("stack")
+    launcher = Launcher.start(stack_env(free_ports(7), base / "log"), base / "up.out")
+    yield launcher
+    launcher.interrupt()
+
+
+@pytest.fixture(scope="session")
+def http():
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def redis_client(running):
+    client = redis.Redis.from_url(running.settings.effective_redis_url(), socket_timeout=2)
+    yield client
+    client.close()

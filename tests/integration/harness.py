@@ -1,0 +1,138 @@
+"""Helpers for integration tests: free ports, the launcher as a subprocess, expected scores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from api_model.model import artifact_path, load_model
+from api_scoring.payloads import ModelPrediction, combine
+from common import jsonio
+from feature_store.seed import features_for
+from stack.settings import StackSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+READY_LINE = "all six services are healthy"
+MODELS = [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports nothing listens on right now (held open together, so they are distinct)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
+    """STACK_* variables for a launcher on the given seven ports (six services, then Redis)."""
+    names = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A", "SYNC_SCORING", "SYNC_MODEL_B", "REDIS"]
+    env = {f"STACK_{name}_PORT": str(port) for name, port in zip(names, ports, strict=True)}
+    return env | {"STACK_LOG_DIR": str(log_dir)} | extra
+
+
+def settings_from_env(env: dict[str, str]) -> StackSettings:
+    """The StackSettings a launcher started with ``env`` uses."""
+    return StackSettings(**{k.removeprefix("STACK_").lower(): v for k, v in env.items() if k.startswith("STACK_")})
+
+
+@dataclass
+class Launcher:
+    """``python -m stack.up`` (what ``make up`` runs) as a subprocess."""
+
+    popen: subprocess.Popen
+    output: Path
+    settings: StackSettings
+
+    @classmethod
+    def start(cls, env: dict[str, str], output: Path, timeout_s: float = 120) -> Launcher:
+        """Start the launcher and wait until it reports every service healthy."""
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_"))}
+        clean.pop("REDIS_URL", None)
+        with output.open("wb") as out:
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "stack.up"],
+                cwd=ROOT,
+                env=clean | env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        launcher = cls(popen, output, settings_from_env(env))
+        deadline = time.monotonic() + timeout_s
+        while READY_LINE not in launcher.text():
+            if popen.poll() is not None or time.monotonic() > deadline:
+                launcher.interrupt()
+                raise RuntimeError(f"the launcher did not become ready:\n{launcher.text()}")
+            time.sleep(0.2)
+        return launcher
+
+    def text(self) -> str:
+        """Everything it printed so far."""
+        return self.output.read_text(errors="replace")
+
+    def descendants(self) -> list[int]:
+        """Pids of every process below the launcher."""
+        found, todo = [], [self.popen.pid]
+        while todo:
+            pid = todo.pop()
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    children = [int(c) for c in (task / "children").read_text().split()]
+                except OSError:
+                    continue
+                found += children
+                todo += children
+        return found
+
+    def interrupt(self, timeout_s: float = 40) -> int:
+        """Ctrl-C, and its exit code."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGINT)
+        try:
+            return self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            raise
+
+
+def expected_features(entity_id: str) -> tuple[float, ...]:
+    """The seeded features, recomputed without Redis."""
+    return features_for(entity_id)
+
+
+def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> dict:
+    """The scoring answer computed in this process from the shared model and combination code."""
+    predictions = [ModelPrediction(m.name, m.version, m.predict(features)) for m in MODELS]
+    return combine(entity_id, predictions)
+
+
+def expected_body(entity_id: str) -> bytes:
+    """The exact bytes a scoring service must answer for a seeded entity."""
+    return jsonio.dumps(expected_answer(entity_id, expected_features(entity_id)))
+
+
+def pid_alive(pid: int) -> bool:
+    """True if the pid still exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """True if something accepts connections there."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0

@@ -1,0 +1,56 @@
+"""Both stacks give the same bytes for the same request, and the original study's clients still work."""
+
+from __future__ import annotations
+
+import random
+
+import orjson
+import pytest
+
+from stack.services import service
+from tests.integration.harness import expected_body
+from tests.integration.stack_contract import BAD_SCORING_BODIES, post
+
+ORIGINAL_BODY = b"[5.1, 3.5, 1.4, 0.2]"
+
+
+def test_same_scores_on_both_stacks_for_200_entities(running, http):
+    ids = [str(i) for i in random.Random(3).sample(range(10_000), 200)]
+    for entity_id in ids:
+        body = orjson.dumps({"entity_id": entity_id})
+        answers = [post(http, service(s, "scoring").predict_url(running.settings), body) for s in ("async", "sync")]
+        assert [a.status_code for a in answers] == [200, 200]
+        assert answers[0].content == answers[1].content == expected_body(entity_id)
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SCORING_BODIES))
+def test_same_error_bodies_on_both_stacks(running, http, case):
+    raw, status = BAD_SCORING_BODIES[case]
+    answers = [post(http, service(s, "scoring").predict_url(running.settings), raw) for s in ("async", "sync")]
+    assert [a.status_code for a in answers] == [status, status]
+    assert answers[0].json() == answers[1].json()
+
+
+@pytest.mark.parametrize(
+    ("stack", "role"), [("async", "model_a"), ("async", "scoring"), ("sync", "model_a"), ("sync", "scoring")]
+)
+def test_original_bare_list_on_the_four_original_services(running, http, stack, role):
+    response = post(http, service(stack, role).predict_url(running.settings), ORIGINAL_BODY)
+    assert response.status_code == 200
+    assert isinstance(response.json()["detail"], float)
+
+
+def test_original_ports_give_equal_details(running, http):
+    for role in ("model_a", "scoring"):
+        details = [
+            post(http, service(s, role).predict_url(running.settings), ORIGINAL_BODY).json()["detail"]
+            for s in ("async", "sync")
+        ]
+        assert details[0] == details[1]
+
+
+def test_async_stack_serves_openapi_docs(running, http):
+    scoring = service("async", "scoring")
+    assert http.get(scoring.url(running.settings, "/docs"), timeout=5).status_code == 200
+    spec = http.get(scoring.url(running.settings, "/openapi.json"), timeout=5).json()
+    assert "/api/v1/ml/async/predict" in spec["paths"]

@@ -1,0 +1,74 @@
+"""Starting and stopping: make up stops cleanly, reports a busy port, and the meinheld worker serves."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import orjson
+import requests
+
+from stack.services import SERVICES, service
+from stack.settings import StackSettings
+from stack.supervisor import Supervisor
+from tests.integration.harness import ROOT, Launcher, expected_body, free_ports, pid_alive, port_open, stack_env
+from tests.integration.stack_contract import BAD_SCORING_BODIES, assert_error, post
+
+
+def test_make_up_stops_cleanly_on_ctrl_c(tmp_path):
+    launcher = Launcher.start(stack_env(free_ports(7), tmp_path / "log"), tmp_path / "up.out")
+    pids = launcher.descendants()
+    ports = [launcher.settings.port(s.stack, s.role) for s in SERVICES] + [launcher.settings.redis_port]
+    assert len(pids) >= 7 + 6  # redis, six masters, and their workers
+    assert all(port_open(p) for p in ports)
+
+    assert launcher.interrupt() == 0
+    assert "nothing left running" in launcher.text()
+    deadline = time.monotonic() + 5
+    while any(pid_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [p for p in pids if pid_alive(p)] == []
+    assert [p for p in ports if port_open(p)] == []
+
+
+def test_make_up_explains_a_busy_port(tmp_path):
+    ports = free_ports(7)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", ports[1]))
+        busy.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "stack.up"],
+            cwd=ROOT,
+            env={"PATH": "/usr/bin:/bin"} | stack_env(ports, tmp_path / "log"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {ports[1]} (async-scoring) is already in use" in result.stderr
+
+
+def test_meinheld_worker_serves_the_sync_scoring_path(running, http, tmp_path):
+    ports = free_ports(7)
+    settings = StackSettings(
+        **{k.removeprefix("STACK_").lower(): v for k, v in stack_env(ports, tmp_path / "log").items()},
+        redis_url=running.settings.effective_redis_url(),
+        sync_worker_class="meinheld",
+    )
+    sync_services = [s for s in SERVICES if s.stack == "sync"]
+    with Supervisor(settings, sync_services) as supervisor:
+        scoring = service("sync", "scoring")
+        log = (settings.log_dir / "sync-scoring.log").read_text()
+        assert "meinheld" in log.lower(), log
+        for entity_id in ["1", "42", "777"]:
+            response = post(http, scoring.predict_url(settings), orjson.dumps({"entity_id": entity_id}))
+            assert response.status_code == 200
+            assert response.content == expected_body(entity_id)
+        raw, status = BAD_SCORING_BODIES["NaN"]
+        assert_error(post(http, scoring.predict_url(settings), raw), status)
+        assert requests.get(scoring.health_url(settings), timeout=5).json() == {"status": "OK"}
+        pids = [p.popen.pid for p in supervisor.processes]
+    assert not any(pid_alive(p) for p in pids)
+    assert not any(port_open(settings.port("sync", r)) for r in ("model_a", "scoring", "model_b"))
