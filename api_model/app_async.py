@@ -14,6 +14,7 @@ from api_model.openapi import PREDICT_DOC
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
 from common.routes import predict_path
+from common.timing import Stages
 from common.web_async import add_healthcheck, install_error_handlers, json_response, read_body
 
 
@@ -28,9 +29,12 @@ def create_app(settings: ModelSettings | None = None) -> FastAPI:
 
     @app.post(predict_path("async"), **PREDICT_DOC)
     async def predict(request: Request) -> Response:
+        stages = Stages()
         vector = parse_predict_body(await read_body(request, settings.max_body_bytes))
-        await asyncio.sleep(cost.wait_s())
-        cost.burn_cpu()
-        return json_response(prediction_body(model, model.predict(vector)))
+        with stages.stage("inference"):
+            await asyncio.sleep(cost.wait_s())
+            cost.burn_cpu()
+            prediction = model.predict(vector)
+        return json_response(prediction_body(model, prediction), stages=stages)
 
     return app

@@ -12,6 +12,7 @@ from api_model.model import load_model
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
 from common.routes import predict_path
+from common.timing import Stages
 from common.web_sync import add_healthcheck, install_error_handlers, json_response, read_body
 
 
@@ -26,9 +27,12 @@ def create_app(settings: ModelSettings | None = None) -> Flask:
 
     @app.post(predict_path("sync"))
     def predict() -> Response:
+        stages = Stages()
         vector = parse_predict_body(read_body(request, settings.max_body_bytes))
-        time.sleep(cost.wait_s())
-        cost.burn_cpu()
-        return json_response(prediction_body(model, model.predict(vector)))
+        with stages.stage("inference"):
+            time.sleep(cost.wait_s())
+            cost.burn_cpu()
+            prediction = model.predict(vector)
+        return json_response(prediction_body(model, prediction), stages=stages)
 
     return app

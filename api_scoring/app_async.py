@@ -13,6 +13,7 @@ from api_scoring.payloads import combine, parse_score_body
 from api_scoring.resources_async import ScoringResources
 from api_scoring.settings import ScoringSettings
 from common.routes import predict_path
+from common.timing import Stages
 from common.web_async import add_healthcheck, install_error_handlers, json_response, read_body
 
 
@@ -35,9 +36,10 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     @app.post(predict_path("async"), **SCORE_DOC)
     async def score(request: Request) -> Response:
         resources: ScoringResources = request.state.resources
+        stages = Stages()
         body = parse_score_body(await read_body(request, settings.max_body_bytes))
-        features = body.features if body.features is not None else await resources.features.get(body.entity_id)
-        predictions = await resources.models.predict_both(features)
-        return json_response(combine(body.entity_id, predictions))
+        features = body.features or await resources.features.get(body.entity_id, stages)
+        predictions = await resources.models.predict_both(features, stages)
+        return json_response(combine(body.entity_id, predictions), stages=stages)
 
     return app

@@ -11,6 +11,7 @@ from api_scoring.resources import ScoringResources
 from api_scoring.settings import ScoringSettings
 from common.routes import predict_path
 from common.server_settings import ServerSettings
+from common.timing import Stages
 from common.web_sync import add_healthcheck, install_error_handlers, json_response, read_body
 
 
@@ -25,9 +26,10 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
 
     @app.post(predict_path("sync"))
     def score() -> Response:
+        stages = Stages()
         body = parse_score_body(read_body(request, settings.max_body_bytes))
-        features = body.features if body.features is not None else resources.features.get(body.entity_id)
-        predictions = resources.models.predict_both(features)
-        return json_response(combine(body.entity_id, predictions))
+        features = body.features or resources.features.get(body.entity_id, stages)
+        predictions = resources.models.predict_both(features, stages)
+        return json_response(combine(body.entity_id, predictions), stages=stages)
 
     return app

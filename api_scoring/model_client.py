@@ -10,6 +10,7 @@ from requests.adapters import HTTPAdapter
 from api_scoring.payloads import ModelPrediction, parse_model_answer
 from common import jsonio
 from common.errors import model_unavailable
+from common.timing import Stages
 from feature_store.vector import Vector
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
@@ -41,8 +42,12 @@ class ModelClient:
         # answer is one small read, so it bounds the call as well.
         self._timeout = (connect_timeout_s, timeout_s)
 
-    def predict(self, vector: Vector) -> ModelPrediction:
-        """The model's prediction for ``vector``; a 503 ``ApiError`` when it gives none."""
+    def predict(self, vector: Vector, stages: Stages) -> ModelPrediction:
+        """The model's prediction for ``vector``, timed as stage ``label``; a 503 ``ApiError`` when it gives none."""
+        with stages.stage(self.label):
+            return self._predict(vector)
+
+    def _predict(self, vector: Vector) -> ModelPrediction:
         try:
             response = self._session.post(
                 self._url, data=jsonio.dumps(vector), headers=JSON_HEADERS, timeout=self._timeout
@@ -62,11 +67,11 @@ class ModelPair:
         self._model_b = model_b
         self._executor = executor
 
-    def predict_both(self, vector: Vector) -> list[ModelPrediction]:
+    def predict_both(self, vector: Vector, stages: Stages) -> list[ModelPrediction]:
         """Predictions of model_a and model_b, in that order."""
         if self._executor is None:
-            return [self._model_a.predict(vector), self._model_b.predict(vector)]
+            return [self._model_a.predict(vector, stages), self._model_b.predict(vector, stages)]
         # model_a on the pool, model_b on this thread: one thread hop instead of two.
-        future_a = self._executor.submit(self._model_a.predict, vector)
-        prediction_b = self._model_b.predict(vector)
+        future_a = self._executor.submit(self._model_a.predict, vector, stages)
+        prediction_b = self._model_b.predict(vector, stages)
         return [future_a.result(), prediction_b]

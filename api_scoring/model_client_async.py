@@ -9,6 +9,7 @@ import aiohttp
 from api_scoring.payloads import ModelPrediction, parse_model_answer
 from common import jsonio
 from common.errors import model_unavailable
+from common.timing import Stages
 from feature_store.vector import Vector
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
@@ -34,8 +35,12 @@ class AsyncModelClient:
         # total bounds the whole call; connect also covers the wait for a free pooled connection.
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=connect_timeout_s)
 
-    async def predict(self, vector: Vector) -> ModelPrediction:
-        """The model's prediction for ``vector``; a 503 ``ApiError`` when it gives none."""
+    async def predict(self, vector: Vector, stages: Stages) -> ModelPrediction:
+        """The model's prediction for ``vector``, timed as stage ``label``; a 503 ``ApiError`` when it gives none."""
+        with stages.stage(self.label):
+            return await self._predict(vector)
+
+    async def _predict(self, vector: Vector) -> ModelPrediction:
         try:
             async with self._session.post(self._url, data=jsonio.dumps(vector), timeout=self._timeout) as response:
                 raw = await response.read()
@@ -53,6 +58,6 @@ class AsyncModelPair:
         self._model_a = model_a
         self._model_b = model_b
 
-    async def predict_both(self, vector: Vector) -> list[ModelPrediction]:
+    async def predict_both(self, vector: Vector, stages: Stages) -> list[ModelPrediction]:
         """Predictions of model_a and model_b, in that order."""
-        return list(await asyncio.gather(self._model_a.predict(vector), self._model_b.predict(vector)))
+        return list(await asyncio.gather(self._model_a.predict(vector, stages), self._model_b.predict(vector, stages)))

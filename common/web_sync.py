@@ -10,13 +10,15 @@ from werkzeug.exceptions import HTTPException
 from common import jsonio
 from common.errors import ApiError, body_too_large, error_body, http_error
 from common.routes import HEALTHCHECK_PATH, HEALTHY
+from common.timing import SERVER_TIMING, Stages
 
 log = logging.getLogger(__name__)
 
 
-def json_response(body: object, status: int = 200) -> Response:
-    """A JSON answer encoded by the shared codec."""
-    return Response(jsonio.dumps(body), status=status, mimetype=jsonio.JSON_MEDIA_TYPE)
+def json_response(body: object, status: int = 200, stages: Stages | None = None) -> Response:
+    """A JSON answer encoded by the shared codec, with a ``Server-Timing`` header when ``stages`` are given."""
+    headers = {SERVER_TIMING: stages.header()} if stages is not None else None
+    return Response(jsonio.dumps(body), status=status, mimetype=jsonio.JSON_MEDIA_TYPE, headers=headers)
 
 
 # How much of an oversized body is read and thrown away so that the keep-alive connection

@@ -8,6 +8,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from common.errors import feature_store_unavailable
+from common.timing import Stages
 from feature_store.reader import pool_kwargs
 from feature_store.schema import FEATURE_NAMES, entity_key
 from feature_store.vector import Vector, vector_from_store
@@ -24,10 +25,11 @@ class AsyncFeatureReader:
         )
         self._redis = redis.asyncio.Redis(connection_pool=pool)
 
-    async def get(self, entity_id: str) -> Vector:
-        """The entity's feature vector; 404, 422 or 503 as an ``ApiError``."""
+    async def get(self, entity_id: str, stages: Stages) -> Vector:
+        """The entity's feature vector, timed as stage ``redis``; 404, 422 or 503 as an ``ApiError``."""
         try:
-            values = await self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
+            with stages.stage("redis"):
+                values = await self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
         except redis.exceptions.RedisError as exc:
             raise feature_store_unavailable(type(exc).__name__) from exc
         return vector_from_store(entity_id, values)

@@ -168,3 +168,17 @@ def test_concurrent_requests_are_all_correct(running, stack):
     for entity_id, response in zip(ids, responses, strict=True):
         assert response.status_code == 200, response.text
         assert response.content == expected_body(entity_id)
+
+
+def server_timing(response) -> dict[str, float]:
+    """The Server-Timing header as {stage: milliseconds}."""
+    parts = (part.split(";dur=") for part in response.headers["Server-Timing"].split(", "))
+    return {name: float(dur) for name, dur in parts}
+
+
+def test_server_timing_names_every_stage(running, http, stack):
+    scoring = server_timing(post(http, url(running, stack, "scoring"), b'{"entity_id": "42"}'))
+    assert set(scoring) == {"redis", "model_a", "model_b", "total"}
+    assert list(scoring)[-1] == "total"
+    model = server_timing(post(http, url(running, stack, "model_a"), b"[5.1, 3.5, 1.4, 0.2]"))
+    assert list(model) == ["inference", "total"]
