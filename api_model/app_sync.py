@@ -11,28 +11,37 @@ from api_model.cost import InferenceCost
 from api_model.model import load_model
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
+from common.policy import service_policy
 from common.routes import predict_path
-from common.timing import Stages
-from common.web_sync import add_healthcheck, install_error_handlers, json_response, read_body
+from common.server_settings import ServerSettings
+from common.web_sync import (
+    add_probes,
+    install_error_handlers,
+    install_middleware,
+    json_response,
+    read_body,
+    request_context,
+)
 
 
-def create_app(settings: ModelSettings | None = None) -> Flask:
+def create_app(settings: ModelSettings | None = None, server: ServerSettings | None = None) -> Flask:
     """Build the sync model service for one model (called in each worker, after fork)."""
     settings = settings or ModelSettings()
     model = load_model(settings.artifact_file())
     cost = InferenceCost(settings.wait_min_ms, settings.wait_max_ms, settings.cpu_ms, random.Random())
     app = Flask(__name__)
+    install_middleware(app, service_policy(server or ServerSettings(), "sync"))
     install_error_handlers(app)
-    add_healthcheck(app)
+    add_probes(app)
 
     @app.post(predict_path("sync"))
     def predict() -> Response:
-        stages = Stages()
+        ctx = request_context()
         vector = parse_predict_body(read_body(request, settings.max_body_bytes))
-        with stages.stage("inference"):
+        with ctx.stages.stage("inference"):
             time.sleep(cost.wait_s())
             cost.burn_cpu()
             prediction = model.predict(vector)
-        return json_response(prediction_body(model, prediction), stages=stages)
+        return json_response(prediction_body(model, prediction), stages=ctx.stages)
 
     return app

@@ -12,12 +12,20 @@ from api_scoring.openapi import SCORE_DOC
 from api_scoring.payloads import combine, parse_score_body
 from api_scoring.resources_async import ScoringResources
 from api_scoring.settings import ScoringSettings
+from common.policy import service_policy
 from common.routes import predict_path
-from common.timing import Stages
-from common.web_async import add_healthcheck, install_error_handlers, json_response, read_body
+from common.server_settings import ServerSettings
+from common.web_async import (
+    ServiceMiddleware,
+    add_probes,
+    install_error_handlers,
+    json_response,
+    read_body,
+    request_context,
+)
 
 
-def create_app(settings: ScoringSettings | None = None) -> FastAPI:
+def create_app(settings: ScoringSettings | None = None, server: ServerSettings | None = None) -> FastAPI:
     """Build the async scoring service; its clients live as long as the worker's event loop."""
     settings = settings or ScoringSettings()
 
@@ -29,17 +37,21 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
         finally:
             await resources.aclose()
 
+    def resources_of(request: Request) -> ScoringResources:
+        return request.state.resources
+
     app = FastAPI(title="scoring (async)", lifespan=lifespan)
+    policy = service_policy(server or ServerSettings(), "async", deadline_s=settings.deadline_s)
+    app.add_middleware(ServiceMiddleware, policy=policy)
     install_error_handlers(app)
-    add_healthcheck(app)
+    add_probes(app, readiness=lambda request: resources_of(request).readiness())
 
     @app.post(predict_path("async"), **SCORE_DOC)
     async def score(request: Request) -> Response:
-        resources: ScoringResources = request.state.resources
-        stages = Stages()
+        resources, ctx = resources_of(request), request_context(request)
         body = parse_score_body(await read_body(request, settings.max_body_bytes))
-        features = body.features or await resources.features.get(body.entity_id, stages)
-        predictions = await resources.models.predict_both(features, stages)
-        return json_response(combine(body.entity_id, predictions), stages=stages)
+        features = body.features or await resources.features.get(body.entity_id, ctx)
+        outcome = await resources.models.predict_both(features, ctx)
+        return json_response(combine(body.entity_id, outcome), stages=ctx.stages)
 
     return app

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from api_scoring.payloads import ModelPrediction, parse_model_answer
+from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
 from common import jsonio
-from common.errors import model_unavailable
-from common.timing import Stages
+from common.context import RequestContext
+from common.deadline import deadline_exceeded
+from common.errors import ApiError, model_unavailable
+from common.routes import health_url
 from feature_store.vector import Vector
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
@@ -38,25 +41,42 @@ class ModelClient:
         self.label = label
         self._url = url
         self._session = session
-        # requests' read timeout bounds each socket read, not the whole answer; the model's
-        # answer is one small read, so it bounds the call as well.
-        self._timeout = (connect_timeout_s, timeout_s)
+        self._connect_timeout_s = connect_timeout_s
+        self._timeout_s = timeout_s
 
-    def predict(self, vector: Vector, stages: Stages) -> ModelPrediction:
-        """The model's prediction for ``vector``, timed as stage ``label``; a 503 ``ApiError`` when it gives none."""
-        with stages.stage(self.label):
-            return self._predict(vector)
+    def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
+        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none."""
+        with ctx.stages.stage(self.label):
+            timeout = ctx.deadline.timeout(self._timeout_s)
+            # requests' read timeout bounds each socket read, not the whole answer; the model's
+            # answer is one small read, so it bounds the call as well.
+            try:
+                response = self._session.post(
+                    self._url,
+                    data=jsonio.dumps(vector),
+                    headers=JSON_HEADERS | ctx.trace.outbound_headers(),
+                    timeout=(min(self._connect_timeout_s, timeout), timeout),
+                )
+            except requests.RequestException as exc:
+                raise model_unavailable(self.label, type(exc).__name__) from exc
+            if response.status_code != 200:
+                raise model_unavailable(self.label, f"HTTP {response.status_code}")
+            return parse_model_answer(self.label, response.content)
 
-    def _predict(self, vector: Vector) -> ModelPrediction:
+    def check(self, timeout_s: float) -> str:
+        """``ok`` when the model service is live, else why not (for readiness)."""
         try:
-            response = self._session.post(
-                self._url, data=jsonio.dumps(vector), headers=JSON_HEADERS, timeout=self._timeout
-            )
+            response = self._session.get(health_url(self._url), timeout=timeout_s)
         except requests.RequestException as exc:
-            raise model_unavailable(self.label, type(exc).__name__) from exc
-        if response.status_code != 200:
-            raise model_unavailable(self.label, f"HTTP {response.status_code}")
-        return parse_model_answer(self.label, response.content)
+            return type(exc).__name__
+        return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
+
+    def outcome(self, vector: Vector, ctx: RequestContext) -> ModelPrediction | ApiError:
+        """``predict``, with its failure returned instead of raised."""
+        try:
+            return self.predict(vector, ctx)
+        except ApiError as err:
+            return err
 
 
 class ModelPair:
@@ -67,11 +87,17 @@ class ModelPair:
         self._model_b = model_b
         self._executor = executor
 
-    def predict_both(self, vector: Vector, stages: Stages) -> list[ModelPrediction]:
-        """Predictions of model_a and model_b, in that order."""
+    def predict_both(self, vector: Vector, ctx: RequestContext) -> Outcome:
+        """Predictions of model_a and model_b (in that order), degraded to one if the other fails."""
         if self._executor is None:
-            return [self._model_a.predict(vector, stages), self._model_b.predict(vector, stages)]
+            outcome_a = self._model_a.outcome(vector, ctx)
+            return settle([("model_a", outcome_a), ("model_b", self._model_b.outcome(vector, ctx))])
         # model_a on the pool, model_b on this thread: one thread hop instead of two.
-        future_a = self._executor.submit(self._model_a.predict, vector, stages)
-        prediction_b = self._model_b.predict(vector, stages)
-        return [future_a.result(), prediction_b]
+        future_a = self._executor.submit(self._model_a.outcome, vector, ctx)
+        outcome_b = self._model_b.outcome(vector, ctx)
+        try:
+            outcome_a = future_a.result(timeout=ctx.deadline.remaining())
+        except FutureTimeout:
+            future_a.cancel()  # still queued behind busy threads: drop it
+            outcome_a = deadline_exceeded()
+        return settle([("model_a", outcome_a), ("model_b", outcome_b)])

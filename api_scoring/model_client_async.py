@@ -6,10 +6,11 @@ import asyncio
 
 import aiohttp
 
-from api_scoring.payloads import ModelPrediction, parse_model_answer
+from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
 from common import jsonio
-from common.errors import model_unavailable
-from common.timing import Stages
+from common.context import RequestContext
+from common.errors import ApiError, model_unavailable
+from common.routes import health_url
 from feature_store.vector import Vector
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
@@ -32,23 +33,42 @@ class AsyncModelClient:
         self.label = label
         self._url = url
         self._session = session
-        # total bounds the whole call; connect also covers the wait for a free pooled connection.
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=connect_timeout_s)
+        self._connect_timeout_s = connect_timeout_s
+        self._timeout_s = timeout_s
 
-    async def predict(self, vector: Vector, stages: Stages) -> ModelPrediction:
-        """The model's prediction for ``vector``, timed as stage ``label``; a 503 ``ApiError`` when it gives none."""
-        with stages.stage(self.label):
-            return await self._predict(vector)
+    async def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
+        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none."""
+        with ctx.stages.stage(self.label):
+            budget = ctx.deadline.timeout(self._timeout_s)
+            # total bounds the whole call; connect also covers the wait for a free pooled connection.
+            timeout = aiohttp.ClientTimeout(total=budget, connect=min(self._connect_timeout_s, budget))
+            try:
+                async with self._session.post(
+                    self._url, data=jsonio.dumps(vector), headers=ctx.trace.outbound_headers(), timeout=timeout
+                ) as response:
+                    raw = await response.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise model_unavailable(self.label, type(exc).__name__) from exc
+            if response.status != 200:
+                raise model_unavailable(self.label, f"HTTP {response.status}")
+            return parse_model_answer(self.label, raw)
 
-    async def _predict(self, vector: Vector) -> ModelPrediction:
+    async def check(self, timeout_s: float) -> str:
+        """``ok`` when the model service is live, else why not (for readiness)."""
         try:
-            async with self._session.post(self._url, data=jsonio.dumps(vector), timeout=self._timeout) as response:
-                raw = await response.read()
+            async with self._session.get(
+                health_url(self._url), timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
+                return "ok" if response.status == 200 else f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise model_unavailable(self.label, type(exc).__name__) from exc
-        if response.status != 200:
-            raise model_unavailable(self.label, f"HTTP {response.status}")
-        return parse_model_answer(self.label, raw)
+            return type(exc).__name__
+
+    async def outcome(self, vector: Vector, ctx: RequestContext) -> ModelPrediction | ApiError:
+        """``predict``, with its failure returned instead of raised."""
+        try:
+            return await self.predict(vector, ctx)
+        except ApiError as err:
+            return err
 
 
 class AsyncModelPair:
@@ -58,6 +78,9 @@ class AsyncModelPair:
         self._model_a = model_a
         self._model_b = model_b
 
-    async def predict_both(self, vector: Vector, stages: Stages) -> list[ModelPrediction]:
-        """Predictions of model_a and model_b, in that order."""
-        return list(await asyncio.gather(self._model_a.predict(vector, stages), self._model_b.predict(vector, stages)))
+    async def predict_both(self, vector: Vector, ctx: RequestContext) -> Outcome:
+        """Predictions of model_a and model_b (in that order), degraded to one if the other fails."""
+        outcome_a, outcome_b = await asyncio.gather(
+            self._model_a.outcome(vector, ctx), self._model_b.outcome(vector, ctx)
+        )
+        return settle([("model_a", outcome_a), ("model_b", outcome_b)])

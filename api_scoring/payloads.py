@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from common import jsonio
-from common.errors import invalid_input, model_unavailable
+from common.errors import ApiError, invalid_input, model_unavailable
 from feature_store.schema import validate_entity_id
 from feature_store.vector import Vector, vector_from_request
 
@@ -56,12 +56,33 @@ def parse_model_answer(label: str, raw: bytes) -> ModelPrediction:
         raise model_unavailable(label, f"invalid answer: {exc}") from None
 
 
-def combine(entity_id: str | None, predictions: Sequence[ModelPrediction]) -> dict[str, Any]:
-    """The scoring answer: the mean of the predictions (also as the original's ``detail``) and each model."""
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the fan-out got: the predictions that came back, and the models that failed."""
+
+    predictions: list[ModelPrediction]
+    missing: list[str]
+
+
+def settle(results: Sequence[tuple[str, ModelPrediction | ApiError]]) -> Outcome:
+    """Keep what succeeded; one model is enough for a (degraded) answer, none is a 503."""
+    predictions = [r for _, r in results if isinstance(r, ModelPrediction)]
+    missing = [label for label, r in results if not isinstance(r, ModelPrediction)]
+    if not predictions:
+        reasons = "; ".join(r.message for _, r in results if isinstance(r, ApiError))
+        raise ApiError(503, "models_unavailable", f"no model answered: {reasons}", upstream=missing)
+    return Outcome(predictions, missing)
+
+
+def combine(entity_id: str | None, outcome: Outcome) -> dict[str, Any]:
+    """The scoring answer: the mean of the predictions (also as the original's ``detail``), each model,
+    and ``degraded``: the models left out (empty when all answered)."""
+    predictions = outcome.predictions
     score = sum(p.prediction for p in predictions) / len(predictions)
     return {
         "entity_id": entity_id,
         "score": score,
         "detail": score,
         "models": [{"name": p.name, "version": p.version, "prediction": p.prediction} for p in predictions],
+        "degraded": outcome.missing,
     }

@@ -21,8 +21,10 @@ class ScoringResources:
 
     features: FeatureReader
     models: ModelPair
+    clients: list[ModelClient]
     session: requests.Session
     executor: ThreadPoolExecutor | None
+    ready_timeout_s: float
 
     @classmethod
     def open(cls, settings: ScoringSettings, server: ServerSettings) -> ScoringResources:
@@ -36,18 +38,21 @@ class ScoringResources:
         )
         clients = [
             ModelClient(
-                name,
-                settings.model_url(name, "sync"),
-                session,
-                settings.model_connect_timeout_s,
-                settings.model_timeout_s,
+                name, settings.model_url(name, "sync"), session,
+                settings.model_connect_timeout_s, settings.model_timeout_s,
             )
             for name in ("model_a", "model_b")
-        ]
+        ]  # fmt: skip
         features = FeatureReader(
             settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or max(MIN_POOL, concurrency)
         )
-        return cls(features=features, models=ModelPair(*clients, executor=executor), session=session, executor=executor)
+        return cls(
+            features, ModelPair(*clients, executor=executor), clients, session, executor, settings.ready_timeout_s
+        )
+
+    def readiness(self) -> dict[str, str]:
+        """``ok`` or the reason, for Redis and each model."""
+        return {"redis": self.features.ping()} | {c.label: c.check(self.ready_timeout_s) for c in self.clients}
 
     def close(self) -> None:
         """Stop the fan-out pool and close every connection."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aiohttp
@@ -21,7 +22,9 @@ class ScoringResources:
 
     features: AsyncFeatureReader
     models: AsyncModelPair
+    clients: list[AsyncModelClient]
     session: aiohttp.ClientSession
+    ready_timeout_s: float
 
     @classmethod
     async def open(cls, settings: ScoringSettings) -> ScoringResources:
@@ -29,18 +32,22 @@ class ScoringResources:
         session = open_session(settings.model_pool_size or POOL_SIZE, settings.client_keepalive_s)
         clients = [
             AsyncModelClient(
-                name,
-                settings.model_url(name, "async"),
-                session,
-                settings.model_connect_timeout_s,
-                settings.model_timeout_s,
+                name, settings.model_url(name, "async"), session,
+                settings.model_connect_timeout_s, settings.model_timeout_s,
             )
             for name in ("model_a", "model_b")
-        ]
+        ]  # fmt: skip
         features = AsyncFeatureReader(
             settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or REDIS_POOL_SIZE
         )
-        return cls(features=features, models=AsyncModelPair(*clients), session=session)
+        return cls(features, AsyncModelPair(*clients), clients, session, settings.ready_timeout_s)
+
+    async def readiness(self) -> dict[str, str]:
+        """``ok`` or the reason, for Redis and each model."""
+        redis_state, *model_states = await asyncio.gather(
+            self.features.ping(), *(c.check(self.ready_timeout_s) for c in self.clients)
+        )
+        return {"redis": redis_state} | {c.label: s for c, s in zip(self.clients, model_states, strict=True)}
 
     async def aclose(self) -> None:
         """Close every connection."""

@@ -17,14 +17,20 @@ class ScoringSettings(BaseSettings):
     model_config = settings_config("SCORING_")
 
     redis_url: str = redis_url_field("SCORING_")
-    redis_timeout_s: float = Field(default=0.25, gt=0, description="Timeout of each Redis call and pool wait.")
+    deadline_s: float = Field(default=0.5, gt=0, description="End-to-end budget of a scoring request.")
+    redis_timeout_s: float = Field(
+        default=0.1, gt=0, description="Timeout of each Redis call and pool wait (at most the deadline's remainder)."
+    )
     redis_max_connections: int | None = Field(
         default=None, ge=1, description="Redis pool size per worker; default: sync, its concurrency (min 8); async, 64."
     )
     model_a_url: str | None = Field(default=None, description="model_a predict URL; default: this stack's.")
     model_b_url: str | None = Field(default=None, description="model_b predict URL; default: this stack's.")
-    model_timeout_s: float = Field(default=1.0, gt=0, description="Timeout of each whole model call.")
-    model_connect_timeout_s: float = Field(default=0.25, gt=0, description="Timeout to connect to a model.")
+    model_timeout_s: float = Field(
+        default=0.3, gt=0, description="Timeout of each whole model call (at most the deadline's remainder)."
+    )
+    model_connect_timeout_s: float = Field(default=0.1, gt=0, description="Timeout to connect to a model.")
+    ready_timeout_s: float = Field(default=0.2, gt=0, description="Timeout of each readiness check of a dependency.")
     model_pool_size: int | None = Field(
         default=None,
         ge=1,

@@ -62,12 +62,12 @@ def invalid_features(entity_id: str, reason: str) -> ApiError:
 
 def feature_store_unavailable(reason: str) -> ApiError:
     """A 503 when the feature store cannot be read."""
-    return ApiError(503, "feature_store_unavailable", f"feature store unavailable: {reason}", upstream="redis")
+    return ApiError(503, "feature_store_unavailable", f"feature store unavailable: {reason}", upstream=["redis"])
 
 
 def model_unavailable(model: str, reason: str) -> ApiError:
     """A 503 when a model service does not give a valid prediction."""
-    return ApiError(503, "model_unavailable", f"model {model!r} unavailable: {reason}", upstream=model)
+    return ApiError(503, "model_unavailable", f"model {model!r} unavailable: {reason}", upstream=[model])
 
 
 def http_error(status: int) -> ApiError:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 Stack = Literal["async", "sync"]
 
 HEALTHCHECK_PATH = "/api/v1/healthcheck"
+READINESS_PATH = "/api/v1/ready"
 HEALTHY = {"status": "OK"}
+
+
+def health_url(service_url: str) -> str:
+    """The liveness URL of the service that answers ``service_url``."""
+    parts = urlsplit(service_url)
+    return f"{parts.scheme}://{parts.netloc}{HEALTHCHECK_PATH}"
 
 
 def predict_path(stack: Stack) -> str:

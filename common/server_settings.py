@@ -22,7 +22,7 @@ WorkerClass = Literal["uvicorn", "gthread", "sync", "meinheld"]
 
 WORKER_CLASS_PATHS: dict[str, str] = {
     "uvicorn": "stack.uvicorn_worker.UvicornWorker",
-    "gthread": "gthread",
+    "gthread": "stack.gthread_worker.ThreadWorker",
     "sync": "sync",
     "meinheld": "meinheld.gmeinheld.MeinheldWorker",
 }
@@ -51,6 +51,13 @@ class ServerSettings(BaseSettings):
     )
     timeout_s: int = Field(default=30, ge=1, description="A silent worker is restarted after this.")
     graceful_timeout_s: int = Field(default=10, ge=1, description="Grace period for in-flight requests on stop.")
+    drain_delay_s: float = Field(
+        default=1.0, ge=0, description="On SIGTERM, readiness fails this long before the worker stops accepting."
+    )
+    max_in_flight: int | None = Field(
+        default=None, ge=1, description="Requests per worker before new ones get a fast 503; default: by worker class."
+    )
+    access_log: bool = Field(default=False, description="Log every request as JSON (server errors are always logged).")
     backlog: int = Field(default=2048, ge=1, description="Listen queue length.")
     log_level: str = Field(default="info", description="gunicorn's error-log level.")
 
@@ -64,3 +71,19 @@ class ServerSettings(BaseSettings):
     def concurrency_per_worker(self) -> int:
         """How many requests one worker serves at once (sizes its connection pools)."""
         return self.threads if self.worker_class == "gthread" else 1
+
+    def in_flight_limit(self) -> int:
+        """Requests one worker accepts at once before shedding (``SERVER_MAX_IN_FLIGHT`` or the default).
+
+        uvicorn: 256 (an event loop can hold many waiting requests; past that, queueing only
+        adds latency). gthread: three quarters of the threads, so that the last quarter stays
+        free to refuse the excess in microseconds instead of leaving it queued behind busy
+        threads. sync and meinheld serve one request at a time and cannot shed.
+        """
+        if self.max_in_flight is not None:
+            return self.max_in_flight
+        if self.worker_class == "uvicorn":
+            return 256
+        if self.worker_class == "gthread":
+            return max(1, self.threads * 3 // 4)
+        return 1

@@ -16,11 +16,12 @@ SERVER_TIMING = "Server-Timing"
 class Stages:
     """Durations of the named stages of one request, measured from its start."""
 
-    __slots__ = ("_durations", "_start")
+    __slots__ = ("_durations", "_failed", "_start")
 
     def __init__(self) -> None:
         self._start = time.perf_counter()
         self._durations: dict[str, float] = {}
+        self._failed: dict[str, str] = {}
 
     def record(self, name: str, seconds: float) -> None:
         """Record a stage measured elsewhere (safe from another thread: one key per stage)."""
@@ -32,8 +33,15 @@ class Stages:
         started = time.perf_counter()
         try:
             yield
+        except BaseException as exc:
+            self._failed[name] = _reason(exc)
+            raise
         finally:
             self._durations[name] = time.perf_counter() - started
+
+    def failures(self) -> dict[str, str]:
+        """Stages that raised, with a short reason (the error code or exception type)."""
+        return dict(self._failed)
 
     def durations(self) -> dict[str, float]:
         """Every recorded stage plus ``total`` so far, in seconds."""
@@ -42,3 +50,7 @@ class Stages:
     def header(self) -> str:
         """The ``Server-Timing`` value: ``redis;dur=0.412, model_a;dur=45.118, ..., total;dur=48.9``."""
         return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in self.durations().items())
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "code", None) or type(exc).__name__

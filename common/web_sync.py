@@ -1,30 +1,94 @@
-"""The sync stack's thin web layer (Flask): JSON answers, body limit, error handlers."""
+"""The sync stack's thin web layer (Flask): middleware, JSON answers, body limit, error handlers."""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable, Iterable
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
 from common import jsonio
+from common.context import RequestContext
 from common.errors import ApiError, body_too_large, error_body, http_error
-from common.routes import HEALTHCHECK_PATH, HEALTHY
+from common.lifecycle import is_draining
+from common.metrics import IN_FLIGHT, METRICS_PATH, SHED, exposition
+from common.routes import HEALTHCHECK_PATH, HEALTHY, READINESS_PATH
+from common.service import SHED_HEADERS, UNMETERED_PATHS, ServicePolicy, overloaded
 from common.timing import SERVER_TIMING, Stages
+from common.tracing import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
+_CTX_KEY = "service.ctx"
+
+# How much of an oversized body is read and thrown away so that the keep-alive connection
+# stays usable: the next request on it must not start in the middle of this body.
+DRAIN_BYTES = 1 << 20
+_CHUNK = 64 * 1024
+
+
+class ServiceMiddleware:
+    """WSGI middleware: request ids, the in-flight limit (fast 503), metrics and access logs."""
+
+    def __init__(self, app: Callable, policy: ServicePolicy) -> None:
+        self.app = app
+        self.policy = policy
+        self.in_flight = 0
+        self._lock = threading.Lock()  # gthread: many threads per worker
+        self._gauge = IN_FLIGHT.labels(policy.name)
+        self._shed = SHED.labels(policy.name)
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path in UNMETERED_PATHS:
+            return self.app(environ, start_response)
+        ctx = self.policy.context(environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT"))
+        method = environ.get("REQUEST_METHOD", "")
+        with self._lock:
+            admitted = self.in_flight < self.policy.max_in_flight
+            if admitted:
+                self.in_flight += 1
+        if not admitted:
+            self._shed.inc()
+            err = overloaded(self.policy.max_in_flight)
+            headers = [*SHED_HEADERS.items(), (REQUEST_ID_HEADER, ctx.trace.request_id)]
+            start_response("503 Service Unavailable", headers)
+            self.policy.finish(ctx, path, method, 503)
+            return [jsonio.dumps(err.body())]
+        environ[_CTX_KEY] = ctx
+        status = 500
+
+        def start_with_id(status_line: str, headers: list, exc_info=None):
+            nonlocal status
+            status = int(status_line[:3])
+            return start_response(status_line, [*headers, (REQUEST_ID_HEADER, ctx.trace.request_id)], exc_info)
+
+        self._gauge.inc()
+        try:
+            # Flask returns a fully built response: the work is done when this call returns.
+            return self.app(environ, start_with_id)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            self._gauge.dec()
+            self.policy.finish(ctx, path, method, status)
+
+
+def install_middleware(app: Flask, policy: ServicePolicy) -> None:
+    """Wrap the Flask app in the service middleware."""
+    app.wsgi_app = ServiceMiddleware(app.wsgi_app, policy)
+
+
+def request_context() -> RequestContext:
+    """The context the middleware built for the current request."""
+    return request.environ[_CTX_KEY]
 
 
 def json_response(body: object, status: int = 200, stages: Stages | None = None) -> Response:
     """A JSON answer encoded by the shared codec, with a ``Server-Timing`` header when ``stages`` are given."""
     headers = {SERVER_TIMING: stages.header()} if stages is not None else None
     return Response(jsonio.dumps(body), status=status, mimetype=jsonio.JSON_MEDIA_TYPE, headers=headers)
-
-
-# How much of an oversized body is read and thrown away so that the keep-alive connection
-# stays usable: the next request on it must not start in the middle of this body.
-DRAIN_BYTES = 1 << 20
-_CHUNK = 64 * 1024
 
 
 def read_body(request: Request, limit: int) -> bytes:
@@ -65,9 +129,25 @@ def install_error_handlers(app: Flask) -> None:
         return json_response(error_body(500, "internal_error", "unexpected server error"), 500)
 
 
-def add_healthcheck(app: Flask) -> None:
-    """``GET /api/v1/healthcheck``: a liveness check that touches no dependency."""
+def add_probes(app: Flask, readiness: Callable[[], dict[str, str]] | None = None) -> None:
+    """Liveness (touches nothing), readiness (503 while draining or when a dependency is down) and ``/metrics``."""
 
     @app.get(HEALTHCHECK_PATH)
     def healthcheck() -> Response:
         return json_response(HEALTHY)
+
+    @app.get(READINESS_PATH)
+    def ready() -> Response:
+        if is_draining():
+            return json_response(error_body(503, "draining", "shutting down; send no new requests"), 503)
+        checks = readiness() if readiness else {}
+        failed = sorted(name for name, state in checks.items() if state != "ok")
+        if failed:
+            body = error_body(503, "not_ready", f"unavailable: {', '.join(failed)}", checks=checks)
+            return json_response(body, 503)
+        return json_response({"status": "ready", "checks": checks})
+
+    @app.get(METRICS_PATH)
+    def metrics() -> Response:
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import redis.asyncio
 import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from common.context import RequestContext
 from common.errors import feature_store_unavailable
-from common.timing import Stages
 from feature_store.reader import pool_kwargs
 from feature_store.schema import FEATURE_NAMES, entity_key
 from feature_store.vector import Vector, vector_from_store
@@ -18,6 +20,7 @@ class AsyncFeatureReader:
     """Reads an entity's feature vector with one HMGET over a bounded, blocking connection pool."""
 
     def __init__(self, redis_url: str, timeout_s: float, max_connections: int) -> None:
+        self._timeout_s = timeout_s
         # BlockingConnectionPool waits for a free connection instead of raising "Too many connections".
         # No retries, as in FeatureReader: fail fast and answer 503.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
@@ -25,21 +28,25 @@ class AsyncFeatureReader:
         )
         self._redis = redis.asyncio.Redis(connection_pool=pool)
 
-    async def get(self, entity_id: str, stages: Stages) -> Vector:
+    async def get(self, entity_id: str, ctx: RequestContext) -> Vector:
         """The entity's feature vector, timed as stage ``redis``; 404, 422 or 503 as an ``ApiError``."""
-        try:
-            with stages.stage("redis"):
-                values = await self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
-        except redis.exceptions.RedisError as exc:
-            raise feature_store_unavailable(type(exc).__name__) from exc
+        with ctx.stages.stage("redis"):
+            try:
+                # Bounded by the deadline's remainder too. A cancelled command disconnects its
+                # connection (redis-py >= 5), so no later caller can read this reply.
+                async with asyncio.timeout(ctx.deadline.timeout(self._timeout_s)):
+                    values = await self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
+            except (redis.exceptions.RedisError, TimeoutError) as exc:
+                raise feature_store_unavailable(type(exc).__name__) from exc
         return vector_from_store(entity_id, values)
 
-    async def ping(self) -> bool:
-        """True when Redis answers."""
+    async def ping(self) -> str:
+        """``ok`` when Redis answers, else why not."""
         try:
-            return bool(await self._redis.ping())
-        except redis.exceptions.RedisError:
-            return False
+            await self._redis.ping()
+        except redis.exceptions.RedisError as exc:
+            return type(exc).__name__
+        return "ok"
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api_model.model import artifact_path, load_model
-from api_scoring.payloads import ModelPrediction, combine
+from api_scoring.payloads import ModelPrediction, Outcome, combine
 from common import jsonio
 from feature_store.seed import features_for
 from stack.settings import StackSettings
@@ -114,7 +114,7 @@ def expected_features(entity_id: str) -> tuple[float, ...]:
 def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> dict:
     """The scoring answer computed in this process from the shared model and combination code."""
     predictions = [ModelPrediction(m.name, m.version, m.predict(features)) for m in MODELS]
-    return combine(entity_id, predictions)
+    return combine(entity_id, Outcome(predictions, missing=[]))
 
 
 def expected_body(entity_id: str) -> bytes:

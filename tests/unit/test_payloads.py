@@ -4,9 +4,17 @@ import pytest
 
 from api_model.model import artifact_path, load_model
 from api_model.payloads import parse_predict_body, prediction_body
-from api_scoring.payloads import ModelPrediction, ScoreRequest, combine, parse_model_answer, parse_score_body
+from api_scoring.payloads import (
+    ModelPrediction,
+    Outcome,
+    ScoreRequest,
+    combine,
+    parse_model_answer,
+    parse_score_body,
+    settle,
+)
 from common import jsonio
-from common.errors import ApiError, error_body, http_error
+from common.errors import ApiError, error_body, http_error, model_unavailable
 
 ERROR_KEYS = {"status", "error", "message"}
 
@@ -83,13 +91,13 @@ def test_model_answer_round_trips_exactly():
 def test_malformed_model_answer_is_503_naming_the_model(raw):
     with pytest.raises(ApiError) as err:
         parse_model_answer("model_b", raw)
-    assert (err.value.status, err.value.code, err.value.extra["upstream"]) == (503, "model_unavailable", "model_b")
+    assert (err.value.status, err.value.code, err.value.extra["upstream"]) == (503, "model_unavailable", ["model_b"])
 
 
 def test_combine_is_the_mean_with_each_model():
     a = ModelPrediction("model_a", "1.0.0", 0.25)
     b = ModelPrediction("model_b", "1.0.0", 0.5)
-    assert combine("42", [a, b]) == {
+    assert combine("42", settle([("model_a", a), ("model_b", b)])) == {
         "entity_id": "42",
         "score": 0.375,
         "detail": 0.375,
@@ -97,7 +105,25 @@ def test_combine_is_the_mean_with_each_model():
             {"name": "model_a", "version": "1.0.0", "prediction": 0.25},
             {"name": "model_b", "version": "1.0.0", "prediction": 0.5},
         ],
+        "degraded": [],
     }
+
+
+def test_one_failed_model_degrades_to_the_other():
+    a = ModelPrediction("model_a", "1.0.0", 0.25)
+    outcome = settle([("model_a", a), ("model_b", model_unavailable("model_b", "ReadTimeout"))])
+    assert outcome == Outcome([a], ["model_b"])
+    answer = combine("42", outcome)
+    assert answer["score"] == answer["detail"] == 0.25
+    assert answer["degraded"] == ["model_b"]
+    assert [m["name"] for m in answer["models"]] == ["model_a"]
+
+
+def test_both_models_failed_is_503_naming_both():
+    with pytest.raises(ApiError) as err:
+        settle([("model_a", model_unavailable("model_a", "x")), ("model_b", model_unavailable("model_b", "y"))])
+    assert (err.value.status, err.value.code) == (503, "models_unavailable")
+    assert err.value.extra["upstream"] == ["model_a", "model_b"]
 
 
 def test_error_body_shape():
