@@ -7,10 +7,12 @@ import time
 
 from flask import Flask, Response, request
 
+from api_model import app_async
 from api_model.cost import InferenceCost
 from api_model.model import load_model
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
+from common.docs_sync import add_docs, sync_spec
 from common.policy import service_policy
 from common.routes import predict_path
 from common.server_settings import ServerSettings
@@ -33,6 +35,7 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     install_middleware(app, service_policy(server or ServerSettings(), "sync"))
     install_error_handlers(app)
     add_probes(app)
+    add_docs(app, sync_spec(lambda: app_async.create_app(settings, server), f"{model.name} (sync)"))
 
     @app.post(predict_path("sync"))
     def predict() -> Response:

@@ -18,6 +18,7 @@ class Prediction(BaseModel):
 
 PREDICT_DOC = {
     "summary": "Predict from a feature vector",
+    "operation_id": "predict",
     "response_model": Prediction,
     "responses": ERROR_RESPONSES,
     "openapi_extra": request_body(

@@ -6,9 +6,11 @@ import atexit
 
 from flask import Flask, Response, request
 
+from api_scoring import app_async
 from api_scoring.payloads import combine, parse_score_body
 from api_scoring.resources import ScoringResources
 from api_scoring.settings import ScoringSettings
+from common.docs_sync import add_docs, sync_spec
 from common.policy import service_policy
 from common.routes import predict_path
 from common.server_settings import ServerSettings
@@ -32,6 +34,7 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
     install_middleware(app, service_policy(server, "sync", deadline_s=settings.deadline_s))
     install_error_handlers(app)
     add_probes(app, readiness=resources.readiness)
+    add_docs(app, sync_spec(lambda: app_async.create_app(settings, server), "scoring (sync)"))
 
     @app.post(predict_path("sync"))
     def score() -> Response:

@@ -23,6 +23,7 @@ class Score(BaseModel):
     score: float = Field(description="Mean of the models' predictions.")
     detail: float = Field(description="The score again, under the original study's field name.")
     models: list[ModelAnswer]
+    degraded: list[str] = Field(description="Models that failed and were left out of the score; empty normally.")
 
 
 ENTITY_SCHEMA = {
@@ -40,11 +41,12 @@ ENTITY_SCHEMA = {
 
 SCORE_DOC = {
     "summary": "Score an entity (or a feature vector)",
+    "operation_id": "score",
     "response_model": Score,
     "responses": {
         **ERROR_RESPONSES,
         404: {"model": ErrorBody, "description": "Unknown entity"},
-        503: {"model": ErrorBody, "description": "Feature store or a model unavailable"},
+        503: {"model": ErrorBody, "description": "Overloaded, deadline passed, or Redis or both models unavailable"},
     },
     "openapi_extra": request_body(ENTITY_SCHEMA, FEATURES_SCHEMA),
 }

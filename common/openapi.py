@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from feature_store.schema import FEATURE_NAMES, N_FEATURES
 
@@ -23,7 +23,9 @@ FEATURES_SCHEMA: dict[str, Any] = {
 
 
 class ErrorBody(BaseModel):
-    """Every error answer of both stacks."""
+    """Every error answer of both stacks (more keys may say what failed: ``upstream``, ``field``...)."""
+
+    model_config = ConfigDict(extra="allow")
 
     status: int = Field(description="The HTTP status, repeated.")
     error: str = Field(description="Machine-readable code, e.g. entity_not_found.")
@@ -34,6 +36,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Body is not valid JSON"},
     413: {"model": ErrorBody, "description": "Body too large"},
     422: {"model": ErrorBody, "description": "Valid JSON, invalid request"},
+    503: {"model": ErrorBody, "description": "Overloaded (shed), or a dependency unavailable"},
 }
 
 
@@ -41,3 +44,10 @@ def request_body(*alternatives: dict[str, Any]) -> dict[str, Any]:
     """An ``openapi_extra`` request body accepting any of the given JSON schemas."""
     schema = alternatives[0] if len(alternatives) == 1 else {"oneOf": list(alternatives)}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def spec_for_stack(spec: dict[str, Any], from_path: str, to_path: str, title: str) -> dict[str, Any]:
+    """A copy of an OpenAPI document with one predict path renamed, for the twin stack."""
+    renamed = {**spec, "info": {**spec["info"], "title": title}}
+    renamed["paths"] = {(to_path if path == from_path else path): item for path, item in spec["paths"].items()}
+    return renamed

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,10 +45,18 @@ class Process:
 class Supervisor:
     """Runs Redis (unless REDIS_URL is given), seeds it, and runs the six services."""
 
-    def __init__(self, settings: StackSettings, services: Iterable[Service] = SERVICES, python: str = sys.executable):
+    def __init__(
+        self,
+        settings: StackSettings,
+        services: Iterable[Service] = SERVICES,
+        python: str = sys.executable,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+    ):
         self.settings = settings
         self.services = tuple(services)
         self.python = python
+        # Extra environment per service name, applied last (experiments, fault injection).
+        self.overrides = overrides or {}
         self.processes: list[Process] = []
 
     # -- starting ----------------------------------------------------------------------------------
@@ -64,11 +72,20 @@ class Supervisor:
             self._seed()
             for svc in self.services:
                 say(f"starting {svc.name} on {svc.url(self.settings)}")
-                self._spawn(svc.name, service_argv(svc, self.python), service_env(svc, self.settings))
+                self.start_service(svc)
             self._wait_healthy(say)
         except BaseException:
             self.stop()
             raise
+
+    def start_service(self, svc: Service) -> Process:
+        """Start (or restart) one service with its registry command and environment."""
+        env = service_env(svc, self.settings) | dict(self.overrides.get(svc.name, {}))
+        return self._spawn(svc.name, service_argv(svc, self.python), env)
+
+    def process(self, name: str) -> Process:
+        """The running process of a service (or ``redis``) by name."""
+        return next(p for p in reversed(self.processes) if p.name == name)
 
     def _check_ports_free(self) -> None:
         ports = {svc.name: self.settings.port(svc.stack, svc.role) for svc in self.services}
