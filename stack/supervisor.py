@@ -66,10 +66,9 @@ class Supervisor:
             self._check_ports_free()
             if self.settings.redis_url is None:
                 say(f"starting redis on {self.settings.host}:{self.settings.redis_port}")
-                self._spawn("redis", redis_argv(find_redis_server(), self.settings), {})
-                self._wait_for_redis()
+                self.start_redis()
             say(f"seeding the feature store at {self.settings.effective_redis_url()}")
-            self._seed()
+            self.seed()
             for svc in self.services:
                 say(f"starting {svc.name} on {svc.url(self.settings)}")
                 self.start_service(svc)
@@ -115,6 +114,12 @@ class Supervisor:
         self.processes.append(process)
         return process
 
+    def start_redis(self) -> Process:
+        """Start (or restart) the throwaway Redis and wait until it answers."""
+        process = self._spawn("redis", redis_argv(find_redis_server(), self.settings), {})
+        self._wait_for_redis()
+        return process
+
     def _wait_for_redis(self) -> None:
         import redis
 
@@ -124,7 +129,8 @@ class Supervisor:
         finally:
             client.close()
 
-    def _seed(self) -> None:
+    def seed(self) -> None:
+        """Run the seeding job to completion."""
         result = subprocess.run(
             seed_argv(self.python), env=os.environ | seed_env(self.settings), timeout=300, check=False
         )

@@ -14,6 +14,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from common.routes import predict_path
 from feature_store.schema import entity_key
 from stack.services import service
 from tests.integration.harness import expected_answer, expected_body
@@ -182,3 +183,49 @@ def test_server_timing_names_every_stage(running, http, stack):
     assert list(scoring)[-1] == "total"
     model = server_timing(post(http, url(running, stack, "model_a"), b"[5.1, 3.5, 1.4, 0.2]"))
     assert list(model) == ["inference", "total"]
+
+
+def test_readiness_checks_every_dependency(running, http, stack):
+    response = http.get(service(stack, "scoring").url(running.settings, "/api/v1/ready"), timeout=TIMEOUT)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "checks": {"redis": "ok", "model_a": "ok", "model_b": "ok"}}
+    for model in ("model_a", "model_b"):
+        answer = http.get(service(stack, model).url(running.settings, "/api/v1/ready"), timeout=TIMEOUT).json()
+        assert answer == {"status": "ready", "checks": {}}
+
+
+def test_request_id_is_echoed(running, http, stack):
+    response = http.post(
+        url(running, stack, "scoring"), data=b'{"entity_id": "1"}', headers={"X-Request-ID": "abc-123"}, timeout=TIMEOUT
+    )
+    assert response.headers["X-Request-ID"] == "abc-123"
+    generated = post(http, url(running, stack, "scoring"), b'{"entity_id": "1"}').headers["X-Request-ID"]
+    assert len(generated) == 32
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_metrics_count_every_request_across_workers(running, http, stack):
+    scoring = service(stack, "scoring")
+    labels = {"path": predict_path(stack), "status": "200"}
+
+    def count() -> float:
+        text = http.get(scoring.url(running.settings, "/metrics"), timeout=TIMEOUT).text
+        return metric_total(text, "http_requests_total", **labels)
+
+    before = count()
+    # Fresh connections, so that both gunicorn workers take some of them.
+    for i in range(40):
+        requests.post(url(running, stack, "scoring"), data=orjson.dumps({"entity_id": str(i)}), timeout=TIMEOUT)
+    text = http.get(scoring.url(running.settings, "/metrics"), timeout=TIMEOUT).text
+    assert metric_total(text, "http_requests_total", **labels) - before == 40
+    for upstream in ("redis", "model_a", "model_b"):
+        assert metric_total(text, "upstream_request_duration_seconds_count", upstream=upstream) >= 40
+    assert metric_total(text, "http_request_duration_seconds_bucket", le="0.1") > 0
