@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from feature_store.schema import FEATURE_NAMES, N_FEATURES
+from feature_store.schema import FEATURE_NAMES, MAX_ABS_FEATURE, N_FEATURES
 
 FEATURES_SCHEMA: dict[str, Any] = {
     "type": "array",
-    "items": {"type": "number"},
+    "items": {"type": "number", "minimum": -MAX_ABS_FEATURE, "maximum": MAX_ABS_FEATURE},
     "minItems": N_FEATURES,
     "maxItems": N_FEATURES,
     "description": f"Feature vector, in order: {', '.join(FEATURE_NAMES)}. Finite numbers only.",
