@@ -9,7 +9,8 @@ import signal
 import sys
 import time
 
-from common.routes import HEALTHCHECK_PATH
+from common.metrics import METRICS_PATH
+from common.routes import HEALTHCHECK_PATH, READINESS_PATH
 from stack.services import SERVICES, service
 from stack.settings import StackSettings
 from stack.supervisor import StartError, Supervisor
@@ -30,10 +31,16 @@ def curl_lines(settings: StackSettings) -> list[str]:
     for stack in ("async", "sync"):
         url = service(stack, "model_b").predict_url(settings)
         lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' {url}""")
-    lines.append("# liveness of every service, and the async stack's OpenAPI page")
+    lines.append("# liveness of every service")
     for svc in SERVICES:
         lines.append(f"curl -s {svc.url(settings, HEALTHCHECK_PATH)}")
-    lines.append(f"# open {service('async', 'scoring').url(settings, '/docs')} in a browser")
+    lines.append("# readiness (checks Redis and both models) and Prometheus metrics of the scoring services")
+    for stack in ("async", "sync"):
+        scoring = service(stack, "scoring")
+        lines.append(f"curl -s {scoring.url(settings, READINESS_PATH)}")
+        lines.append(f"curl -s {scoring.url(settings, METRICS_PATH)} | grep http_requests_total")
+    docs = " and ".join(service(stack, "scoring").url(settings, "/docs") for stack in ("async", "sync"))
+    lines.append(f"# API docs: open {docs} in a browser")
     return lines
 
 
