@@ -99,6 +99,8 @@ class Supervisor:
                     )
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        # A restart replaces the dead process of that name.
+        self.processes = [p for p in self.processes if p.name != name or p.popen.poll() is None]
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.settings.log_dir / f"{name}.log"
         with log.open("wb") as out:
