@@ -17,9 +17,9 @@ import orjson
 import pytest
 import redis
 import requests
-from faults.proxy import FaultProxy
 
 from common.routes import READINESS_PATH, predict_path
+from faults.proxy import FaultProxy
 from stack.services import SERVICES, service
 from stack.settings import StackSettings
 from stack.supervisor import Supervisor
