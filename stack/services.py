@@ -1,4 +1,4 @@
-"""The one source of truth for how each process of the system starts: the six services, Redis, seeding.
+"""The one source of truth for how each process of the system starts: the six services, Redis, seeding, Locust.
 
 ``make up``, the tests, ``docker-compose.yml`` (``stack/compose.py``) and the Kubernetes overlays
 (``stack/k8s.py``) build their commands from these functions; only the settings differ: loopback

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from stack.compose import compose_settings, healthcheck_argv, render
-from stack.containers import SERVICE_LIMITS, container_env, image, service_target
+from stack.containers import REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
 from stack.services import SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
 from stack.settings import StackSettings
 
@@ -71,7 +71,8 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
         assert entry["command"] == service_argv(svc)
         assert entry["environment"] == container_env(svc, settings)
         assert entry["image"] == image(service_target(svc, settings))
-    assert services["redis"]["command"] == redis_argv("redis-server", settings)
+    assert services["redis"]["command"] == redis_argv(REDIS_SERVER, settings)
+    assert services["redis"]["image"] == REDIS_IMAGE
     assert services["seed"]["command"] == seed_argv()
     assert services["seed"]["environment"] == seed_env(settings)
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from common.routes import HEALTHCHECK_PATH
-from stack.containers import SERVICE_LIMITS, container_env, image, service_target
+from stack.containers import BENCH, REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
 from stack.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
 from stack.services import (
     SERVICES,
@@ -111,11 +111,12 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
     seed = container(find(docs, "Job", f"{stack}-seed"), "seed")
     assert (seed["command"], env_of(seed)) == (seed_argv(), seed_env(settings))
     redis = container(find(docs, "Deployment", f"{stack}-redis"), "redis")
-    assert redis["args"] == redis_argv("redis-server", settings)
+    assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
     master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")
     assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings))
     worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")
     assert worker["command"] == locust_worker_argv(f"{stack}-locust-master")
+    assert master["image"] == worker["image"] == image(BENCH)
 
 
 @pytest.mark.parametrize("stack", STACKS)
