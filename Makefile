@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld up test test-unit lint format env-example clean
+.PHONY: help install meinheld up test test-unit lint format env-example deploy-files clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,10 @@ format: install  ## apply ruff's formatting and safe fixes
 
 env-example: install  ## regenerate .env.example from the settings classes
 	$(PY) -m stack.env_example > .env.example
+
+deploy-files: install  ## regenerate docker-compose.yml and the Kubernetes files taken from stack/services.py
+	$(PY) -m stack.compose > docker-compose.yml
+	$(PY) -m stack.k8s
 
 clean:  ## remove the virtualenv, logs and caches
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

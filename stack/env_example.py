@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic_settings import BaseSettings
 
 from api_model.settings import ModelSettings
@@ -19,11 +21,13 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
 )
 
 
-def env_lines(cls: type[BaseSettings]) -> list[str]:
-    """``# description`` and ``NAME=default`` for each field of a settings class."""
+def env_lines(cls: type[BaseSettings], exclude: Collection[str] = ()) -> list[str]:
+    """``# description`` and ``NAME=default`` for each field of a settings class, but the ``exclude``d names."""
     prefix = cls.model_config.get("env_prefix", "")
     lines = [f"# --- {cls.__name__}: {(cls.__doc__ or '').strip().splitlines()[0]}"]
     for name, field in cls.model_fields.items():
+        if f"{prefix}{name.upper()}" in exclude:
+            continue
         default = field.default
         value = "" if default is None else str(default)
         if field.description:

@@ -1,6 +1,8 @@
-"""The one source of truth for how each process of the system starts: the six services, Redis, seeding.
+"""The one source of truth for how each process of the system starts: the six services, Redis, seeding, Locust.
 
-``make up``, the tests (and the container files) build their commands from these functions.
+``make up``, the tests, ``docker-compose.yml`` (``stack/compose.py``) and the Kubernetes overlays
+(``stack/k8s.py``) build their commands from these functions; only the settings differ: loopback
+natively, one host name per process in containers.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from stack.settings import StackSettings
 
 Role = Literal["model_a", "scoring", "model_b"]
 GUNICORN_CONFIG = "python:stack.gunicorn_conf"
+# The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
+LOCUSTFILE = "benchmark/locustfile.py"
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Service:
 
     def url(self, settings: StackSettings, path: str = "") -> str:
         """The service's base URL, plus ``path``."""
-        return f"http://{settings.host}:{settings.port(self.stack, self.role)}{path}"
+        return f"http://{settings.address_of(self.name)}:{settings.port(self.stack, self.role)}{path}"
 
     def health_url(self, settings: StackSettings) -> str:
         """Its liveness URL."""
@@ -65,7 +69,7 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
     """The environment that makes ``service_argv`` the given service."""
     env = {
         "SERVER_NAME": svc.name,
-        "SERVER_HOST": settings.host,
+        "SERVER_HOST": settings.bind_address(),
         "SERVER_PORT": str(settings.port(svc.stack, svc.role)),
         "SERVER_WORKER_CLASS": "uvicorn" if svc.stack == "async" else settings.sync_worker_class,
     }
@@ -81,9 +85,9 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
 
 
 def redis_argv(binary: str, settings: StackSettings) -> list[str]:
-    """A throwaway Redis: loopback only, no persistence (the seeding job rebuilds the data)."""
+    """A throwaway Redis on the bind address (loopback natively), no persistence (the seeding job rebuilds the data)."""
     return [
-        binary, "--bind", settings.host, "--port", str(settings.redis_port),
+        binary, "--bind", settings.bind_address(), "--port", str(settings.redis_port),
         "--save", "", "--appendonly", "no", "--daemonize", "no",
     ]  # fmt: skip
 
@@ -96,3 +100,13 @@ def seed_argv(python: str = "python") -> list[str]:
 def seed_env(settings: StackSettings) -> dict[str, str]:
     """The environment of the seeding job."""
     return {"SEED_REDIS_URL": settings.effective_redis_url()}
+
+
+def locust_master_argv(target_url: str, python: str = "python") -> list[str]:
+    """The master of a distributed Locust run against ``target_url``: serves the web UI, spreads users over workers."""
+    return [python, "-m", "locust", "-f", LOCUSTFILE, "--master", "--host", target_url]
+
+
+def locust_worker_argv(master_host: str, python: str = "python") -> list[str]:
+    """A Locust worker: runs the simulated users the master at ``master_host`` gives it."""
+    return [python, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-host", master_host]

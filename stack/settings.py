@@ -11,6 +11,9 @@ from common.routes import DEFAULT_PORTS, DEFAULT_REDIS_PORT, Stack
 from common.server_settings import WorkerClass
 from common.settings import settings_config
 
+# The name Redis is reached at when every process has its own host name (compose, Kubernetes).
+REDIS_NAME = "redis"
+
 
 class StackSettings(BaseSettings):
     """Where the six services and Redis listen, and how the sync stack is served."""
@@ -18,6 +21,13 @@ class StackSettings(BaseSettings):
     model_config = settings_config("STACK_")
 
     host: str = Field(default="127.0.0.1", description="Address every service binds and is reached on.")
+    bind_host: str | None = Field(
+        default=None, description="Address the services and Redis bind instead; containers: 0.0.0.0."
+    )
+    per_service_hosts: bool = Field(
+        default=False,
+        description="Reach each service and Redis at its own name (async-model-a, redis), as in containers.",
+    )
     async_model_a_port: int = DEFAULT_PORTS[("async", "model_a")]
     async_scoring_port: int = DEFAULT_PORTS[("async", "scoring")]
     async_model_b_port: int = DEFAULT_PORTS[("async", "model_b")]
@@ -38,6 +48,14 @@ class StackSettings(BaseSettings):
         """The port of one service."""
         return getattr(self, f"{stack}_{role}_port")
 
+    def bind_address(self) -> str:
+        """The address the services and Redis listen on."""
+        return self.bind_host or self.host
+
+    def address_of(self, name: str) -> str:
+        """The host another process reaches ``name`` (a service or Redis) at."""
+        return name if self.per_service_hosts else self.host
+
     def effective_redis_url(self) -> str:
         """The given Redis, or the one the launcher starts."""
-        return self.redis_url or f"redis://{self.host}:{self.redis_port}/0"
+        return self.redis_url or f"redis://{self.address_of(REDIS_NAME)}:{self.redis_port}/0"

