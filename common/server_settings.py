@@ -33,6 +33,11 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def workers_for(worker_class: str, cores: int) -> int:
+    """The worker formula: ``2 x cores + 1`` for sync workers, one per core otherwise."""
+    return 2 * cores + 1 if worker_class == "sync" else cores
+
+
 class ServerSettings(BaseSettings):
     """How gunicorn serves one service: bind address, worker class and counts, timeouts."""
 
@@ -63,10 +68,7 @@ class ServerSettings(BaseSettings):
 
     def worker_count(self) -> int:
         """Workers for this worker class (the formula above unless set)."""
-        if self.workers is not None:
-            return self.workers
-        cores = cpu_count()
-        return 2 * cores + 1 if self.worker_class == "sync" else cores
+        return self.workers if self.workers is not None else workers_for(self.worker_class, cpu_count())
 
     def concurrency_per_worker(self) -> int:
         """How many requests one worker serves at once (sizes its connection pools)."""

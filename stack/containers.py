@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from common.server_settings import workers_for
 from stack.services import Service, service_env
 from stack.settings import StackSettings
 
@@ -50,12 +51,12 @@ def service_target(svc: Service, settings: StackSettings) -> str:
 
 
 def worker_count(worker_class: str, cpus: int) -> int:
-    """``ServerSettings.worker_count``'s formula applied to a container's CPU limit.
+    """The worker formula applied to a container's CPU limit.
 
     The formula counts the cores a process may run on; a CPU limit is a quota over all the host's
     cores, which it cannot see, so in a container it would start one worker per host core.
     """
-    return 2 * cpus + 1 if worker_class == "sync" else cpus
+    return workers_for(worker_class, cpus)
 
 
 def container_env(svc: Service, settings: StackSettings) -> dict[str, str]:

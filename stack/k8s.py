@@ -37,6 +37,9 @@ STACKS: tuple[Stack, ...] = ("async", "sync")
 PORT = 8080
 APP_CONTAINER = "app"
 LOCUST_CONTAINER = "locust"
+# Settings whose cluster value differs from the default. The drain delay must outlast the
+# readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
+CLUSTER_SETTINGS = {"SERVER_DRAIN_DELAY_S": "5.0"}
 GENERATED = "# Generated from stack/services.py by `make deploy-files` (python -m stack.k8s): do not edit by hand.\n"
 
 
@@ -80,6 +83,9 @@ def settings_env() -> str:
     for cls in SETTINGS_CLASSES:
         if cls is not StackSettings:  # the launcher's own settings: no launcher runs in the cluster
             lines += [*env_lines(cls, exclude=per_container), ""]
+    for name, value in CLUSTER_SETTINGS.items():
+        lines = [f"# (cluster value, see stack/k8s.py)\n{name}={value}" if line.startswith(f"{name}=") else line
+                 for line in lines]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from common.routes import HEALTHCHECK_PATH
+from common.routes import HEALTHCHECK_PATH, READINESS_PATH
 from stack.containers import BENCH, REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
 from stack.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
 from stack.services import (
@@ -146,8 +146,8 @@ def test_services_listen_where_their_probes_and_services_point(rendered, stack):
         (port,) = app["ports"]
         assert port == {"name": "http", "containerPort": PORT}
         assert env_of(app)["SERVER_PORT"] == str(PORT)
-        for probe in ("livenessProbe", "readinessProbe"):
-            assert app[probe]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
+        assert app["livenessProbe"]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
+        assert app["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
         assert find(docs, "Service", svc.name)["spec"]["ports"][0]["targetPort"] == "http"
 
 
