@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld up test test-unit lint format env-example deploy-files clean
+.PHONY: help install meinheld up test test-unit lint format env-example deploy-files soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ env-example: install  ## regenerate .env.example from the settings classes
 deploy-files: install  ## regenerate docker-compose.yml and the Kubernetes files taken from stack/services.py
 	$(PY) -m stack.compose > docker-compose.yml
 	$(PY) -m stack.k8s
+
+SOAK_ARGS ?=
+soak: install  ## long load with periodic faults on each stack: success rate, memory/FD growth (not in CI)
+	$(PY) -m faults.soak $(SOAK_ARGS)
 
 clean:  ## remove the virtualenv, logs and caches
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -14,24 +14,13 @@ from pathlib import Path
 from api_model.model import artifact_path, load_model
 from api_scoring.payloads import ModelPrediction, Outcome, combine
 from common import jsonio
+from faults.harness import free_ports, pid_alive  # noqa: F401  (re-exported for the tests)
 from feature_store.seed import features_for
 from stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "all six services are healthy"
 MODELS = [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now (held open together, so they are distinct)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
@@ -120,15 +109,6 @@ def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> dict:
 def expected_body(entity_id: str) -> bytes:
     """The exact bytes a scoring service must answer for a seeded entity."""
     return jsonio.dumps(expected_answer(entity_id, expected_features(entity_id)))
-
-
-def pid_alive(pid: int) -> bool:
-    """True if the pid still exists and is not a zombie."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -1,4 +1,4 @@
-"""A small steady load for fault tests: a few threads scoring random entities, every answer recorded."""
+"""A steady closed-loop load for fault tests and soak runs: threads scoring random entities, every answer kept."""
 
 from __future__ import annotations
 
