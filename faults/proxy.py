@@ -23,11 +23,13 @@ The modes, exactly:
   upstream connection and stays a sink after ``restore()``; one opened before it lost bytes: reuse neither.
 - ``reset``: every open connection is closed at once with a TCP RST (SO_LINGER 0), on both sides, and so is
   every new one right after it is accepted.
-- ``refuse``: the listening socket is closed, so connect() is refused, and every open connection is reset.
+- ``refuse``: the listening socket is closed, so connect() is refused, and every open connection is reset;
+  switching to any other mode listens again on the same port.
 
 A mode switch is applied on the loop thread and is in force (RSTs sent, listener closed or reopened) when the
-method returns. If the upstream cannot be reached, a new client connection is reset. Listen on an IP address,
-not a name that resolves to several.
+method returns. If the upstream cannot be reached, a new client connection is reset. ``close()`` closes every
+connection at once (FIN, not RST), dropping bytes still in flight. Listen on an IP address, not a name that
+resolves to several.
 
 Command line, for manual use (then type ``pass``, ``latency MS``, ``blackhole``, ``reset``, ``refuse`` or
 ``quit`` on stdin; Ctrl-C or SIGTERM stops it)::
