@@ -26,6 +26,7 @@ from benchmark.cpu import group_cpu_s
 from benchmark.expected import expected_body
 from benchmark.fingerprint import fingerprint
 from benchmark.stackrun import running_stack
+
 from common.routes import Stack, predict_path
 
 P99_LIMIT_MS = 100.0
@@ -141,8 +142,10 @@ def measure_stack(stack: Stack, ladder: list[int], step_s: float, memory_request
                 **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
             )
             steps.append(step)
-            say(f"  {stack:5} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}  "
-                f"p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req")  # fmt: skip
+            say(
+                f"  {stack:5} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}  p99 {step.p99_ms:6.1f} ms"
+                f"  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
+            )
         served = sum(s.requests for s in steps)
         remaining = max(0, memory_requests - served)
         if remaining:
@@ -183,7 +186,8 @@ def render(results: list[dict], meta: dict) -> str:
             f"| {r['stack']} | {r['p50_at_1_connection_ms']} ms | {FLOOR_MS['parallel']} ms "
             f"| {best['rps'] if best else 'none'} | {best['connections'] if best else '-'} "
             f"| {best['cpu_ms_per_request'] if best else '-'} "
-            f"| {r['rss_after_warmup_mib']} → {r['rss_after_run_mib']} MiB ({r['requests_before_rss_check']} requests) |"
+            f"| {r['rss_after_warmup_mib']} → {r['rss_after_run_mib']} MiB "
+            f"({r['requests_before_rss_check']} requests) |"
         )
     lines += ["", "## Every step", "", "| stack | connections | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
               "| CPU ms/req |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
