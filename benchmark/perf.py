@@ -143,8 +143,8 @@ def measure_stack(stack: Stack, ladder: list[int], step_s: float, memory_request
             )
             steps.append(step)
             say(
-                f"  {stack:5} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}  p99 {step.p99_ms:6.1f} ms"
-                f"  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
+                f"  {stack:5} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
+                f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
             )
         served = sum(s.requests for s in steps)
         remaining = max(0, memory_requests - served)
