@@ -13,6 +13,7 @@ from api_model.model import load_model
 from api_model.openapi import PREDICT_DOC
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
+from common.profiling_async import add_profiling
 from common.routes import predict_path
 from common.timing import Stages
 from common.web_async import add_healthcheck, install_error_handlers, json_response, read_body
@@ -26,6 +27,7 @@ def create_app(settings: ModelSettings | None = None) -> FastAPI:
     app = FastAPI(title=f"{model.name} (async)", version=model.version)
     install_error_handlers(app)
     add_healthcheck(app)
+    add_profiling(app, service=settings.name)
 
     @app.post(predict_path("async"), **PREDICT_DOC)
     async def predict(request: Request) -> Response:

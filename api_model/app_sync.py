@@ -11,6 +11,7 @@ from api_model.cost import InferenceCost
 from api_model.model import load_model
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
+from common.profiling_sync import add_profiling
 from common.routes import predict_path
 from common.timing import Stages
 from common.web_sync import add_healthcheck, install_error_handlers, json_response, read_body
@@ -24,6 +25,7 @@ def create_app(settings: ModelSettings | None = None) -> Flask:
     app = Flask(__name__)
     install_error_handlers(app)
     add_healthcheck(app)
+    add_profiling(app, service=settings.name)
 
     @app.post(predict_path("sync"))
     def predict() -> Response:

@@ -12,6 +12,7 @@ from api_scoring.openapi import SCORE_DOC
 from api_scoring.payloads import combine, parse_score_body
 from api_scoring.resources_async import ScoringResources
 from api_scoring.settings import ScoringSettings
+from common.profiling_async import add_profiling
 from common.routes import predict_path
 from common.timing import Stages
 from common.web_async import add_healthcheck, install_error_handlers, json_response, read_body
@@ -32,6 +33,7 @@ def create_app(settings: ScoringSettings | None = None) -> FastAPI:
     app = FastAPI(title="scoring (async)", lifespan=lifespan)
     install_error_handlers(app)
     add_healthcheck(app)
+    add_profiling(app, service="scoring")
 
     @app.post(predict_path("async"), **SCORE_DOC)
     async def score(request: Request) -> Response:

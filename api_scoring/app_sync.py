@@ -9,6 +9,7 @@ from flask import Flask, Response, request
 from api_scoring.payloads import combine, parse_score_body
 from api_scoring.resources import ScoringResources
 from api_scoring.settings import ScoringSettings
+from common.profiling_sync import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.timing import Stages
@@ -23,6 +24,7 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
     app = Flask(__name__)
     install_error_handlers(app)
     add_healthcheck(app)
+    add_profiling(app, service="scoring")
 
     @app.post(predict_path("sync"))
     def score() -> Response:

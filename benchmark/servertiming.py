@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 
 def parse_server_timing(value: str | None) -> dict[str, float]:
     """Stage name -> milliseconds; entries without a duration are skipped, a missing header gives ``{}``."""
@@ -11,8 +13,6 @@ def parse_server_timing(value: str | None) -> dict[str, float]:
         for param in params.split(";"):
             key, _, number = param.strip().partition("=")
             if key == "dur" and name:
-                try:
+                with contextlib.suppress(ValueError):  # a malformed entry is skipped, not fatal
                     stages[name] = float(number)
-                except ValueError:
-                    pass
     return stages
