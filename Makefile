@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld up test test-unit lint format env-example clean
+.PHONY: help install meinheld up test test-unit lint format env-example clean bench profile timeit locust sweep report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,27 @@ lint: install  ## ruff: lint and format check
 format: install  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# The benchmark suite (issue 3). Each target starts the stack(s) it measures on free ports, one stack at a
+# time, and writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
+SCENARIO ?= all
+bench: install  ## every experiment for both stacks, then the report (QUICK=1 for a smoke run)
+	$(PY) -m benchmark all
+
+profile: install  ## pyinstrument and yappi profiles of the client and every service, both stacks
+	$(PY) -m benchmark profile
+
+timeit: install  ## N = 1..K sequential calls, R repetitions, both stacks
+	$(PY) -m benchmark timeit
+
+locust: install  ## Locust scenarios: SCENARIO=all|response_time|load|max|stress|cpubound
+	$(PY) -m benchmark locust --scenario $(SCENARIO)
+
+sweep: install  ## the configuration sweep of benchmark/sweep.toml
+	$(PY) -m benchmark sweep
+
+report: install  ## rebuild the report from the results already on disk
+	$(PY) -m benchmark report
 
 env-example: install  ## regenerate .env.example from the settings classes
 	$(PY) -m stack.env_example > .env.example

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from benchmark.analysis import breaking_point, load_samples, steps, whole
+from benchmark.cpu import machine_cpu_s
 from benchmark.locust_run import LocustRun, run_locust
 from benchmark.settings import BenchSettings
 from benchmark.stackrun import running_stack
@@ -17,9 +18,15 @@ WARMUP_S = 2  # seconds dropped at the start of fixed-user scenarios (connection
 
 def _measure(run: LocustRun, out: Path, stack, settings: BenchSettings, ramp: bool) -> dict:
     """Run one Locust scenario and summarise it: whole run, ramp steps, CPU of services and load generator."""
-    cpu_before = stack.cpu_s()
+    cpu_before, machine_before = stack.cpu_s(), machine_cpu_s()
     result = run_locust(run, out)
     result["services_cpu_s"] = round(stack.cpu_s() - cpu_before, 3)
+    machine = {k: v - machine_before[k] for k, v in machine_cpu_s().items()}
+    # The whole machine's busy share: ours plus whatever else runs on this shared host.
+    result["machine_busy_pct"] = round(100 * machine["busy_s"] / machine["total_s"], 1) if machine["total_s"] else None
+    result["machine_steal_pct"] = (
+        round(100 * machine["steal_s"] / machine["total_s"], 1) if machine["total_s"] else None
+    )
     samples = load_samples(result["samples"])
     result["per_second"] = [whole([s]).summary() | {"t": s["t"]} for s in samples]
     result["whole"] = whole(samples, 0 if ramp else min(WARMUP_S, len(samples) // 4)).summary()
