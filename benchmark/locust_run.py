@@ -30,6 +30,7 @@ class LocustRun:
     processes: int = 1
     seed: int = 42
     entities: int = 10_000
+    html: bool = True  # Locust's HTML report is ~1 MB: kept for the four main scenarios only
 
     def samples_dir(self, out: Path) -> Path:
         """Where this run's per-process sample files go."""
@@ -42,9 +43,11 @@ class LocustRun:
             sys.executable, "-m", "locust", "-f", files, "--headless", "--host", self.host,
             "--stack", self.stack, "--seed", str(self.seed), "--entities", str(self.entities),
             "--pacing-s", str(self.pacing_s), "--samples-dir", str(self.samples_dir(out)),
-            "--csv", str(out / self.name), "--csv-full-history", "--html", str(out / f"{self.name}.html"),
+            "--csv", str(out / self.name), "--csv-full-history",
             "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "5",
         ]  # fmt: skip
+        if self.html:
+            argv += ["--html", str(out / f"{self.name}.html")]
         if self.ramp_step_users is None:
             argv += ["-u", str(self.users), "-r", str(self.users), "--run-time", f"{self.duration_s}s"]
         else:
@@ -53,6 +56,34 @@ class LocustRun:
         if self.processes > 1:
             argv += ["--processes", str(self.processes)]
         return argv
+
+
+def live_status(history: Path) -> str:
+    """Users, req/s and failures from the last line Locust wrote to its stats history (every second)."""
+    try:
+        header, *_, last = history.read_text().splitlines()
+        row = dict(zip(header.split(","), last.split(","), strict=False))
+        return f"{row['User Count']} users, {float(row['Requests/s']):.0f} req/s, {row['Total Failure Count']} failures"
+    except (OSError, ValueError, KeyError):
+        return "starting"
+
+
+def _follow(popen: subprocess.Popen, run: LocustRun, out: Path, started: float) -> None:
+    """Wait for Locust with a live bar on a terminal, or a status line every 30 s in a log."""
+    history = out / f"{run.name}_stats_history.csv"
+    tty = sys.stdout.isatty()
+    with tqdm(total=run.duration_s, desc=f"  {run.name}", unit="s", leave=False, disable=not tty) as bar:
+        last_line = started
+        while popen.poll() is None:
+            time.sleep(1)
+            elapsed = time.monotonic() - started
+            bar.n = min(run.duration_s, round(elapsed))
+            bar.set_postfix_str(live_status(history), refresh=True)
+            if not tty and time.monotonic() - last_line >= 30:
+                print(f"    {run.name}: {elapsed:.0f}/{run.duration_s} s, {live_status(history)}", flush=True)
+                last_line = time.monotonic()
+            if elapsed > run.duration_s + 120:  # a hung locust must not hang the suite
+                popen.kill()
 
 
 def run_locust(run: LocustRun, out: Path) -> dict:
@@ -67,13 +98,7 @@ def run_locust(run: LocustRun, out: Path) -> dict:
     started = time.monotonic()
     with log.open("wb") as sink:
         popen = subprocess.Popen(run.argv(out), stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        with tqdm(total=run.duration_s, desc=f"  {run.name}", unit="s", leave=False, disable=None) as bar:
-            while popen.poll() is None:
-                time.sleep(1)
-                bar.n = min(run.duration_s, round(time.monotonic() - started))
-                bar.refresh()
-                if time.monotonic() - started > run.duration_s + 120:  # a hung locust must not hang the suite
-                    popen.kill()
+        _follow(popen, run, out, started)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # Locust exits 1 when any request failed: that is a result (counted in the stats), not a crash.
     stats = out / f"{run.name}_stats.csv"
@@ -86,6 +111,6 @@ def run_locust(run: LocustRun, out: Path) -> dict:
         "wall_s": round(time.monotonic() - started, 2),
         "loadgen_cpu_s": round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 3),
         "stats_csv": str(stats),
-        "html": str(out / f"{run.name}.html"),
+        "html": str(out / f"{run.name}.html") if run.html else None,
         "samples": sorted(str(p) for p in samples.glob("*.jsonl")),
     }

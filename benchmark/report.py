@@ -454,14 +454,17 @@ def build_report(settings: BenchSettings, say=print) -> Path:
             "## Configuration sweep",
             "",
             f"Variants from [{settings.sweep_manifest.name}](../../{settings.sweep_manifest}); each gets its own "
-            f"step ramp ({settings.sweep_s} s, same breaking rule). `env` applies to all three services of the stack.",
+            f"step ramp (+{settings.sweep_step_users} users every {settings.step_s} s for {settings.sweep_s} s, same "
+            "breaking rule; *ramp went beyond it* = no means the variant never broke, so its capacity is at least that). `env` applies to all three services of the stack.",
             "",
             *_table(
                 [
                     "variant",
                     "stack",
                     "env",
+                    "p95 limit ms",
                     "break users",
+                    "ramp went beyond it",
                     "req/s at break",
                     "p95 ms",
                     "p99 ms",

@@ -16,7 +16,8 @@ SCENARIOS = ("response_time", "load", "max", "stress")
 WARMUP_S = 2  # seconds dropped at the start of fixed-user scenarios (connections being opened)
 
 
-def _measure(run: LocustRun, out: Path, stack, settings: BenchSettings, ramp: bool) -> dict:
+def _measure(run: LocustRun, out: Path, stack, settings: BenchSettings, ramp: bool,
+             p95_limit_ms: float | None = None) -> dict:  # fmt: skip
     """Run one Locust scenario and summarise it: whole run, ramp steps, CPU of services and load generator."""
     cpu_before, machine_before = stack.cpu_s(), machine_cpu_s()
     result = run_locust(run, out)
@@ -37,7 +38,8 @@ def _measure(run: LocustRun, out: Path, stack, settings: BenchSettings, ramp: bo
     if ramp:
         windows = steps(samples, settings.settle_s)
         result["steps"] = [w.summary() for w in windows]
-        found = breaking_point(windows, settings.p95_limit_ms)
+        result["p95_limit_ms"] = p95_limit_ms or settings.p95_limit_ms
+        found = breaking_point(windows, result["p95_limit_ms"])
         result["breaking_point"] = found.summary() if found else None
         result["ramp_saturated"] = found is not None and found.users < max(w.users for w in windows)
     return result
@@ -93,13 +95,13 @@ def run_stack_scenarios(stack_name: str, settings: BenchSettings, out: Path, onl
 
 
 def run_ramp(stack_name: str, name: str, settings: BenchSettings, out: Path, env: dict[str, str],
-             duration_s: int, step_users: int, say=print) -> dict:  # fmt: skip
+             duration_s: int, step_users: int, p95_limit_ms: float | None = None, say=print) -> dict:  # fmt: skip
     """Start the stack with ``env``, run one step ramp named ``name``, stop it: capacity and tail latency."""
     with running_stack(stack_name, env, say=say) as stack:
         locust = LocustRun(name, stack_name, stack.url(), duration_s=duration_s, ramp_step_users=step_users,
                            ramp_step_s=settings.step_s, seed=settings.seed, entities=settings.entities,
-                           processes=settings.locust_processes)  # fmt: skip
-        result = _measure(locust, out, stack, settings, ramp=True)
+                           processes=settings.locust_processes, html=False)  # fmt: skip
+        result = _measure(locust, out, stack, settings, ramp=True, p95_limit_ms=p95_limit_ms)
     result["env"] = env
     found = result["breaking_point"]
     say(f"  {name}: " + (f"{found['users']} users, {found['rps']} req/s, p95 {found['p95_ms']} ms" if found

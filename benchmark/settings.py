@@ -22,7 +22,7 @@ class BenchSettings(BaseSettings):
     entities: int = Field(default=10_000, ge=1, description="Entities the load generator picks from (seeded ids).")
     # Locust scenarios (seconds); the original study's 100 / 300 / 300 / 100.
     response_time_s: int = Field(default=100, ge=5, description="1 user paced at 1 request/s.")
-    load_s: int = Field(default=300, ge=10, description="Step ramp that finds the breaking point.")
+    load_s: int = Field(default=300, ge=4, description="Step ramp that finds the breaking point.")
     max_s: int = Field(default=300, ge=5, description="Hold the breaking point.")
     stress_s: int = Field(default=100, ge=5, description="Far beyond the breaking point.")
     step_s: int = Field(default=15, ge=2, description="Length of one step of the ramp.")
@@ -32,9 +32,10 @@ class BenchSettings(BaseSettings):
     stress_factor: float = Field(default=3.0, gt=1, description="Stress users = this x breaking-point users.")
     cpu_bound_cpu_ms: float = Field(default=5.0, ge=0, description="MODEL_CPU_MS of the CPU-bound run.")
     cpu_bound_wait_max_ms: float = Field(default=0.0, ge=0, description="MODEL_WAIT_MAX_MS of the CPU-bound run.")
-    cpu_bound_s: int = Field(default=120, ge=10, description="Ramp length of the CPU-bound run.")
+    cpu_bound_s: int = Field(default=120, ge=4, description="Ramp length of the CPU-bound run.")
     cpu_bound_step_users: int = Field(default=2, ge=1, description="Ramp step of the CPU-bound run.")
-    sweep_s: int = Field(default=80, ge=10, description="Ramp length per variant of the sweep.")
+    sweep_s: int = Field(default=105, ge=4, description="Ramp length per variant of the sweep.")
+    sweep_step_users: int = Field(default=8, ge=1, description="Ramp step of the sweep (a variant may override it).")
     sweep_manifest: Path = Field(default=Path("benchmark/sweep.toml"), description="The sweep's variants.")
     locust_processes: int = Field(default=1, ge=1, description="Locust processes (they share the 2 cores).")
     # timeit
@@ -51,8 +52,8 @@ class BenchSettings(BaseSettings):
             return
         quick = {
             "response_time_s": 5, "load_s": 16, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
-            "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "timeit_max_n": 3,
-            "timeit_repeat": 2, "burst_requests": 40,
+            "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "sweep_step_users": 10,
+            "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40,
         }  # fmt: skip
         for name, value in quick.items():
             if f"BENCH_{name.upper()}" not in os.environ:

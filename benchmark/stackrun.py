@@ -71,18 +71,19 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
                   say=print) -> Iterator[RunningStack]:  # fmt: skip
     """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services."""
     env = dict(env or {})
+    described = _describe(env)
     ports = dict(zip([f"{stack}_{role}_port" for role in ROLES] + ["redis_port"], free_ports(4), strict=True))
     settings = StackSettings(
         **ports,
         redis_url=None,
         log_dir=log_dir,
-        sync_worker_class=env.pop("STACK_SYNC_WORKER_CLASS", "gthread"),
+        sync_worker_class=env.pop("STACK_SYNC_WORKER_CLASS", os.environ.get("STACK_SYNC_WORKER_CLASS", "gthread")),
     )
     services: list[Service] = [s for s in SERVICES if s.stack == stack]
     with patched_environ(env):
         supervisor = Supervisor(settings, services=services)
         supervisor.start(say=lambda line: None)
-    say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {_describe(env)}")
+    say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")
     try:
         yield RunningStack(stack, settings, supervisor)
     finally:

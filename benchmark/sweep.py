@@ -23,7 +23,8 @@ def run_sweep(settings: BenchSettings, out: Path, say=print) -> list[dict]:
         say(f"sweep {number}/{len(variants)}: {variant['name']}")
         result = run_ramp(variant["stack"], f"sweep_{variant['name']}", settings, out,
                           {k: str(v) for k, v in variant.get("env", {}).items()}, settings.sweep_s,
-                          variant.get("step_users", settings.step_users), say=say)  # fmt: skip
+                          variant.get("step_users", settings.sweep_step_users), variant.get("p95_limit_ms"),
+                          say=say)  # fmt: skip
         results.append(result | {"variant": variant["name"]})
     return results
 
@@ -36,7 +37,9 @@ def sweep_row(result: dict) -> dict:
         "variant": result["name"].removeprefix("sweep_"),
         "stack": result["stack"],
         "env": " ".join(f"{k}={v}" for k, v in result["env"].items()) or "defaults",
+        "p95_limit_ms": result["p95_limit_ms"],
         "capacity_users": found.get("users"),
+        "broke_within_ramp": result.get("ramp_saturated"),
         "capacity_rps": found.get("rps"),
         "p95_ms": found.get("p95_ms"),
         "p99_ms": found.get("p99_ms"),
