@@ -58,6 +58,27 @@ def write_pyinstrument(session, stem: Path) -> list[str]:
     return [str(html), str(text)]
 
 
+def yappi_start(clock: str, tag_callback=None, threads: bool = False) -> None:
+    """Start yappi afresh with the given clock; tag calls (e.g. per asyncio task) and/or follow every thread."""
+    import yappi
+
+    yappi.stop()
+    yappi.clear_stats()
+    yappi.set_clock_type(clock)
+    yappi.set_tag_callback(tag_callback)
+    yappi.start(profile_threads=threads)
+
+
+def yappi_stop(stem: Path, clock: str, per: str) -> list[str]:
+    """Stop yappi, write its statistics (see ``write_yappi``) and clear them."""
+    import yappi
+
+    yappi.stop()
+    files = write_yappi(stem, clock, per)
+    yappi.clear_stats()
+    return files
+
+
 def _func_rows(stats) -> list[dict]:
     return [
         {"name": s.name, "module": s.module, "line": s.lineno, "calls": s.ncall, "own_s": s.tsub, "total_s": s.ttot}

@@ -6,18 +6,7 @@ import asyncio
 import json
 from urllib.parse import parse_qs
 
-from common.profiling import (
-    LABEL_HEADER,
-    PROFILE_HEADER,
-    START_PATH,
-    STOP_PATH,
-    TOOLS,
-    ProfilingSettings,
-    profile_stem,
-    safe_label,
-    write_pyinstrument,
-    write_yappi,
-)  # fmt: skip
+from common import profiling
 
 STACK = "async"
 
@@ -45,50 +34,43 @@ class _Window:
         else:
             _yappi_start("cpu")
 
-    def stop(self, settings: ProfilingSettings, service: str) -> list[str]:
-        stem = profile_stem(settings, STACK, service, self.tool, self.label)
+    def stop(self, settings: profiling.ProfilingSettings, service: str) -> list[str]:
+        stem = profiling.profile_stem(settings, STACK, service, self.tool, self.label)
         if self.tool == "pyinstrument":
-            return write_pyinstrument(self.profiler.stop(), stem)
+            return profiling.write_pyinstrument(self.profiler.stop(), stem)
         return _yappi_stop(stem, "cpu")
 
 
 def _yappi_start(clock: str) -> None:
-    import yappi
-
-    yappi.stop()
-    yappi.clear_stats()
-    yappi.set_clock_type(clock)
-    yappi.set_tag_callback(_task_tag)
-    yappi.start()
+    profiling.yappi_start(clock, tag_callback=_task_tag)
 
 
 def _yappi_stop(stem, clock: str) -> list[str]:
-    import yappi
-
-    yappi.stop()
-    files = write_yappi(stem, clock, per="coroutine")
-    yappi.clear_stats()
-    return files
+    return profiling.yappi_stop(stem, clock, per="coroutine")
 
 
 class ProfilingMiddleware:
     """Profiles one request on ``X-Profile``, or everything between ``/_profile/start`` and ``/_profile/stop``."""
 
-    def __init__(self, app, service: str, settings: ProfilingSettings) -> None:
+    def __init__(self, app, service: str, settings: profiling.ProfilingSettings) -> None:
         self.app, self.service, self.settings = app, service, settings
         self.window: _Window | None = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        if scope["path"] in (START_PATH, STOP_PATH):
+        if scope["path"] in (profiling.START_PATH, profiling.STOP_PATH):
             return await self._control(scope, send)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        tool = headers.get(PROFILE_HEADER.lower())
-        if tool not in TOOLS or self.window is not None:
+        tool = headers.get(profiling.PROFILE_HEADER.lower())
+        if tool not in profiling.TOOLS or self.window is not None:
             return await self.app(scope, receive, send)
-        stem = profile_stem(
-            self.settings, STACK, self.service, tool, safe_label(headers.get(LABEL_HEADER.lower()), "one")
+        stem = profiling.profile_stem(
+            self.settings,
+            STACK,
+            self.service,
+            tool,
+            profiling.safe_label(headers.get(profiling.LABEL_HEADER.lower()), "one"),
         )
         if tool == "pyinstrument":
             from pyinstrument import Profiler
@@ -98,7 +80,7 @@ class ProfilingMiddleware:
             try:
                 await self.app(scope, receive, send)
             finally:
-                write_pyinstrument(profiler.stop(), stem)
+                profiling.write_pyinstrument(profiler.stop(), stem)
         else:
             _yappi_start("wall")  # one request: where its wall time goes, waits included
             try:
@@ -109,12 +91,12 @@ class ProfilingMiddleware:
     async def _control(self, scope, send) -> None:
         query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
         status, body = 200, {}
-        if scope["path"] == START_PATH:
+        if scope["path"] == profiling.START_PATH:
             tool = query.get("tool", "pyinstrument")
-            if tool not in TOOLS or self.window is not None:
-                status, body = 409, {"error": f"tool must be one of {TOOLS} and no window may be open"}
+            if tool not in profiling.TOOLS or self.window is not None:
+                status, body = 409, {"error": f"tool must be one of {profiling.TOOLS} and no window may be open"}
             else:
-                self.window = _Window(tool, safe_label(query.get("label"), "burst"))
+                self.window = _Window(tool, profiling.safe_label(query.get("label"), "burst"))
                 body = {"started": tool}
         elif self.window is None:
             status, body = 409, {"error": "no profiling window is open"}
@@ -129,6 +111,6 @@ class ProfilingMiddleware:
 
 def add_profiling(app, service: str) -> None:
     """Wrap the app in the profiling middleware when ``PROFILING_ALLOWED`` is true; otherwise do nothing."""
-    settings = ProfilingSettings()
+    settings = profiling.ProfilingSettings()
     if settings.allowed:
         app.add_middleware(ProfilingMiddleware, service=service, settings=settings)

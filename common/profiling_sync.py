@@ -6,38 +6,17 @@ import json
 import threading
 from urllib.parse import parse_qs
 
-from common.profiling import (
-    LABEL_HEADER,
-    PROFILE_HEADER,
-    START_PATH,
-    STOP_PATH,
-    TOOLS,
-    ProfilingSettings,
-    profile_stem,
-    safe_label,
-    write_pyinstrument,
-    write_yappi,
-)  # fmt: skip
+from common import profiling
 
 STACK = "sync"
 
 
 def _yappi_start(clock: str) -> None:
-    import yappi
-
-    yappi.stop()
-    yappi.clear_stats()
-    yappi.set_clock_type(clock)
-    yappi.start(profile_threads=True)  # the request thread and the fan-out pool's threads
+    profiling.yappi_start(clock, threads=True)  # the request thread and the fan-out pool's threads
 
 
 def _yappi_stop(stem, clock: str) -> list[str]:
-    import yappi
-
-    yappi.stop()
-    files = write_yappi(stem, clock, per="thread")
-    yappi.clear_stats()
-    return files
+    return profiling.yappi_stop(stem, clock, per="thread")
 
 
 class ProfilingMiddleware:
@@ -47,14 +26,14 @@ class ProfilingMiddleware:
     combines the sessions at stop; a yappi window profiles every thread at once.
     """
 
-    def __init__(self, app, service: str, settings: ProfilingSettings) -> None:
+    def __init__(self, app, service: str, settings: profiling.ProfilingSettings) -> None:
         self.app, self.service, self.settings = app, service, settings
         self.lock = threading.Lock()
         self.window: dict | None = None  # {"tool", "label", "sessions"}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
-        if path in (START_PATH, STOP_PATH):
+        if path in (profiling.START_PATH, profiling.STOP_PATH):
             return self._control(path, environ, start_response)
         window = self.window
         if window is not None and window["tool"] == "pyinstrument":
@@ -62,14 +41,14 @@ class ProfilingMiddleware:
             with self.lock:
                 window["sessions"].append(session[1])
             return session[0]
-        tool = environ.get("HTTP_" + PROFILE_HEADER.upper().replace("-", "_"))
-        if tool not in TOOLS or window is not None:
+        tool = environ.get("HTTP_" + profiling.PROFILE_HEADER.upper().replace("-", "_"))
+        if tool not in profiling.TOOLS or window is not None:
             return self.app(environ, start_response)
-        label = safe_label(environ.get("HTTP_" + LABEL_HEADER.upper().replace("-", "_")), "one")
-        stem = profile_stem(self.settings, STACK, self.service, tool, label)
+        label = profiling.safe_label(environ.get("HTTP_" + profiling.LABEL_HEADER.upper().replace("-", "_")), "one")
+        stem = profiling.profile_stem(self.settings, STACK, self.service, tool, label)
         if tool == "pyinstrument":
             body, session = self._profiled(environ, start_response)
-            write_pyinstrument(session, stem)
+            profiling.write_pyinstrument(session, stem)
             return body
         _yappi_start("wall")  # one request: where its wall time goes, waits included
         try:
@@ -92,14 +71,21 @@ class ProfilingMiddleware:
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         status, body = "200 OK", {}
         with self.lock:
-            if path == START_PATH:
+            if path == profiling.START_PATH:
                 tool = query.get("tool", "pyinstrument")
-                if tool not in TOOLS or self.window is not None:
-                    status, body = "409 Conflict", {"error": f"tool must be one of {TOOLS} and no window may be open"}
+                if tool not in profiling.TOOLS or self.window is not None:
+                    status, body = (
+                        "409 Conflict",
+                        {"error": f"tool must be one of {profiling.TOOLS} and no window may be open"},
+                    )
                 else:
                     if tool == "yappi":
                         _yappi_start("cpu")
-                    self.window = {"tool": tool, "label": safe_label(query.get("label"), "burst"), "sessions": []}
+                    self.window = {
+                        "tool": tool,
+                        "label": profiling.safe_label(query.get("label"), "burst"),
+                        "sessions": [],
+                    }
                     body = {"started": tool}
             elif self.window is None:
                 status, body = "409 Conflict", {"error": "no profiling window is open"}
@@ -111,7 +97,7 @@ class ProfilingMiddleware:
         return [payload]
 
     def _finish(self, window: dict) -> list[str]:
-        stem = profile_stem(self.settings, STACK, self.service, window["tool"], window["label"])
+        stem = profiling.profile_stem(self.settings, STACK, self.service, window["tool"], window["label"])
         if window["tool"] == "yappi":
             return _yappi_stop(stem, "cpu")
         if not window["sessions"]:
@@ -121,11 +107,11 @@ class ProfilingMiddleware:
         combined = window["sessions"][0]
         for session in window["sessions"][1:]:
             combined = Session.combine(combined, session)
-        return write_pyinstrument(combined, stem)
+        return profiling.write_pyinstrument(combined, stem)
 
 
 def add_profiling(app, service: str) -> None:
     """Wrap the Flask app's WSGI callable when ``PROFILING_ALLOWED`` is true; otherwise do nothing."""
-    settings = ProfilingSettings()
+    settings = profiling.ProfilingSettings()
     if settings.allowed:
         app.wsgi_app = ProfilingMiddleware(app.wsgi_app, service=service, settings=settings)

@@ -12,23 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.expected import expected_answer, expected_body, expected_features
+from benchmark.stackrun import free_ports
 from stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "all six services are healthy"
-__all__ = ["expected_answer", "expected_body", "expected_features"]  # re-exported for the tests
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports nothing listens on right now (held open together, so they are distinct)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+__all__ = ["expected_answer", "expected_body", "expected_features", "free_ports"]  # re-exported for the tests
 
 
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
