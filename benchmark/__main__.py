@@ -15,6 +15,7 @@ from benchmark.sweep import run_sweep
 from benchmark.timeit_bench import run_timeit
 
 STACKS = ("async", "sync")
+PHASE_DIRS = {"profile": "profiles"}
 
 
 def say(line: str) -> None:
@@ -52,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     root = settings.results
     started = time.monotonic()
     say(f"benchmark {args.what} ({'quick' if settings.quick else 'full'}) -> {root}")
-    write_fingerprint(root, **settings.model_dump())
+    if args.what == "all":  # the run's fingerprint; `report` alone keeps the one of the run it reports on
+        write_fingerprint(root, **settings.model_dump())
     phases = ["profile", "timeit", "locust", "sweep"] if args.what == "all" else [args.what]
     for phase in phases:
         if phase != "report":
-            write_fingerprint(root / {"profile": "profiles"}.get(phase, phase), **settings.model_dump())
+            write_fingerprint(root / PHASE_DIRS.get(phase, phase), **settings.model_dump())
         if phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":

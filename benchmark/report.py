@@ -182,7 +182,9 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         NOTE,
         "",
     ]
-    fingerprint = _load(root / "fingerprint.json") or {}
+    # The run's fingerprint, or the first phase's when only single phases were run.
+    found = [root / "fingerprint.json", *sorted(root.glob("*/fingerprint.json"))]
+    fingerprint = next((_load(p) for p in found if p.exists()), {})
     lines += ["## Machine and code", ""]
     lines += _table(
         ["CPU", "cores", "memory GiB", "OS", "Python", "git sha", "taken at"],
