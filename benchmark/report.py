@@ -20,6 +20,16 @@ STACKS = ("async", "sync")
 NOTE = "*The load generator (Locust) ran on the same 2 cores as the services: absolute figures are lower than on separate machines; compare ratios from this one run.*"
 
 
+SCENARIO_NOTES = {
+    "response_time": "One user, one request per second: latency without any queueing.",
+    "load": "The step ramp that finds each stack's breaking point.",
+    "max": "Each stack held at its own breaking point.",
+    "stress": "Far beyond the breaking point. Locust is closed-loop: under overload each user waits for its answer "
+    "before sending the next, so latency is under-reported (coordinated omission); throughput and failures are "
+    "the reliable figures here.",
+}
+
+
 def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
@@ -134,6 +144,12 @@ def _delta_sources(decomps: dict[str, dict[str, dict[str, float]]], scenario: st
         + ", ".join(f"{part} {_fmt(d)} ms" for part, d in ranked)
         + "."
     )
+
+
+def _services_share(result: dict) -> float | None:
+    """CPU ms per request of the services alone (Redis included), without the load generator's share."""
+    spent = result["services_cpu_s"] + result["loadgen_cpu_s"]
+    return result["cpu_ms_per_request"] * result["services_cpu_s"] / spent if spent else None
 
 
 def _capacity_sentence(stack: str, model: dict, found: dict, held: dict, decomps: dict) -> str:
@@ -260,6 +276,8 @@ def build_report(settings: BenchSettings, say=print) -> Path:
             lines += [
                 f"### Scenario `{scenario}`",
                 "",
+                SCENARIO_NOTES[scenario],
+                "",
                 f"![{scenario}]({path.relative_to(root)})",
                 "",
                 "Raw: "
@@ -333,6 +351,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
                 model["concurrency"],
                 model["service_ms"],
                 model["cpu_ms_per_request"],
+                _services_share(held),
                 model["x_concurrency_rps"],
                 model["x_cpu_rps"],
                 model["predicted_rps"],
@@ -358,7 +377,8 @@ def build_report(settings: BenchSettings, say=print) -> Path:
                 "stack",
                 "concurrency",
                 "service ms",
-                "CPU ms/req",
+                "CPU ms/req (all)",
+                "of which services",
                 "X_concurrency",
                 "X_cpu",
                 "predicted req/s",
