@@ -37,7 +37,7 @@ def sweep_row(result: dict) -> dict:
         "variant": result["name"].removeprefix("sweep_"),
         "stack": result["stack"],
         "env": " ".join(f"{k}={v}" for k, v in result["env"].items()) or "defaults",
-        "p95_limit_ms": result["p95_limit_ms"],
+        "p95_limit_ms": result.get("p95_limit_ms"),
         "capacity_users": found.get("users"),
         "broke_within_ramp": result.get("ramp_saturated"),
         "capacity_rps": found.get("rps"),
