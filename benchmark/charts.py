@@ -58,7 +58,7 @@ def ramp_chart(results: dict[str, dict], p95_limit_ms: float, title: str, path: 
             right.axvline(found["users"], color=COLORS[stack], ls=":", lw=1)
     right.axhline(p95_limit_ms, color="red", lw=1, label=f"p95 limit {p95_limit_ms:g} ms")
     left.set(xlabel="users", ylabel="req/s", title=f"{title}: throughput per step ({NOTE})")
-    right.set(xlabel="users", ylabel="ms", title="p95 per step (dotted: breaking point)", yscale="log")
+    right.set(xlabel="users", ylabel="ms", title="p95 per step (dotted: breaking point)")
     left.legend(fontsize=8)
     right.legend(fontsize=8)
     return _save(fig, path)
