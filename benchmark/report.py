@@ -154,14 +154,16 @@ def _services_share(result: dict) -> float | None:
 
 def _capacity_sentence(stack: str, model: dict, found: dict, held: dict, decomps: dict) -> str:
     """Why the measured breaking point differs from the model, decided from the measured utilisation and stages."""
-    ours = 100 * (held["services_cpu_s"] + held["loadgen_cpu_s"]) / (held["wall_s"] * cpu_count())
+    cores = cpu_count()
+    ours = 100 * (held["services_cpu_s"] + held["loadgen_cpu_s"]) / (held["wall_s"] * cores)
     machine = held.get("machine_busy_pct")
-    gap = 100 * (model["predicted_rps"] - found["rps"]) / model["predicted_rps"]
+    gap = 100 * (found["rps"] - model["predicted_rps"]) / model["predicted_rps"]
     said = (
         f"- **{stack}**: the {model['bound']} bound is the lower ({_fmt(model['predicted_rps'])} req/s predicted); "
-        f"measured {_fmt(found['rps'])} req/s ({gap:.0f}% {'below' if gap >= 0 else 'above'}). Holding the breaking "
-        f"point, our processes kept {ours:.0f}% of the {cpu_count()} cores busy and the whole machine was "
-        f"{_fmt(machine)}% busy. "
+        f"measured {_fmt(found['rps'])} req/s, {abs(gap):.0f}% {'above' if gap > 0 else 'below'} it. Holding the "
+        f"breaking point, our processes kept {ours:.0f}% of the {cores} cores busy and the whole machine was "
+        f"{_fmt(machine)}% busy"
+        + (f" ({machine - ours:.0f} points taken by other processes on this shared host). " if machine else ". ")
     )
     if model["bound"] == "concurrency" and found["rps"] >= 0.8 * model["predicted_rps"]:
         return said + (
@@ -169,9 +171,15 @@ def _capacity_sentence(stack: str, model: dict, found: dict, held: dict, decomps
             "for its whole wait, so requests queue for a thread from the concurrency limit on."
         )
     if machine is not None and machine >= 85:
+        close = abs(gap) <= 10
         return said + (
-            "The cores set the limit: as utilisation nears 100% queueing grows as 1/(1−ρ), and the p95 rule cuts "
-            "off before full saturation, hence a measured point below the CPU bound."
+            "The cores set the limit"
+            + (
+                f", and the CPU model predicts the measured point within {abs(gap):.0f}%."
+                if close
+                else ": as utilisation nears 100% queueing grows as 1/(1−ρ) and the p95 rule cuts off before full "
+                "saturation; the cores were also not all ours."
+            )
         )
     low, high = decomps.get(stack, {}).get("response_time"), decomps.get(stack, {}).get("max")
     grew = ""
@@ -282,8 +290,8 @@ def build_report(settings: BenchSettings, say=print) -> Path:
                 "",
                 "Raw: "
                 + ", ".join(
-                    f"[{st} stats]({Path(r['stats_csv']).relative_to(root)}) · "
-                    f"[{st} Locust report]({Path(r['html']).relative_to(root)})"
+                    f"[{st} stats](locust/{Path(r['stats_csv']).name}) · "
+                    f"[{st} Locust report](locust/{Path(r['html']).name})"
                     for st, r in locust[scenario].items()
                 ),
                 "",
