@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld up test test-unit lint format env-example deploy-files soak clean
+.PHONY: help install meinheld up test test-unit lint format env-example deploy-files soak perf clean bench profile timeit locust sweep report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,12 +48,37 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
+# The benchmark suite (issue 3). Each target starts the stack(s) it measures on free ports, one stack at a
+# time, and writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
+SCENARIO ?= all
+bench: install  ## every experiment for both stacks, then the report (QUICK=1 for a smoke run)
+	$(PY) -m benchmark all
+
+profile: install  ## pyinstrument and yappi profiles of the client and every service, both stacks
+	$(PY) -m benchmark profile
+
+timeit: install  ## N = 1..K sequential calls, R repetitions, both stacks
+	$(PY) -m benchmark timeit
+
+locust: install  ## Locust scenarios: SCENARIO=all|response_time|load|max|stress|cpubound
+	$(PY) -m benchmark locust --scenario $(SCENARIO)
+
+sweep: install  ## the configuration sweep of benchmark/sweep.toml
+	$(PY) -m benchmark sweep
+
+report: install  ## rebuild the report from the results already on disk
+	$(PY) -m benchmark report
+
 env-example: install  ## regenerate .env.example from the settings classes
 	$(PY) -m stack.env_example > .env.example
 
 deploy-files: install  ## regenerate docker-compose.yml and the Kubernetes files taken from stack/services.py
 	$(PY) -m stack.compose > docker-compose.yml
 	$(PY) -m stack.k8s
+
+PERF_ARGS ?=
+perf: install  ## each stack as make up starts it under wrk (or Locust): p50 at 1 connection, capacity at p99 <= 100 ms
+	$(PY) -m benchmark.perf $(PERF_ARGS)
 
 SOAK_ARGS ?=
 soak: install  ## long load with periodic faults on each stack: success rate, memory/FD growth (not in CI)

@@ -14,6 +14,7 @@ from api_model.openapi import PREDICT_DOC
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
 from common.policy import service_policy
+from common.profiling_async import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.web_async import (
@@ -35,6 +36,7 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     app.add_middleware(ServiceMiddleware, policy=service_policy(server or ServerSettings(), "async"))
     install_error_handlers(app)
     add_probes(app)
+    add_profiling(app, service=settings.name)
 
     @app.post(predict_path("async"), **PREDICT_DOC)
     async def predict(request: Request) -> Response:

@@ -14,6 +14,7 @@ from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
 from common.docs_sync import add_docs, sync_spec
 from common.policy import service_policy
+from common.profiling_sync import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.web_sync import (
@@ -36,6 +37,7 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     install_error_handlers(app)
     add_probes(app)
     add_docs(app, sync_spec(lambda: app_async.create_app(settings, server), f"{model.name} (sync)"))
+    add_profiling(app, service=settings.name)
 
     @app.post(predict_path("sync"))
     def predict() -> Response:

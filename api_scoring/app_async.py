@@ -13,6 +13,7 @@ from api_scoring.payloads import combine, parse_score_body
 from api_scoring.resources_async import ScoringResources
 from api_scoring.settings import ScoringSettings
 from common.policy import service_policy
+from common.profiling_async import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.web_async import (
@@ -45,6 +46,7 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
     app.add_middleware(ServiceMiddleware, policy=policy)
     install_error_handlers(app)
     add_probes(app, readiness=lambda request: resources_of(request).readiness())
+    add_profiling(app, service="scoring")
 
     @app.post(predict_path("async"), **SCORE_DOC)
     async def score(request: Request) -> Response:

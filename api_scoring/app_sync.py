@@ -12,6 +12,7 @@ from api_scoring.resources import ScoringResources
 from api_scoring.settings import ScoringSettings
 from common.docs_sync import add_docs, sync_spec
 from common.policy import service_policy
+from common.profiling_sync import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.web_sync import (
@@ -35,6 +36,7 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
     install_error_handlers(app)
     add_probes(app, readiness=resources.readiness)
     add_docs(app, sync_spec(lambda: app_async.create_app(settings, server), "scoring (sync)"))
+    add_profiling(app, service="scoring")
 
     @app.post(predict_path("sync"))
     def score() -> Response:

@@ -26,7 +26,6 @@ from benchmark.cpu import group_cpu_s
 from benchmark.expected import expected_body
 from benchmark.fingerprint import fingerprint
 from benchmark.stackrun import running_stack
-
 from common.routes import Stack, predict_path
 
 P99_LIMIT_MS = 100.0

@@ -8,6 +8,8 @@ from pydantic_settings import BaseSettings
 
 from api_model.settings import ModelSettings
 from api_scoring.settings import ScoringSettings
+from benchmark.settings import BenchSettings
+from common.profiling import ProfilingSettings
 from common.server_settings import ServerSettings
 from feature_store.seed import SeedSettings
 from stack.settings import StackSettings
@@ -18,6 +20,8 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     ModelSettings,
     ScoringSettings,
     SeedSettings,
+    ProfilingSettings,
+    BenchSettings,
 )
 
 

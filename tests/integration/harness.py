@@ -11,16 +11,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from api_model.model import artifact_path, load_model
-from api_scoring.payloads import ModelPrediction, Outcome, combine
-from common import jsonio
-from faults.harness import free_ports, pid_alive  # noqa: F401  (re-exported for the tests)
-from feature_store.seed import features_for
+from benchmark.expected import expected_answer, expected_body, expected_features
+from faults.harness import free_ports, pid_alive
 from stack.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "all six services are healthy"
-MODELS = [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
+__all__ = [
+    "expected_answer",
+    "expected_body",
+    "expected_features",
+    "free_ports",
+    "pid_alive",
+]  # re-exported for the tests
 
 
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
@@ -93,22 +96,6 @@ class Launcher:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             raise
-
-
-def expected_features(entity_id: str) -> tuple[float, ...]:
-    """The seeded features, recomputed without Redis."""
-    return features_for(entity_id)
-
-
-def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> dict:
-    """The scoring answer computed in this process from the shared model and combination code."""
-    predictions = [ModelPrediction(m.name, m.version, m.predict(features)) for m in MODELS]
-    return combine(entity_id, Outcome(predictions, missing=[]))
-
-
-def expected_body(entity_id: str) -> bytes:
-    """The exact bytes a scoring service must answer for a seeded entity."""
-    return jsonio.dumps(expected_answer(entity_id, expected_features(entity_id)))
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

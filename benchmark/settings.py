@@ -1,0 +1,73 @@
+"""Settings of the benchmark suite (env prefix ``BENCH_``); ``QUICK=1`` shrinks every phase to a smoke run."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from common.settings import settings_config
+
+
+class BenchSettings(BaseSettings):
+    """Durations, loads, thresholds and where results go; the defaults follow the original study."""
+
+    model_config = settings_config("BENCH_")
+
+    quick: bool = Field(default=False, description="Smoke run of everything in under 3 minutes.")
+    out_dir: Path | None = Field(default=None, description="Results; default doc/results, or var/bench-quick if quick.")
+    seed: int = Field(default=42, description="Seed of every random choice of the load generator.")
+    entities: int = Field(default=10_000, ge=1, description="Entities the load generator picks from (seeded ids).")
+    # Locust scenarios (seconds); the original study's 100 / 300 / 300 / 100.
+    response_time_s: int = Field(default=100, ge=5, description="1 user paced at 1 request/s.")
+    load_s: int = Field(default=300, ge=4, description="Step ramp that finds the breaking point.")
+    max_s: int = Field(default=300, ge=5, description="Hold the breaking point.")
+    stress_s: int = Field(default=100, ge=5, description="Far beyond the breaking point.")
+    step_s: int = Field(default=15, ge=2, description="Length of one step of the ramp.")
+    step_users: int = Field(default=5, ge=1, description="Users added at each step of the ramp.")
+    settle_s: int = Field(default=4, ge=0, description="Seconds dropped at the start of each step (spawning).")
+    p95_limit_ms: float = Field(default=100.0, gt=0, description="Breaking rule: p95 must stay under this.")
+    stress_factor: float = Field(default=3.0, gt=1, description="Stress users = this x breaking-point users.")
+    cpu_bound_cpu_ms: float = Field(default=5.0, ge=0, description="MODEL_CPU_MS of the CPU-bound run.")
+    cpu_bound_wait_max_ms: float = Field(default=0.0, ge=0, description="MODEL_WAIT_MAX_MS of the CPU-bound run.")
+    cpu_bound_s: int = Field(default=120, ge=4, description="Ramp length of the CPU-bound run.")
+    cpu_bound_step_users: int = Field(default=2, ge=1, description="Ramp step of the CPU-bound run.")
+    sweep_s: int = Field(default=105, ge=4, description="Ramp length per variant of the sweep.")
+    sweep_step_users: int = Field(default=8, ge=1, description="Ramp step of the sweep (a variant may override it).")
+    sweep_manifest: Path = Field(default=Path("benchmark/sweep.toml"), description="The sweep's variants.")
+    locust_processes: int = Field(default=1, ge=1, description="Locust processes (they share the 2 cores).")
+    # timeit
+    timeit_max_n: int = Field(default=10, ge=1, description="K: sequential calls go from 1 to K.")
+    timeit_repeat: int = Field(default=5, ge=1, description="R: repetitions of each N.")
+    # profiling
+    burst_requests: int = Field(default=200, ge=1, description="Requests of the profiled burst.")
+    burst_concurrency: int = Field(default=16, ge=1, description="Concurrent requests of the burst.")
+    request_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of every benchmark request.")
+
+    def model_post_init(self, _context) -> None:
+        """Shrink every phase when quick (explicit BENCH_* variables still win)."""
+        if not self.quick:
+            return
+        quick = {
+            "response_time_s": 5, "load_s": 16, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
+            "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "sweep_step_users": 10,
+            "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40,
+        }  # fmt: skip
+        for name, value in quick.items():
+            if f"BENCH_{name.upper()}" not in os.environ:
+                setattr(self, name, value)
+
+    @property
+    def results(self) -> Path:
+        """Where this run writes."""
+        if self.out_dir is not None:
+            return self.out_dir
+        return Path("var/bench-quick") if self.quick else Path("doc/results")
+
+
+def load_settings() -> BenchSettings:
+    """Settings from BENCH_* variables, with QUICK=1 (make's spelling) as an alias of BENCH_QUICK."""
+    quick = os.environ.get("QUICK", "").strip().lower() in {"1", "true", "yes"}
+    return BenchSettings(quick=True) if quick and "BENCH_QUICK" not in os.environ else BenchSettings()

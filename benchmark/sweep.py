@@ -1,0 +1,50 @@
+"""The configuration sweep: every variant of the manifest gets a step ramp; capacity and tail latency per variant."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from benchmark.scenarios import run_ramp
+from benchmark.settings import BenchSettings
+
+
+def load_manifest(path: Path, quick: bool) -> list[dict]:
+    """The variants to run (only those marked ``quick`` in quick mode)."""
+    variants = tomllib.loads(path.read_text())["variant"]
+    return [v for v in variants if v.get("quick")] if quick else variants
+
+
+def run_sweep(settings: BenchSettings, out: Path, say=print) -> list[dict]:
+    """Run every variant, one stack at a time, and return their results (also saved as sweep_<variant>.json)."""
+    variants = load_manifest(settings.sweep_manifest, settings.quick)
+    results = []
+    for number, variant in enumerate(variants, 1):
+        say(f"sweep {number}/{len(variants)}: {variant['name']}")
+        result = run_ramp(variant["stack"], f"sweep_{variant['name']}", settings, out,
+                          {k: str(v) for k, v in variant.get("env", {}).items()}, settings.sweep_s,
+                          variant.get("step_users", settings.sweep_step_users), variant.get("p95_limit_ms"),
+                          say=say)  # fmt: skip
+        results.append(result | {"variant": variant["name"]})
+    return results
+
+
+def sweep_row(result: dict) -> dict:
+    """One row of the sweep table: capacity by the rule, and the peak throughput with its tail."""
+    found = result.get("breaking_point") or {}
+    peak = max(result["steps"], key=lambda s: s["rps"]) if result["steps"] else {}
+    return {
+        "variant": result["name"].removeprefix("sweep_"),
+        "stack": result["stack"],
+        "env": " ".join(f"{k}={v}" for k, v in result["env"].items()) or "defaults",
+        "p95_limit_ms": result.get("p95_limit_ms"),
+        "capacity_users": found.get("users"),
+        "broke_within_ramp": result.get("ramp_saturated"),
+        "capacity_rps": found.get("rps"),
+        "p95_ms": found.get("p95_ms"),
+        "p99_ms": found.get("p99_ms"),
+        "peak_rps": peak.get("rps"),
+        "peak_p99_ms": peak.get("p99_ms"),
+        "cpu_ms_per_request": result.get("cpu_ms_per_request"),
+        "failures": result["whole"]["failures"],
+    }

@@ -1,0 +1,99 @@
+"""The benchmark's quick mode, run once against real stacks: every output exists, parses and holds measurements."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.harness import ROOT
+
+STACKS = ("async", "sync")
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Run ``python -m benchmark all`` in quick mode into a temporary directory (what ``make bench QUICK=1`` runs)."""
+    out = tmp_path_factory.mktemp("bench")
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "BENCH_"))
+    }
+    env = clean | {"QUICK": "1", "BENCH_OUT_DIR": str(out), "STACK_LOG_DIR": str(out / "log")}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmark", "all"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=280
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert str(out) in done.stdout.splitlines()[-1]  # it ends by saying where the results went
+    return out
+
+
+def test_fingerprint_beside_every_phase(results):
+    for directory in (results, results / "profiles", results / "timeit", results / "locust", results / "sweep"):
+        fingerprint = json.loads((directory / "fingerprint.json").read_text())
+        assert fingerprint["cpu_count"] >= 1
+        assert fingerprint["git_sha"]
+        assert fingerprint["packages"]["locust"]
+
+
+@pytest.mark.parametrize("scenario", ["response_time", "load", "max", "stress"])
+@pytest.mark.parametrize("stack", STACKS)
+def test_locust_scenario_outputs(results, scenario, stack):
+    locust = results / "locust"
+    result = json.loads((locust / f"{scenario}_{stack}.json").read_text())
+    assert result["whole"]["requests"] > 0
+    assert result["whole"]["failures"] == 0  # every answer was checked against the expected score
+    assert result["whole"]["stages_ms"]["total"] > 0  # Server-Timing was collected
+    with (locust / f"{scenario}_{stack}_stats.csv").open() as source:
+        aggregated = [row for row in csv.DictReader(source) if row["Name"] == "Aggregated"]
+    assert int(aggregated[0]["Request Count"]) > 0
+    for suffix in ("_stats_history.csv", "_failures.csv", ".html"):
+        assert (locust / f"{scenario}_{stack}{suffix}").stat().st_size > 0
+
+
+def test_load_ramp_finds_a_breaking_point_for_both_stacks(results):
+    for stack in STACKS:
+        result = json.loads((results / "locust" / f"load_{stack}.json").read_text())
+        assert len(result["steps"]) >= 2
+        assert result["breaking_point"]["rps"] > 0
+
+
+def test_cpu_bound_run_and_sweep_cover_both_stacks(results):
+    for stack in STACKS:
+        assert json.loads((results / "cpubound" / f"cpubound_{stack}.json").read_text())["whole"]["requests"] > 0
+    sweep = [json.loads(p.read_text()) for p in (results / "sweep").glob("sweep_*.json")]
+    assert {r["stack"] for r in sweep} == set(STACKS)
+    assert all(r["whole"]["requests"] > 0 for r in sweep)
+
+
+def test_timeit_csv_has_both_stacks(results):
+    with (results / "timeit" / "timeit.csv").open() as source:
+        rows = list(csv.DictReader(source))
+    assert {r["stack"] for r in rows} == set(STACKS)
+    assert all(float(r["seconds"]) > 0 for r in rows)
+
+
+def test_profiles_of_every_service_and_tool(results):
+    profiles = results / "profiles"
+    for stack in STACKS:
+        for service in ("client", "scoring", "model_a", "model_b"):
+            for label in ("one", "burst"):
+                assert (profiles / f"{stack}-{service}-pyinstrument-{label}.html").stat().st_size > 0
+                assert (profiles / f"{stack}-{service}-pyinstrument-{label}.txt").stat().st_size > 0
+                functions = json.loads((profiles / f"{stack}-{service}-yappi-{label}.json").read_text())["functions"]
+                assert functions
+                assert (profiles / f"{stack}-{service}-yappi-{label}.txt").stat().st_size > 0
+
+
+def test_report_embeds_existing_charts_and_both_stacks(results):
+    report = (results / "report.md").read_text()
+    for section in ("Machine and code", "Headline", "Where the delta comes from", "Capacity model", "timeit",
+                    "Configuration sweep", "Profiles", "When async helps"):  # fmt: skip
+        assert section in report
+    images = [line.split("](", 1)[1].rstrip(")") for line in report.splitlines() if line.startswith("![")]
+    assert len(images) >= 8
+    for image in images:
+        assert (results / image).read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,59 @@
+"""The benchmark's pure parts: Server-Timing parsing, step windows, the breaking-point rule, the decomposition."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.analysis import Window, breaking_point, steps
+from benchmark.decompose import decompose, expected_inference_ms
+from benchmark.expected import expected_answer, expected_features, expected_score
+from benchmark.servertiming import parse_server_timing
+
+
+def sample(t: int, users: int, latencies: dict[int, int], failures: int = 0) -> dict:
+    return {"t": t, "users": users, "count": sum(latencies.values()), "failures": failures,
+            "hist": {str(ms): n for ms, n in latencies.items()}, "stage_n": 0, "stage_sums": {}}  # fmt: skip
+
+
+def test_server_timing_is_parsed_and_malformed_entries_skipped():
+    header = "redis;dur=0.412, model_a;dur=45.1, model_b;desc=x;dur=44, total;dur=48.9, bad;dur=x, nodur"
+    assert parse_server_timing(header) == {"redis": 0.412, "model_a": 45.1, "model_b": 44.0, "total": 48.9}
+    assert parse_server_timing(None) == {}
+
+
+def test_window_percentiles_come_from_the_histogram():
+    window = Window()
+    window.add(sample(0, 1, {10: 90, 200: 10}))
+    assert window.percentile(50) == 10
+    assert window.percentile(95) == 200
+    assert window.rps() == 100
+
+
+def test_steps_group_seconds_by_user_count_and_drop_settling_seconds():
+    samples = [sample(t, 10, {50: 1}) for t in range(5)] + [sample(t, 20, {80: 1}) for t in range(5, 10)]
+    windows = steps(samples, settle_s=2)
+    assert [(w.users, w.seconds) for w in windows] == [(10, 3), (20, 3)]
+
+
+def test_breaking_point_is_the_last_step_before_the_rule_first_fails():
+    ok = [sample(0, 10, {50: 100}), sample(1, 20, {60: 100})]
+    slow = sample(2, 30, {50: 90, 150: 10})
+    failing = sample(3, 40, {50: 100}, failures=1)
+    windows = [steps([s], 0)[0] for s in [*ok, slow, failing]]
+    assert breaking_point(windows, p95_limit_ms=100).users == 20
+    assert breaking_point(windows[2:], p95_limit_ms=100) is None
+
+
+def test_decomposition_parts_add_up_to_the_client_time():
+    stages = {"client": 60.0, "total": 55.0, "redis": 1.0, "model_a": 47.0, "model_b": 49.0, "models_max": 50.0}
+    parallel = decompose(stages, "parallel", expected_inference_ms("parallel", 40, 50, 0))
+    assert sum(parallel.values()) == pytest.approx(60.0)
+    assert parallel["outside handler"] == pytest.approx(5.0)
+    assert parallel["simulated inference"] == pytest.approx(40 + 20 / 3)
+    sequential = decompose(stages, "sequential", expected_inference_ms("sequential", 40, 50, 0))
+    assert sequential["simulated inference"] == pytest.approx(90.0)
+    assert sum(sequential.values()) == pytest.approx(60.0)
+
+
+def test_expected_score_is_the_combined_answer_for_the_seeded_features():
+    assert expected_score("42") == expected_answer("42", expected_features("42"))["score"]
