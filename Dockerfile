@@ -46,9 +46,11 @@ RUN apt-get update \
 RUN pip install "greenlet>=3" \
  && pip install --no-deps --no-build-isolation meinheld==1.0.2
 
-# Locust for the bench target. Keep in step with the benchmark suite's Locust requirement.
+# The benchmark suite's extra (Locust, matplotlib, profilers) for the bench target, from pyproject.toml too.
 FROM deps AS deps-bench
-RUN pip install "locust>=2.24"
+RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"]))' \
+      > requirements-bench.txt \
+ && pip install -r requirements-bench.txt
 
 # What every target shares: a non-root user and the source, importable from /app as in a checkout.
 FROM base AS app
