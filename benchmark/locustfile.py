@@ -48,7 +48,7 @@ def _install_recorder(environment, **_kwargs) -> None:
     runner = environment.runner
     recorder = Recorder(samples_path(options.samples_dir, options.stack), lambda: runner.user_count)
     environment.events.request.add_listener(recorder.on_request)
-    environment.events.quitting.add_listener(lambda **_kw: recorder.write() if recorder._buckets else None)
+    environment.events.quitting.add_listener(recorder.write)
 
 
 class ScoringUser(FastHttpUser):

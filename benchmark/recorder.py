@@ -66,8 +66,10 @@ class Recorder:
             # What the fan-out cost this request if parallel (the slower call) or sequential (both).
             bucket.stage_sums["models_max"] += max(stages.get("model_a", 0.0), stages.get("model_b", 0.0))
 
-    def write(self) -> None:
-        """Write every bucket, oldest first."""
+    def write(self, **_kwargs) -> None:
+        """Write every bucket, oldest first (nothing when this process saw no request, e.g. a master)."""
+        if not self._buckets:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w") as out:
             for second in sorted(self._buckets):

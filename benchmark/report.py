@@ -34,12 +34,15 @@ def _load(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _fmt(value, digits: int = 1) -> str:
+def _fmt(value) -> str:
+    """A table cell: – for missing, yes/no, 2 decimals under 10, else 1 decimal with thousands separators."""
     if value is None:
         return "–"
-    return (
-        f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else str(value)
-    )
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}" if abs(value) < 10 else f"{value:,.1f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _ratio(a, b, digits: int = 2) -> str:
@@ -485,7 +488,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
             "",
             f"Variants from [{settings.sweep_manifest.name}](../../{settings.sweep_manifest}); each gets its own "
             f"step ramp (+{settings.sweep_step_users} users every {settings.step_s} s for {settings.sweep_s} s, same "
-            "breaking rule; *ramp went beyond it* = no means the variant never broke, so its capacity is at least that). `env` applies to all three services of the stack.",
+            "breaking rule; a variant that never broke within its ramp has at least the capacity shown). `env` applies to all three services of the stack.",
             "",
             *_table(
                 [
@@ -494,7 +497,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
                     "env",
                     "p95 limit ms",
                     "break users",
-                    "ramp went beyond it",
+                    "broke within the ramp",
                     "req/s at break",
                     "p95 ms",
                     "p99 ms",

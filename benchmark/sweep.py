@@ -29,6 +29,12 @@ def run_sweep(settings: BenchSettings, out: Path, say=print) -> list[dict]:
     return results
 
 
+def _broke(result: dict) -> str:
+    if not result.get("breaking_point"):
+        return "at the first step"
+    return "yes" if result.get("ramp_saturated") else "no: capacity ≥ this"
+
+
 def sweep_row(result: dict) -> dict:
     """One row of the sweep table: capacity by the rule, and the peak throughput with its tail."""
     found = result.get("breaking_point") or {}
@@ -39,7 +45,7 @@ def sweep_row(result: dict) -> dict:
         "env": " ".join(f"{k}={v}" for k, v in result["env"].items()) or "defaults",
         "p95_limit_ms": result.get("p95_limit_ms"),
         "capacity_users": found.get("users"),
-        "broke_within_ramp": result.get("ramp_saturated"),
+        "broke_within_ramp": _broke(result),
         "capacity_rps": found.get("rps"),
         "p95_ms": found.get("p95_ms"),
         "p99_ms": found.get("p99_ms"),
