@@ -84,7 +84,8 @@ end
 def run_wrk(url: str, connections: int, duration_s: float, script: Path) -> dict:
     """One wrk run; its JSON summary."""
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "5s", "-s", str(script), url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--timeout", "5s",
+         "-s", str(script), url],
         capture_output=True, text=True, timeout=duration_s + 60, check=True,
     ).stdout  # fmt: skip
     return json.loads(next(line for line in out.splitlines() if line.startswith("PERF ")).removeprefix("PERF "))
