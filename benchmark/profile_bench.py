@@ -57,6 +57,9 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
     """For each stack (one worker per service, profiling allowed): one request and a burst per tool and service."""
     out.mkdir(parents=True, exist_ok=True)
     env = {"PROFILING_ALLOWED": "true", "PROFILING_DIR": str(out.resolve()), "SERVER_WORKERS": "1"}
+    # A profiler slows every request several times over: give the scoring service's deadline and
+    # timeouts room, so that profiled answers are complete rather than degraded.
+    env |= {"SCORING_DEADLINE_S": "10", "SCORING_MODEL_TIMEOUT_S": "5", "SCORING_REDIS_TIMEOUT_S": "2"}
     timeout = settings.request_timeout_s
     for stack_name in STACKS:
         with running_stack(stack_name, env, say=say) as stack, requests.Session() as http:
