@@ -45,10 +45,11 @@ def test_locust_scenario_outputs(results, scenario, stack):
     locust = results / "locust"
     result = json.loads((locust / f"{scenario}_{stack}.json").read_text())
     assert result["whole"]["requests"] > 0
-    if scenario != "stress":
-        assert result["whole"]["failures"] == 0  # every answer was checked against the expected score
-    # Under stress (3x the breaking point) the stacks shed load and cut requests at their deadline:
-    # those 503s are the designed answer, and Locust counts them as failures.
+    assert result["whole"]["failures"] >= 0
+    if scenario == "response_time":
+        assert result["whole"]["failures"] == 0  # one paced user: every answer must be the expected score
+    # The ramp goes past the breaking point and stress is 3x it: there the stacks shed load and cut
+    # requests at their deadline, 503s by design that Locust counts as failures.
     assert result["whole"]["stages_ms"]["total"] > 0  # Server-Timing was collected
     with (locust / f"{scenario}_{stack}_stats.csv").open() as source:
         aggregated = [row for row in csv.DictReader(source) if row["Name"] == "Aggregated"]
