@@ -45,7 +45,6 @@ def test_locust_scenario_outputs(results, scenario, stack):
     locust = results / "locust"
     result = json.loads((locust / f"{scenario}_{stack}.json").read_text())
     assert result["whole"]["requests"] > 0
-    assert result["whole"]["failures"] >= 0
     if scenario == "response_time":
         assert result["whole"]["failures"] == 0  # one paced user: every answer must be the expected score
     # The ramp goes past the breaking point and stress is 3x it: there the stacks shed load and cut
