@@ -105,9 +105,7 @@ class FaultStack:
         """Open sockets of the scoring workers (children of its gunicorn master)."""
         master = self.supervisor.process(self.scoring.name).popen.pid
         children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-        return sum(
-            1 for pid in children for fd in Path(f"/proc/{pid}/fd").iterdir() if os.readlink(fd).startswith("socket:")
-        )
+        return sum(1 for pid in children for fd in Path(f"/proc/{pid}/fd").iterdir() if _is_socket(fd))
 
 
 def wait_until(check, timeout_s: float) -> None:
@@ -121,3 +119,10 @@ def wait_until(check, timeout_s: float) -> None:
             pass
         time.sleep(0.1)
     raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+def _is_socket(fd: Path) -> bool:
+    try:
+        return os.readlink(fd).startswith("socket:")
+    except OSError:  # closed between listing the directory and reading the link
+        return False
