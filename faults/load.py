@@ -30,6 +30,10 @@ class Load:
     max_s: float = 60.0
     timeout_s: float = 5.0
     fresh_connections: bool = False  # send "Connection: close": no keep-alive reuse across a restart
+    # Resend a request whose connection failed before any answer, as a load balancer does
+    # (scoring is idempotent). Retries are counted; 0 means every connection error is a failure.
+    connection_retries: int = 0
+    retried: int = 0
     results: list[Result] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -59,13 +63,23 @@ class Load:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 body = orjson.dumps({"entity_id": str(rng.randrange(10_000))})
                 started = time.monotonic()
-                try:
-                    response = session.post(self.url, data=body, headers=headers, timeout=self.timeout_s)
-                    result = Result(started, time.monotonic() - started, response.status_code, response.json())
-                except (requests.RequestException, ValueError) as exc:
-                    result = Result(started, time.monotonic() - started, type(exc).__name__, {})
+                result = self._send(session, body, headers, started)
                 with self._lock:
                     self.results.append(result)
+
+    def _send(self, session: requests.Session, body: bytes, headers: dict, started: float) -> Result:
+        for attempt in range(self.connection_retries + 1):
+            try:
+                response = session.post(self.url, data=body, headers=headers, timeout=self.timeout_s)
+                return Result(started, time.monotonic() - started, response.status_code, response.json())
+            except requests.ConnectionError as exc:
+                if attempt == self.connection_retries:
+                    return Result(started, time.monotonic() - started, type(exc).__name__, {})
+                with self._lock:
+                    self.retried += 1
+            except (requests.RequestException, ValueError) as exc:
+                return Result(started, time.monotonic() - started, type(exc).__name__, {})
+        raise AssertionError("unreachable")
 
     def since(self, moment: float) -> list[Result]:
         """Results of requests started at or after ``moment``."""
