@@ -42,11 +42,11 @@ UPSTREAM_DURATION = Histogram(
 UPSTREAM_ERRORS = Counter("upstream_errors_total", "Failed calls to a dependency.", ["service", "upstream", "reason"])
 
 
-def observe_request(service: str, path: str, method: str, status: int, seconds: float, stages: Stages) -> None:
-    """Record one answered request and the upstream calls it made."""
+def observe_request(service: str, path: str, method: str, status: int, durations: dict[str, float],
+                    stages: Stages) -> None:  # fmt: skip
+    """Record one answered request (``durations`` is ``stages.durations()``, taken once) and its upstream calls."""
     REQUESTS.labels(service, path, method, str(status)).inc()
-    DURATION.labels(service, path, method).observe(seconds)
-    durations = stages.durations()
+    DURATION.labels(service, path, method).observe(durations["total"])
     for upstream in UPSTREAMS:
         if upstream in durations:
             UPSTREAM_DURATION.labels(service, upstream).observe(durations[upstream])

@@ -42,7 +42,7 @@ class ServicePolicy:
         """Record metrics and, for server errors or when enabled, a JSON access log line."""
         durations = ctx.stages.durations()
         label = self.path_label(path)
-        observe_request(self.name, label, method, status, durations["total"], ctx.stages)
+        observe_request(self.name, label, method, status, durations, ctx.stages)
         if self.access_log or status >= 500:
             log.log(
                 logging.WARNING if status >= 500 else logging.INFO,
