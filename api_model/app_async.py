@@ -18,6 +18,7 @@ from common.profiling_async import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.web_async import (
+    NO_TELEMETRY,
     ServiceMiddleware,
     add_probes,
     install_error_handlers,
@@ -32,7 +33,7 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     settings = settings or ModelSettings()
     model = load_model(settings.artifact_file())
     cost = InferenceCost(settings.wait_min_ms, settings.wait_max_ms, settings.cpu_ms, random.Random())
-    app = FastAPI(title=f"{model.name} (async)", version=model.version)
+    app = FastAPI(title=f"{model.name} (async)", version=model.version, telemetry=NO_TELEMETRY)
     app.add_middleware(ServiceMiddleware, policy=service_policy(server or ServerSettings(), "async"))
     install_error_handlers(app)
     add_probes(app)

@@ -17,6 +17,7 @@ from common.profiling_async import add_profiling
 from common.routes import predict_path
 from common.server_settings import ServerSettings
 from common.web_async import (
+    NO_TELEMETRY,
     ServiceMiddleware,
     add_probes,
     install_error_handlers,
@@ -41,7 +42,7 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
     def resources_of(request: Request) -> ScoringResources:
         return request.state.resources
 
-    app = FastAPI(title="scoring (async)", lifespan=lifespan)
+    app = FastAPI(title="scoring (async)", lifespan=lifespan, telemetry=NO_TELEMETRY)
     policy = service_policy(server or ServerSettings(), "async", deadline_s=settings.deadline_s)
     app.add_middleware(ServiceMiddleware, policy=policy)
     install_error_handlers(app)

@@ -1,12 +1,17 @@
-"""``ModelClient``: the sync stack's model client (requests, one pooled Session per worker)."""
+"""``ModelClient``: the sync stack's model client (urllib3, one PoolManager per worker).
+
+urllib3 is the connection pool that ``requests`` sends with. A fixed internal call needs none of
+what requests adds on top (cookies, redirects, hooks, auth, environment merging), and that layer
+cost more CPU than the rest of the call (doc/performance.md), so the client talks to urllib3.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+import urllib3
 
 from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
 from common import jsonio
@@ -19,28 +24,23 @@ from feature_store.vector import Vector
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
 
 
-def open_session(pool_size: int) -> requests.Session:
-    """A Session whose pool holds one connection per concurrent caller, for each model host."""
-    session = requests.Session()
-    # Not reading proxies and .netrc from the environment on every call: faster, and predictable.
-    session.trust_env = False
-    # The Session is shared by the worker's threads: it only reuses pooled connections
-    # (urllib3's pool is thread-safe) and the models set no cookies, so no state is mutated.
-    adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_size, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def open_pools(pool_size: int) -> urllib3.PoolManager:
+    """Connection pools keeping one connection per concurrent caller for each model host, without retries."""
+    # Shared by the worker's threads: urllib3's pools are thread-safe. Beyond pool_size, an
+    # extra connection is opened and then discarded (block=False), as requests does by default.
+    return urllib3.PoolManager(maxsize=pool_size, block=False, retries=False)
 
 
 class ModelClient:
     """Calls one model service's predict endpoint."""
 
     def __init__(
-        self, label: str, url: str, session: requests.Session, connect_timeout_s: float, timeout_s: float
+        self, label: str, url: str, pools: urllib3.PoolManager, connect_timeout_s: float, timeout_s: float
     ) -> None:
         self.label = label
         self._url = url
-        self._session = session
+        self._path = urlsplit(url).path
+        self._pool = pools.connection_from_url(url)  # resolved once, not parsed on every call
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
 
@@ -48,28 +48,30 @@ class ModelClient:
         """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none."""
         with ctx.stages.stage(self.label):
             timeout = ctx.deadline.timeout(self._timeout_s)
-            # requests' read timeout bounds each socket read, not the whole answer; the model's
+            # The read timeout bounds each socket read, not the whole answer; the model's
             # answer is one small read, so it bounds the call as well.
             try:
-                response = self._session.post(
-                    self._url,
-                    data=jsonio.dumps(vector),
+                response = self._pool.urlopen(
+                    "POST",
+                    self._path,
+                    body=jsonio.dumps(vector),
                     headers=JSON_HEADERS | ctx.trace.outbound_headers(),
-                    timeout=(min(self._connect_timeout_s, timeout), timeout),
+                    timeout=urllib3.Timeout(connect=min(self._connect_timeout_s, timeout), read=timeout),
+                    retries=False,
                 )
-            except requests.RequestException as exc:
+            except urllib3.exceptions.HTTPError as exc:
                 raise model_unavailable(self.label, type(exc).__name__) from exc
-            if response.status_code != 200:
-                raise model_unavailable(self.label, f"HTTP {response.status_code}")
-            return parse_model_answer(self.label, response.content)
+            if response.status != 200:
+                raise model_unavailable(self.label, f"HTTP {response.status}")
+            return parse_model_answer(self.label, response.data)
 
     def check(self, timeout_s: float) -> str:
         """``ok`` when the model service is live, else why not (for readiness)."""
         try:
-            response = self._session.get(health_url(self._url), timeout=timeout_s)
-        except requests.RequestException as exc:
+            response = self._pool.urlopen("GET", urlsplit(health_url(self._url)).path, timeout=timeout_s, retries=False)
+        except urllib3.exceptions.HTTPError as exc:
             return type(exc).__name__
-        return "ok" if response.status_code == 200 else f"HTTP {response.status_code}"
+        return "ok" if response.status == 200 else f"HTTP {response.status}"
 
     def outcome(self, vector: Vector, ctx: RequestContext) -> ModelPrediction | ApiError:
         """``predict``, with its failure returned instead of raised."""

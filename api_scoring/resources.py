@@ -5,9 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import requests
+import urllib3
 
-from api_scoring.model_client import ModelClient, ModelPair, open_session
+from api_scoring.model_client import ModelClient, ModelPair, open_pools
 from api_scoring.settings import ScoringSettings
 from common.server_settings import ServerSettings
 from feature_store.reader import FeatureReader
@@ -17,12 +17,12 @@ MIN_POOL = 8
 
 @dataclass
 class ScoringResources:
-    """The feature reader, the HTTP session and the model pair of one worker."""
+    """The feature reader, the HTTP connection pools and the model pair of one worker."""
 
     features: FeatureReader
     models: ModelPair
     clients: list[ModelClient]
-    session: requests.Session
+    pools: urllib3.PoolManager
     executor: ThreadPoolExecutor | None
     ready_timeout_s: float
 
@@ -30,7 +30,7 @@ class ScoringResources:
     def open(cls, settings: ScoringSettings, server: ServerSettings) -> ScoringResources:
         """Open clients sized to the worker's concurrency (threads x one call per model)."""
         concurrency = server.concurrency_per_worker()
-        session = open_session(settings.model_pool_size or max(MIN_POOL, concurrency))
+        pools = open_pools(settings.model_pool_size or max(MIN_POOL, concurrency))
         executor = (
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fanout")
             if settings.fanout == "parallel"
@@ -38,7 +38,7 @@ class ScoringResources:
         )
         clients = [
             ModelClient(
-                name, settings.model_url(name, "sync"), session,
+                name, settings.model_url(name, "sync"), pools,
                 settings.model_connect_timeout_s, settings.model_timeout_s,
             )
             for name in ("model_a", "model_b")
@@ -46,9 +46,7 @@ class ScoringResources:
         features = FeatureReader(
             settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or max(MIN_POOL, concurrency)
         )
-        return cls(
-            features, ModelPair(*clients, executor=executor), clients, session, executor, settings.ready_timeout_s
-        )
+        return cls(features, ModelPair(*clients, executor=executor), clients, pools, executor, settings.ready_timeout_s)
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the reason, for Redis and each model."""
@@ -58,5 +56,5 @@ class ScoringResources:
         """Stop the fan-out pool and close every connection."""
         if self.executor is not None:
             self.executor.shutdown(wait=True)
-        self.session.close()
+        self.pools.clear()
         self.features.close()

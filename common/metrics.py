@@ -8,6 +8,7 @@ Without the variable (a single process, e.g. a test client) the default registry
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -45,13 +46,26 @@ UPSTREAM_ERRORS = Counter("upstream_errors_total", "Failed calls to a dependency
 def observe_request(service: str, path: str, method: str, status: int, durations: dict[str, float],
                     stages: Stages) -> None:  # fmt: skip
     """Record one answered request (``durations`` is ``stages.durations()``, taken once) and its upstream calls."""
-    REQUESTS.labels(service, path, method, str(status)).inc()
-    DURATION.labels(service, path, method).observe(durations["total"])
+    requests, duration = _request_children(service, path, method, status)
+    requests.inc()
+    duration.observe(durations["total"])
     for upstream in UPSTREAMS:
         if upstream in durations:
-            UPSTREAM_DURATION.labels(service, upstream).observe(durations[upstream])
+            _upstream_duration(service, upstream).observe(durations[upstream])
     for upstream, reason in stages.failures().items():
         UPSTREAM_ERRORS.labels(service, upstream, reason).inc()
+
+
+# ``.labels()`` takes a lock and builds a key on every call; the label sets are few and fixed
+# (paths are bounded by ServicePolicy.path_label), so each child is looked up once per worker.
+@lru_cache(maxsize=1024)
+def _request_children(service: str, path: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    return REQUESTS.labels(service, path, method, str(status)), DURATION.labels(service, path, method)
+
+
+@lru_cache(maxsize=64)
+def _upstream_duration(service: str, upstream: str) -> Histogram:
+    return UPSTREAM_DURATION.labels(service, upstream)
 
 
 def exposition() -> tuple[bytes, str]:

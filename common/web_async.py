@@ -22,6 +22,9 @@ from common.timing import SERVER_TIMING, Stages
 from common.tracing import REQUEST_ID_HEADER
 
 log = logging.getLogger(__name__)
+# FastAPI's native OpenTelemetry hook asks the global providers on every request whether it is
+# enabled; these services trace and measure themselves (common.tracing, common.metrics).
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
 
 
