@@ -50,7 +50,9 @@ class ServerSettings(BaseSettings):
     workers: int | None = Field(
         default=None, ge=1, description="Worker processes; default: by worker class (cores, or 2 x cores + 1 for sync)."
     )
-    threads: int = Field(default=32, ge=1, description="Threads per gthread worker.")
+    # 64, not 32: keep-alive connections stick to the worker that accepted them, and the spread
+    # is uneven; with 32 threads (24 in flight) one worker shed while the other had room.
+    threads: int = Field(default=64, ge=1, description="Threads per gthread worker.")
     keepalive_s: int = Field(
         default=5, ge=1, description="Idle keep-alive of the server; clients must use a shorter one."
     )

@@ -81,7 +81,22 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
         }
     else:
         env["MODEL_NAME"] = svc.role
+        env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
     return env
+
+
+def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, str]:
+    """Worker counts of a model service: one process is enough where a worker serves many requests at once.
+
+    A model call costs a fifth of a scoring request's CPU, and every extra process on the same
+    cores costs context switches and cold caches (doc/performance.md). ``sync`` and ``meinheld``
+    workers serve one request at a time, so they keep the worker formula.
+    """
+    if worker_class == "uvicorn":
+        return {"SERVER_WORKERS": str(settings.model_workers)}
+    if worker_class == "gthread":
+        return {"SERVER_WORKERS": str(settings.model_workers), "SERVER_THREADS": str(settings.model_threads)}
+    return {}
 
 
 def redis_argv(binary: str, settings: StackSettings) -> list[str]:
