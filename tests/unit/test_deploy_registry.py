@@ -54,3 +54,20 @@ def test_compose_settings_keep_the_native_ports():
 def test_container_worker_count_is_the_server_formula_for_the_cpu_limit(monkeypatch, worker_class, cpus):
     monkeypatch.setattr(common.server_settings, "cpu_count", lambda: cpus)
     assert worker_count(worker_class, cpus) == ServerSettings(worker_class=worker_class).worker_count()
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "model_env"),
+    [
+        ("gthread", {"SERVER_WORKERS": "1", "SERVER_THREADS": "128"}),
+        ("sync", {}),  # one request per worker: the model keeps the worker formula
+        ("meinheld", {}),
+    ],
+)
+def test_on_one_host_a_model_service_runs_one_worker_where_a_worker_serves_many_requests(worker_class, model_env):
+    settings = StackSettings(sync_worker_class=worker_class)
+    model = service_env(service("sync", "model_a"), settings)
+    assert {k: v for k, v in model.items() if k in ("SERVER_WORKERS", "SERVER_THREADS")} == model_env
+    assert "SERVER_WORKERS" not in service_env(service("sync", "scoring"), settings)  # the formula: one per core
+    assert service_env(service("async", "model_b"), settings)["SERVER_WORKERS"] == "1"
+    assert "SERVER_WORKERS" not in service_env(service("async", "scoring"), settings)

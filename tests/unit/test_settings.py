@@ -19,7 +19,7 @@ def test_env_example_lists_every_setting_with_its_default():
 
 @pytest.mark.parametrize(
     ("worker_class", "workers", "per_worker"),
-    [("uvicorn", 1, 1), ("gthread", 1, 32), ("sync", 2, 1), ("meinheld", 1, 1)],
+    [("uvicorn", 1, 1), ("gthread", 1, 64), ("sync", 2, 1), ("meinheld", 1, 1)],
 )
 def test_worker_formula(worker_class, workers, per_worker):
     settings = ServerSettings(worker_class=worker_class)
