@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld up test test-unit lint format env-example deploy-files soak perf clean bench profile timeit locust sweep report
+.PHONY: help install meinheld up test test-unit lint format env-example deploy-files soak perf perf-micro clean bench profile timeit locust sweep report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ deploy-files: install  ## regenerate docker-compose.yml and the Kubernetes files
 PERF_ARGS ?=
 perf: install  ## each stack as make up starts it under wrk (or Locust): p50 at 1 connection, capacity at p99 <= 100 ms
 	$(PY) -m benchmark.perf $(PERF_ARGS)
+
+perf-micro: install  ## CPU per call of each piece doc/performance.md changed, old way and new, in one process
+	$(PY) -m benchmark.micro
 
 SOAK_ARGS ?=
 soak: install  ## long load with periodic faults on each stack: success rate, memory/FD growth (not in CI)

@@ -1,0 +1,171 @@
+"""``make perf-micro``: the CPU cost of each per-request piece that doc/performance.md changed, old way and new.
+
+Each piece runs in this one process and is timed with ``time.process_time`` (CPU, not wall
+time), in interleaved rounds; the table gives the median microseconds per call. A single
+process is far steadier than the whole stack on a shared machine, so these are the figures
+that show what one change bought. The model calls go to a real async model service started
+here with a zero wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmark.fingerprint import fingerprint
+from faults.harness import free_ports, wait_until
+
+BODY = b"[1.5, 2.25, -0.5, 3.0]"
+HEADERS = {"Content-Type": "application/json", "X-Request-ID": "micro", "traceparent": f"00-{'1' * 32}-{'2' * 16}-01"}
+
+
+def per_call_us(fn: Callable[[], object], calls: int, rounds: int) -> float:
+    """Median CPU microseconds per call of ``fn`` over ``rounds`` rounds of ``calls`` calls."""
+    samples = []
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(calls):
+            fn()
+        samples.append((time.process_time() - started) * 1e6 / calls)
+    return statistics.median(samples)
+
+
+def model_clients(url: str) -> dict[str, Callable[[], object]]:
+    """One model call each way: requests.Session (before), urllib3 (after), aiohttp (the async stack's)."""
+    import aiohttp
+    import requests
+    import urllib3
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0))
+    pool = urllib3.PoolManager(maxsize=8, block=False, retries=False).connection_from_url(url)
+    path = url.split("/", 3)[3]
+    loop = asyncio.new_event_loop()
+    aio = loop.run_until_complete(_aiohttp_session(aiohttp))
+
+    def with_requests() -> bytes:
+        return _ok(session.post(url, data=BODY, headers=HEADERS, timeout=(0.1, 0.3)).status_code, b"")
+
+    def with_urllib3() -> bytes:
+        timeout = urllib3.Timeout(connect=0.1, read=0.3)
+        response = pool.urlopen("POST", f"/{path}", body=BODY, headers=HEADERS, timeout=timeout, retries=False)
+        return _ok(response.status, response.data)
+
+    async def aiohttp_call() -> bytes:
+        timeout = aiohttp.ClientTimeout(total=0.3, connect=0.1)
+        async with aio.post(url, data=BODY, headers=HEADERS, timeout=timeout) as response:
+            return _ok(response.status, await response.read())
+
+    return {
+        "model call, requests.Session (before)": with_requests,
+        "model call, urllib3 pool (after, sync stack)": with_urllib3,
+        "model call, aiohttp (async stack, for comparison)": lambda: loop.run_until_complete(aiohttp_call()),
+    }
+
+
+async def _aiohttp_session(aiohttp):
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=8))
+
+
+def _ok(status: int, data: bytes) -> bytes:
+    if status != 200:
+        raise RuntimeError(f"model answered HTTP {status}")
+    return data
+
+
+def id_generators() -> dict[str, Callable[[], object]]:
+    """A request's ids: three ``secrets.token_hex`` (before) and ``Trace.from_headers`` (after)."""
+    from common.tracing import Trace
+
+    return {
+        "request ids, secrets.token_hex x3 (before)": lambda: (
+            secrets.token_hex(16),
+            secrets.token_hex(16),
+            secrets.token_hex(8),
+        ),
+        "request ids, Trace.from_headers (after)": lambda: Trace.from_headers(None, None),
+    }
+
+
+def metric_recorders() -> dict[str, Callable[[], object]]:
+    """One request's metrics in multiprocess mode: ``.labels()`` every time (before) and cached children (after)."""
+    from common.metrics import DURATION, REQUESTS, UPSTREAM_DURATION, observe_request
+    from common.timing import Stages
+
+    stages = Stages()
+    durations = {"redis": 0.0004, "model_a": 0.046, "model_b": 0.047, "total": 0.049}
+
+    def before() -> None:
+        REQUESTS.labels("micro", "/p", "POST", "200").inc()
+        DURATION.labels("micro", "/p", "POST").observe(durations["total"])
+        for upstream in ("redis", "model_a", "model_b"):
+            UPSTREAM_DURATION.labels("micro", upstream).observe(durations[upstream])
+
+    return {
+        "metrics of one request, .labels() each time (before)": before,
+        "metrics of one request, cached children (after)": lambda: observe_request(
+            "micro", "/p", "POST", 200, durations, stages
+        ),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time every piece, print the table and say where it went."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("doc/results/perf"))
+    args = parser.parse_args(argv)
+    port = free_ports(1)[0]
+    env = os.environ | {"SERVER_WORKER_CLASS": "uvicorn", "MODEL_WAIT_MIN_MS": "0", "MODEL_WAIT_MAX_MS": "0"}
+    argv_ = [sys.executable, "-m", "uvicorn", "--factory", "api_model.app_async:create_app", "--port", str(port),
+             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    url = f"http://127.0.0.1:{port}/api/v1/ml/async/predict"
+    rows: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # the mode every service runs in
+        server = subprocess.Popen(argv_, env=env)
+        try:
+            wait_until(lambda: _answers(url), timeout_s=30)
+            pieces = model_clients(url) | id_generators() | metric_recorders()
+            for name, fn in pieces.items():
+                fn()  # warm: connections, caches
+                rows[name] = per_call_us(fn, args.calls, args.rounds)
+                print(f"  {rows[name]:8.1f} µs  {name}", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    args.out.mkdir(parents=True, exist_ok=True)
+    lines = ["# make perf-micro", "", f"CPU per call, median of {args.rounds} rounds of {args.calls} calls, in one "
+             "process (`time.process_time`). Git " + fingerprint().get("git_sha", "?")[:12] + ".", "",
+             "| piece | CPU µs per call |", "|---|---|"]  # fmt: skip
+    lines += [f"| {name} | {us:.1f} |" for name, us in rows.items()]
+    (args.out / "micro.md").write_text("\n".join(lines) + "\n")
+    (args.out / "micro.json").write_text(json.dumps({"fingerprint": fingerprint(), "us_per_call": rows}, indent=2))
+    print(f"results: {args.out / 'micro.md'} and {args.out / 'micro.json'}")
+    return 0
+
+
+def _answers(url: str) -> bool:
+    import urllib3
+
+    try:
+        return urllib3.request("POST", url, body=BODY, headers=HEADERS, timeout=1, retries=False).status == 200
+    except urllib3.exceptions.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
