@@ -68,7 +68,12 @@ def model_clients(url: str) -> dict[str, Callable[[], object]]:
         async with aio.post(url, data=BODY, headers=HEADERS, timeout=timeout) as response:
             return _ok(response.status, await response.read())
 
+    def close() -> None:
+        loop.run_until_complete(aio.close())
+        loop.close()
+
     return {
+        "close": close,
         "model call, requests.Session (before)": with_requests,
         "model call, urllib3 pool (after, sync stack)": with_urllib3,
         "model call, aiohttp (async stack, for comparison)": lambda: loop.run_until_complete(aiohttp_call()),
@@ -86,16 +91,16 @@ def _ok(status: int, data: bytes) -> bytes:
 
 
 def id_generators() -> dict[str, Callable[[], object]]:
-    """A request's ids: three ``secrets.token_hex`` (before) and ``Trace.from_headers`` (after)."""
-    from common.tracing import Trace
+    """A new request's ids: three ``secrets.token_hex`` (before), two ids from ``random.getrandbits`` (after)."""
+    from common.tracing import _random_hex
 
     return {
-        "request ids, secrets.token_hex x3 (before)": lambda: (
+        "new request's ids, secrets.token_hex x3 (before)": lambda: (
             secrets.token_hex(16),
             secrets.token_hex(16),
             secrets.token_hex(8),
         ),
-        "request ids, Trace.from_headers (after)": lambda: Trace.from_headers(None, None),
+        "new request's ids, random.getrandbits x2 (after)": lambda: (_random_hex(128), _random_hex(64)),
     }
 
 
@@ -140,10 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_until(lambda: _answers(url), timeout_s=30)
             pieces = model_clients(url) | id_generators() | metric_recorders()
+            close = pieces.pop("close")
             for name, fn in pieces.items():
                 fn()  # warm: connections, caches
                 rows[name] = per_call_us(fn, args.calls, args.rounds)
                 print(f"  {rows[name]:8.1f} µs  {name}", flush=True)
+            close()
         finally:
             server.terminate()
             server.wait(timeout=10)
