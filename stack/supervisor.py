@@ -179,9 +179,11 @@ class Supervisor:
         for process in reversed(self.processes):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # Also reap workers that may outlive their master.
+            # Also kill workers that may outlive their master, and wait until they are gone:
+            # SIGKILL is delivered asynchronously, and a dying worker still holds the listening socket.
             _signal_group(process.popen, signal.SIGKILL)
             process.popen.wait()
+            _wait_group_gone(process.popen.pid, timeout_s=5.0)
         self.processes.clear()
 
     def __enter__(self) -> Supervisor:
@@ -190,6 +192,16 @@ class Supervisor:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _wait_group_gone(pgid: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)  # signal 0: only asks whether any process of the group is left
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)
 
 
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:
