@@ -14,7 +14,8 @@ from benchmark.settings import BenchSettings
 from benchmark.sweep import sweep_row
 from benchmark.timeit_bench import improvement
 from common.profiling import TOOLS
-from common.server_settings import cpu_count
+from common.server_settings import ServerSettings, cpu_count, workers_for
+from stack.settings import StackSettings
 
 STACKS = ("async", "sync")
 NOTE = "*The load generator (Locust) ran on the same 2 cores as the services: absolute figures are lower than on separate machines; compare ratios from this one run.*"
@@ -239,9 +240,9 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         "```",
         "</details>",
         "",
-        "Services run with their defaults (`make up`): async = gunicorn + 2 uvicorn workers per service; "
-        "sync = gunicorn gthread, 2 workers × 32 threads per service, parallel fan-out; models wait "
-        "uniformly 40–50 ms. Only one stack runs at a time; each gets its own Redis on free ports.",
+        f"Services run with their defaults (`make up`): {_layout(fingerprint.get('cpu_count') or cpu_count())}; "
+        "parallel fan-out; models wait uniformly 40–50 ms. Only one stack runs at a time; each gets its own "
+        "Redis on free ports.",
         "",
     ]
 
@@ -551,3 +552,13 @@ def build_report(settings: BenchSettings, say=print) -> Path:
     report.write_text("\n".join(lines) + "\n")
     say(f"report -> {report}")
     return report
+
+
+def _layout(cores: int) -> str:
+    """The default worker layout on one host with ``cores`` cores, from the settings classes themselves."""
+    stack, threads = StackSettings(), ServerSettings().threads
+    return (
+        f"async = gunicorn with {workers_for('uvicorn', cores)} uvicorn workers for scoring and "
+        f"{stack.model_workers} per model service; sync = gunicorn gthread, {workers_for('gthread', cores)} "
+        f"workers × {threads} threads for scoring and {stack.model_workers} × {stack.model_threads} per model service"
+    )

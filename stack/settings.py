@@ -41,13 +41,18 @@ class StackSettings(BaseSettings):
         description="Use this Redis instead of starting one.",
     )
     sync_worker_class: WorkerClass = Field(default="gthread", description="gthread, sync or meinheld.")
+    # An explicit SERVER_WORKERS / SERVER_THREADS applies to every service, models included.
     model_workers: int = Field(
         default=1,
         ge=1,
+        validation_alias=AliasChoices("STACK_MODEL_WORKERS", "SERVER_WORKERS"),
         description="Workers per model service (uvicorn, gthread); scoring keeps one per core (doc/performance.md).",
     )
     model_threads: int = Field(
-        default=128, ge=1, description="Threads of a gthread model worker: as many calls as two scoring workers send."
+        default=128,
+        ge=1,
+        validation_alias=AliasChoices("STACK_MODEL_THREADS", "SERVER_THREADS"),
+        description="Threads of a gthread model worker: as many calls as two scoring workers send.",
     )
     log_dir: Path = Field(default=Path("var/log"), description="Where each process's log goes.")
     ready_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for every service.")

@@ -71,3 +71,12 @@ def test_on_one_host_a_model_service_runs_one_worker_where_a_worker_serves_many_
     assert "SERVER_WORKERS" not in service_env(service("sync", "scoring"), settings)  # the formula: one per core
     assert service_env(service("async", "model_b"), settings)["SERVER_WORKERS"] == "1"
     assert "SERVER_WORKERS" not in service_env(service("async", "scoring"), settings)
+
+
+def test_an_explicit_server_worker_count_applies_to_the_model_services_too(monkeypatch):
+    monkeypatch.setenv("SERVER_WORKERS", "4")
+    monkeypatch.setenv("SERVER_THREADS", "8")
+    env = service_env(service("sync", "model_a"), StackSettings())
+    assert (env["SERVER_WORKERS"], env["SERVER_THREADS"]) == ("4", "8")
+    monkeypatch.setenv("STACK_MODEL_WORKERS", "2")  # the specific setting wins
+    assert service_env(service("async", "model_a"), StackSettings())["SERVER_WORKERS"] == "2"
