@@ -72,12 +72,11 @@ class ServerSettings(BaseSettings):
         """Workers for this worker class (the formula above unless set)."""
         return self.workers if self.workers is not None else workers_for(self.worker_class, cpu_count())
 
-    def gunicorn_threads(self) -> int:
-        """gunicorn's ``threads``: only gthread has any (gunicorn runs ``sync`` with threads > 1 as gthread)."""
-        return self.threads if self.worker_class == "gthread" else 1
-
     def concurrency_per_worker(self) -> int:
-        """How many requests one worker serves at once (sizes its connection pools)."""
+        """How many requests one worker serves at once: gunicorn's ``threads``, and the size of its pools.
+
+        Only gthread has threads; gunicorn would silently run a ``sync`` worker with threads > 1 as gthread.
+        """
         return self.threads if self.worker_class == "gthread" else 1
 
     def in_flight_limit(self) -> int:

@@ -82,8 +82,3 @@ def test_scoring_env_points_at_its_own_stack():
     assert env["SCORING_REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert service_env(service("async", "model_b"), settings)["SERVER_WORKER_CLASS"] == "uvicorn"
     assert service_env(service("async", "model_b"), settings)["MODEL_NAME"] == "model_b"
-
-
-def test_only_gthread_workers_get_threads():
-    for worker_class, threads in [("sync", 1), ("gthread", 64), ("uvicorn", 1), ("meinheld", 1)]:
-        assert ServerSettings(worker_class=worker_class).gunicorn_threads() == threads
