@@ -38,8 +38,8 @@ class ModelClient:
         self, label: str, url: str, pools: urllib3.PoolManager, connect_timeout_s: float, timeout_s: float
     ) -> None:
         self.label = label
-        self._url = url
         self._path = urlsplit(url).path
+        self._health_path = urlsplit(health_url(url)).path
         self._pool = pools.connection_from_url(url)  # resolved once, not parsed on every call
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
@@ -68,7 +68,7 @@ class ModelClient:
     def check(self, timeout_s: float) -> str:
         """``ok`` when the model service is live, else why not (for readiness)."""
         try:
-            response = self._pool.urlopen("GET", urlsplit(health_url(self._url)).path, timeout=timeout_s, retries=False)
+            response = self._pool.urlopen("GET", self._health_path, timeout=timeout_s, retries=False)
         except urllib3.exceptions.HTTPError as exc:
             return type(exc).__name__
         return "ok" if response.status == 200 else f"HTTP {response.status}"

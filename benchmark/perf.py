@@ -138,9 +138,9 @@ def measure_stack(stack: Stack, ladder: list[int], step_s: float, memory_request
         for connections in ladder:
             cpu_before, client_before = group_cpu_s(pgids), _children_cpu_s()
             result = run(connections, step_s)
-            served = max(1, result["requests"])
-            cpu_ms = (group_cpu_s(pgids) - cpu_before) * 1000 / served
-            client_ms = (_children_cpu_s() - client_before) * 1000 / served
+            answered = max(1, result["requests"])
+            cpu_ms = (group_cpu_s(pgids) - cpu_before) * 1000 / answered
+            client_ms = (_children_cpu_s() - client_before) * 1000 / answered
             step = Step(
                 connections=connections,
                 rps=round(result["requests"] / result["duration_s"], 1),

@@ -555,10 +555,12 @@ def build_report(settings: BenchSettings, say=print) -> Path:
 
 
 def _layout(cores: int) -> str:
-    """The default worker layout on one host with ``cores`` cores, from the settings classes themselves."""
-    stack, threads = StackSettings(), ServerSettings().threads
+    """The default worker layout on one host with ``cores`` cores, from the settings classes' defaults."""
+    # Field defaults, not instances: an instance would also read this shell's SERVER_* variables.
+    threads = ServerSettings.model_fields["threads"].default
+    model_workers, model_threads = (StackSettings.model_fields[f].default for f in ("model_workers", "model_threads"))
     return (
         f"async = gunicorn with {workers_for('uvicorn', cores)} uvicorn workers for scoring and "
-        f"{stack.model_workers} per model service; sync = gunicorn gthread, {workers_for('gthread', cores)} "
-        f"workers × {threads} threads for scoring and {stack.model_workers} × {stack.model_threads} per model service"
+        f"{model_workers} per model service; sync = gunicorn gthread, {workers_for('gthread', cores)} "
+        f"workers × {threads} threads for scoring and {model_workers} × {model_threads} per model service"
     )

@@ -63,13 +63,9 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
     ports = dict(zip([f"{stack}_{role}_port" for role in ROLES] + ["redis_port"], free_ports(4), strict=True))
     services: list[Service] = [s for s in SERVICES if s.stack == stack]
     with patched_environ(env):
-        # Built inside: the variant's SERVER_WORKERS / SERVER_THREADS also set the model services' counts.
-        settings = StackSettings(
-            **ports,
-            redis_url=None,
-            log_dir=log_dir,
-            sync_worker_class=env.pop("STACK_SYNC_WORKER_CLASS", os.environ.get("STACK_SYNC_WORKER_CLASS", "gthread")),
-        )
+        # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
+        # SERVER_THREADS also set the model services' counts.
+        settings = StackSettings(**ports, redis_url=None, log_dir=log_dir)
         supervisor = Supervisor(settings, services=services)
         supervisor.start(say=lambda line: None)
     say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")
