@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import secrets
 import statistics
@@ -25,8 +26,8 @@ from pathlib import Path
 from benchmark.fingerprint import fingerprint
 from faults.harness import free_ports, wait_until
 
+VECTOR = (1.5, 2.25, -0.5, 3.0)
 BODY = b"[1.5, 2.25, -0.5, 3.0]"
-HEADERS = {"Content-Type": "application/json", "X-Request-ID": "micro", "traceparent": f"00-{'1' * 32}-{'2' * 16}-01"}
 
 
 def per_call_us(fn: Callable[[], object], calls: int, rounds: int) -> float:
@@ -41,53 +42,58 @@ def per_call_us(fn: Callable[[], object], calls: int, rounds: int) -> float:
 
 
 def model_clients(url: str) -> dict[str, Callable[[], object]]:
-    """One model call each way: requests.Session (before), urllib3 (after), aiohttp (the async stack's)."""
-    import aiohttp
+    """One model call each way: the sync client before (requests) and after (urllib3), and the async client."""
     import requests
-    import urllib3
     from requests.adapters import HTTPAdapter
 
+    from api_scoring.model_client import JSON_HEADERS, ModelClient, open_pools
+    from api_scoring.model_client_async import AsyncModelClient, open_session
+    from api_scoring.payloads import parse_model_answer
+    from common import jsonio
+    from common.context import RequestContext
+    from common.deadline import Deadline
+    from common.tracing import Trace
+
+    ctx = RequestContext(Trace.from_headers(None, None), Deadline(math.inf))  # the caps bound every call
     session = requests.Session()
     session.trust_env = False
     session.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0))
-    pool = urllib3.PoolManager(maxsize=8, block=False, retries=False).connection_from_url(url)
-    path = url.split("/", 3)[3]
+
+    def before() -> object:
+        # ModelClient.predict as it was before the change (git 9bf0c13), kept only as the baseline.
+        with ctx.stages.stage("model_a"):
+            timeout = ctx.deadline.timeout(0.3)
+            response = session.post(
+                url, data=jsonio.dumps(VECTOR), headers=JSON_HEADERS | ctx.trace.outbound_headers(),
+                timeout=(min(0.1, timeout), timeout),
+            )  # fmt: skip
+            if response.status_code != 200:
+                raise RuntimeError(f"model answered HTTP {response.status_code}")
+            return parse_model_answer("model_a", response.content)
+
+    after = ModelClient("model_a", url, open_pools(8), connect_timeout_s=0.1, timeout_s=0.3)
     loop = asyncio.new_event_loop()
-    aio = loop.run_until_complete(_aiohttp_session(aiohttp))
-
-    def with_requests() -> bytes:
-        return _ok(session.post(url, data=BODY, headers=HEADERS, timeout=(0.1, 0.3)).status_code, b"")
-
-    def with_urllib3() -> bytes:
-        timeout = urllib3.Timeout(connect=0.1, read=0.3)
-        response = pool.urlopen("POST", f"/{path}", body=BODY, headers=HEADERS, timeout=timeout, retries=False)
-        return _ok(response.status, response.data)
-
-    async def aiohttp_call() -> bytes:
-        timeout = aiohttp.ClientTimeout(total=0.3, connect=0.1)
-        async with aio.post(url, data=BODY, headers=HEADERS, timeout=timeout) as response:
-            return _ok(response.status, await response.read())
+    aio_session = loop.run_until_complete(_in_loop(lambda: open_session(8, keepalive_s=3.0)))
+    aio = AsyncModelClient("model_a", url, aio_session, connect_timeout_s=0.1, timeout_s=0.3)
 
     def close() -> None:
-        loop.run_until_complete(aio.close())
+        session.close()
+        loop.run_until_complete(aio_session.close())
         loop.close()
 
     return {
         "close": close,
-        "model call, requests.Session (before)": with_requests,
-        "model call, urllib3 pool (after, sync stack)": with_urllib3,
-        "model call, aiohttp (async stack, for comparison)": lambda: loop.run_until_complete(aiohttp_call()),
+        "model call, requests.Session (before)": before,
+        "model call, urllib3 pool (after, sync stack's ModelClient)": lambda: after.predict(VECTOR, ctx),
+        "model call, aiohttp (async stack's AsyncModelClient, for comparison)": lambda: loop.run_until_complete(
+            aio.predict(VECTOR, ctx)
+        ),
     }
 
 
-async def _aiohttp_session(aiohttp):
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=8))
-
-
-def _ok(status: int, data: bytes) -> bytes:
-    if status != 200:
-        raise RuntimeError(f"model answered HTTP {status}")
-    return data
+async def _in_loop(make):
+    # aiohttp wants its session created inside the event loop that will use it.
+    return make()
 
 
 def id_generators() -> dict[str, Callable[[], object]]:
@@ -169,7 +175,8 @@ def _answers(url: str) -> bool:
     import urllib3
 
     try:
-        return urllib3.request("POST", url, body=BODY, headers=HEADERS, timeout=1, retries=False).status == 200
+        headers = {"Content-Type": "application/json"}
+        return urllib3.request("POST", url, body=BODY, headers=headers, timeout=1, retries=False).status == 200
     except urllib3.exceptions.HTTPError:
         return False
 
