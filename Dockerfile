@@ -1,16 +1,16 @@
-# syntax=docker/dockerfile:1
-#
 # One image for both stacks, with three build targets:
 #   runtime           (the default) every service of both stacks and the seeding job
-#   runtime-meinheld  runtime plus the meinheld worker, installed as `make meinheld` installs it
+#   runtime-meinheld  runtime plus the meinheld worker, installed as `make install` installs it
 #   bench             runtime plus Locust, for the benchmark's master and workers
 # One image rather than one per stack: the stacks are one Python project with one dependency set
 # and shared code (only the gunicorn worker class and app module differ, and both come from the
 # command), so two images would be two copies of the same layers. meinheld and Locust are targets
 # because only some containers need them, and meinheld needs a compiler the others should not carry.
 #
-# No ENTRYPOINT or CMD: docker-compose.yml and the Kubernetes overlays give every container its
-# command from stack/services.py, exactly as `make up` runs it.
+# Every dependency is installed from uv.lock (exact versions, hashes checked), as `make install` does,
+# so an image built a year from now holds the same packages. No ENTRYPOINT or CMD: docker-compose.yml
+# and the Kubernetes overlays give every container its command from system_launcher/registry.py,
+# exactly as `make up` runs it.
 #
 #   docker build -t async-vs-sync-scoring:runtime .
 #   docker build --target runtime-meinheld -t async-vs-sync-scoring:runtime-meinheld .
@@ -26,31 +26,33 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
-# Dependencies only, from pyproject.toml alone: this layer is rebuilt when the dependencies change,
-# not on every source edit. (pip has no "dependencies only" flag, hence the one-line extraction.)
+# The locked dependencies only (uv.lock and pyproject.toml): this layer is rebuilt when they change,
+# not on every source edit. uv, pinned with hashes, installs into /opt/venv and stays out of the image.
 FROM base AS deps
 WORKDIR /build
-COPY pyproject.toml ./
-RUN python -m venv /opt/venv \
- && pip install --upgrade pip setuptools wheel \
- && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
-      > requirements.txt \
- && pip install -r requirements.txt
+ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_NO_CACHE=1 \
+    UV_LINK_MODE=copy
+COPY pyproject.toml uv.lock ./
+COPY requirements/ requirements/
+RUN pip install --require-hashes --no-deps -r requirements/uv.txt \
+ && uv sync --locked
 
-# meinheld 1.0.2 pins greenlet<0.5, which does not build on Python 3.11: the same two steps as
-# `make meinheld`, in a stage of its own so that gcc never reaches a runtime image.
+# meinheld 1.0.2 pins greenlet<0.5, which does not build on Python 3.11: the same steps as `make install`
+# (its build dependencies from the lock, then meinheld without its own), in a stage of its own so that
+# gcc never reaches a runtime image.
 FROM deps AS deps-meinheld
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
-RUN pip install "greenlet>=3" \
- && pip install --no-deps --no-build-isolation meinheld==1.0.2
+RUN uv sync --locked --extra meinheld \
+ && uv pip install --python /opt/venv/bin/python --no-deps --no-build-isolation --require-hashes \
+      -r requirements/meinheld.txt
 
-# The benchmark suite's extra (Locust, matplotlib, profilers) for the bench target, from pyproject.toml too.
+# The benchmark suite's extra (Locust, matplotlib, profilers) for the bench target, from the lock too.
 FROM deps AS deps-bench
-RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["bench"]))' \
-      > requirements-bench.txt \
- && pip install -r requirements-bench.txt
+RUN uv sync --locked --extra bench
 
 # What every target shares: a non-root user and the source, importable from /app as in a checkout.
 FROM base AS app

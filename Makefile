@@ -1,14 +1,19 @@
 # Two commands on a fresh machine (Python 3.11 and make; no Docker, no root):
-#   make up     create the virtualenv if missing, install, start Redis + seed + all six services
+#   make up     create the virtualenv if missing, install the locked dependencies, start Redis + seed + all six services
 #   make test   lint, then the whole test suite (real Redis and real service processes)
+# Everything runs from this directory: the project is run from its checkout, never installed into site-packages.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+UV     := $(VENV)/bin/uv
 STAMP  := $(VENV)/.installed
+# uv uses the interpreter of $(VENV) and never downloads one of its own.
+export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld up test test-unit lint format env-example deploy-files soak perf perf-micro clean bench profile timeit locust sweep report
+.PHONY: help install lock up test test-unit lint format deploy-files env-example soak perf perf-micro clean \
+        bench profile timeit locust sweep report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,22 +22,34 @@ $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (set PYTHON=...)")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
-	$(PY) -m pip install --quiet -e ".[dev]"
-	$(MAKE) --no-print-directory meinheld
+# uv itself, pinned with hashes to the version uv.lock holds (so `uv sync` keeps the uv it runs as).
+$(UV): requirements/uv.txt | $(PY)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
+	@touch $(UV)
+
+# Exactly the locked versions (`--locked` refuses a lock that no longer matches pyproject.toml), then meinheld:
+# its last release pins greenlet<0.5, which does not build on 3.11, so it goes in without its dependencies
+# (greenlet>=3 and setuptools are locked, as the `meinheld` extra).
+$(STAMP): uv.lock pyproject.toml requirements/meinheld.txt | $(UV)
+	$(UV) sync --locked --extra dev
+	$(UV) pip install --python $(PY) --quiet --no-deps --no-build-isolation --require-hashes -r requirements/meinheld.txt
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install the project with its dev tools and meinheld
+install: $(STAMP)  ## create .venv and install exactly the locked versions (uv.lock), dev tools and meinheld included
 
-# meinheld 1.0.2 (its last release) pins greenlet<0.5, which does not build on Python 3.11:
-# install a current greenlet, then meinheld without its pinned dependencies.
-meinheld: | $(PY)  ## install the optional meinheld worker for the sync stack
-	$(PY) -m pip install --quiet "greenlet>=3"
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation "meinheld==1.0.2"
+lock: | $(UV)  ## refresh uv.lock to the newest versions pyproject.toml allows, and the pins of uv and meinheld
+	$(UV) lock --upgrade
+	@version=$$($(UV) export --locked --extra dev --no-hashes --no-emit-project --format requirements-txt | grep '^uv=='); \
+	  { echo "# uv, at the version uv.lock holds: make install bootstraps it with pip. Written by make lock."; \
+	    echo "$$version" | $(UV) pip compile - --generate-hashes --no-header --quiet --python-version 3.11; } > requirements/uv.txt
+	@{ echo "# meinheld's last release (the original study's sync server), installed --no-deps. Written by make lock."; \
+	   echo "meinheld==1.0.2" | $(UV) pip compile - --no-deps --generate-hashes --no-header --quiet --python-version 3.11; \
+	 } > requirements/meinheld.txt
+	@echo "uv.lock, requirements/uv.txt and requirements/meinheld.txt refreshed: run make test, then commit them"
 
 up: install  ## start Redis, seed it, start all six services; Ctrl-C stops everything
-	$(PY) -m stack.up
+	$(PY) -m system_launcher
 
 test: install lint  ## run the linters and the whole test suite
 	$(PY) -m pytest
@@ -48,8 +65,13 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-# The benchmark suite (issue 3). Each target starts the stack(s) it measures on free ports, one stack at a
-# time, and writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
+deploy-files: install  ## regenerate docker-compose.yml, .env.example and the Kubernetes files from the registry
+	$(PY) -m deploygen
+
+env-example: deploy-files  ## regenerate .env.example (with every other generated file)
+
+# The benchmark suite. Each target starts the stack(s) it measures on free ports, one stack at a time, and
+# writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
 SCENARIO ?= all
 bench: install  ## every experiment for both stacks, then the report (QUICK=1 for a smoke run)
 	$(PY) -m benchmark all
@@ -63,29 +85,22 @@ timeit: install  ## N = 1..K sequential calls, R repetitions, both stacks
 locust: install  ## Locust scenarios: SCENARIO=all|response_time|load|max|stress|cpubound
 	$(PY) -m benchmark locust --scenario $(SCENARIO)
 
-sweep: install  ## the configuration sweep of benchmark/sweep.toml
+sweep: install  ## the configuration sweep of benchmark/experiments/sweep.toml
 	$(PY) -m benchmark sweep
 
 report: install  ## rebuild the report from the results already on disk
 	$(PY) -m benchmark report
 
-env-example: install  ## regenerate .env.example from the settings classes
-	$(PY) -m stack.env_example > .env.example
-
-deploy-files: install  ## regenerate docker-compose.yml and the Kubernetes files taken from stack/services.py
-	$(PY) -m stack.compose > docker-compose.yml
-	$(PY) -m stack.k8s
-
 PERF_ARGS ?=
 perf: install  ## each stack as make up starts it under wrk (or Locust): p50 at 1 connection, capacity at p99 <= 100 ms
-	$(PY) -m benchmark.perf $(PERF_ARGS)
+	$(PY) -m benchmark perf $(PERF_ARGS)
 
 perf-micro: install  ## CPU per call of each piece doc/performance.md changed, old way and new, in one process
-	$(PY) -m benchmark.micro
+	$(PY) -m benchmark micro
 
 SOAK_ARGS ?=
 soak: install  ## long load with periodic faults on each stack: success rate, memory/FD growth (not in CI)
-	$(PY) -m faults.soak $(SOAK_ARGS)
+	$(PY) -m fault_injection.soak $(SOAK_ARGS)
 
 clean:  ## remove the virtualenv, logs and caches
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -9,23 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from api_model.cost import InferenceCost
+from api_model.description import describe
 from api_model.model import load_model
-from api_model.openapi import PREDICT_DOC
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
-from common.policy import service_policy
-from common.profiling_async import add_profiling
-from common.routes import predict_path
-from common.server_settings import ServerSettings
-from common.web_async import (
-    NO_TELEMETRY,
-    ServiceMiddleware,
-    add_probes,
-    install_error_handlers,
-    json_response,
-    read_body,
-    request_context,
-)
+from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.topology import predict_path
+from service_runtime.web.service_async import json_response, read_body, request_context, service_app
 
 
 def create_app(settings: ModelSettings | None = None, server: ServerSettings | None = None) -> FastAPI:
@@ -33,13 +23,9 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     settings = settings or ModelSettings()
     model = load_model(settings.artifact_file())
     cost = InferenceCost(settings.wait_min_ms, settings.wait_max_ms, settings.cpu_ms, random.Random())
-    app = FastAPI(title=f"{model.name} (async)", version=model.version, telemetry=NO_TELEMETRY)
-    app.add_middleware(ServiceMiddleware, policy=service_policy(server or ServerSettings(), "async"))
-    install_error_handlers(app)
-    add_probes(app)
-    add_profiling(app, service=settings.name)
+    app = service_app(describe(model, settings, server or ServerSettings(), "async"))
 
-    @app.post(predict_path("async"), **PREDICT_DOC)
+    @app.post(predict_path("async"))
     async def predict(request: Request) -> Response:
         ctx = request_context(request)
         vector = parse_predict_body(await read_body(request, settings.max_body_bytes))

@@ -7,24 +7,14 @@ import time
 
 from flask import Flask, Response, request
 
-from api_model import app_async
 from api_model.cost import InferenceCost
+from api_model.description import describe
 from api_model.model import load_model
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
-from common.docs_sync import add_docs, sync_spec
-from common.policy import service_policy
-from common.profiling_sync import add_profiling
-from common.routes import predict_path
-from common.server_settings import ServerSettings
-from common.web_sync import (
-    add_probes,
-    install_error_handlers,
-    install_middleware,
-    json_response,
-    read_body,
-    request_context,
-)
+from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.topology import predict_path
+from service_runtime.web.service_sync import json_response, read_body, request_context, service_app
 
 
 def create_app(settings: ModelSettings | None = None, server: ServerSettings | None = None) -> Flask:
@@ -32,12 +22,7 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     settings = settings or ModelSettings()
     model = load_model(settings.artifact_file())
     cost = InferenceCost(settings.wait_min_ms, settings.wait_max_ms, settings.cpu_ms, random.Random())
-    app = Flask(__name__)
-    install_middleware(app, service_policy(server or ServerSettings(), "sync"))
-    install_error_handlers(app)
-    add_probes(app)
-    add_docs(app, sync_spec(lambda: app_async.create_app(settings, server), f"{model.name} (sync)"))
-    add_profiling(app, service=settings.name)
+    app = service_app(describe(model, settings, server or ServerSettings(), "sync"))
 
     @app.post(predict_path("sync"))
     def predict() -> Response:

@@ -7,9 +7,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.errors import invalid_input
 from feature_store.schema import FEATURE_NAMES
 from feature_store.vector import Vector
+from service_runtime.core.errors import invalid_input
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 

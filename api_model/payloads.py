@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from api_model.model import LogisticModel
-from common import jsonio
-from common.errors import invalid_input
 from feature_store.vector import Vector, vector_from_request
+from service_runtime.core import jsonio
+from service_runtime.core.errors import invalid_input
 
 
 def parse_predict_body(raw: bytes) -> Vector:

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from api_model.model import artifact_path
-from common.settings import settings_config
+from service_runtime.core.settings import settings_config
 
 
 class ModelSettings(BaseSettings):

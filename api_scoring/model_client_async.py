@@ -7,11 +7,11 @@ import asyncio
 import aiohttp
 
 from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
-from common import jsonio
-from common.context import RequestContext
-from common.errors import ApiError, model_unavailable
-from common.routes import health_url
 from feature_store.vector import Vector
+from service_runtime.core import jsonio
+from service_runtime.core.context import RequestContext
+from service_runtime.core.errors import ApiError, model_unavailable
+from service_runtime.core.topology import health_url
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
 

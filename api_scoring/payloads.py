@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
-from common import jsonio
-from common.errors import ApiError, invalid_input, model_unavailable
 from feature_store.schema import validate_entity_id
 from feature_store.vector import Vector, vector_from_request
+from service_runtime.core import jsonio
+from service_runtime.core.errors import ApiError, invalid_input, model_unavailable
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""``ScoringResources``: the async scoring worker's long-lived clients, opened and closed by the lifespan."""
+"""``AsyncScoringResources``: the async scoring worker's long-lived clients, opened and closed by the lifespan."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import aiohttp
 from api_scoring.model_client_async import AsyncModelClient, AsyncModelPair, open_session
 from api_scoring.settings import ScoringSettings
 from feature_store.reader_async import AsyncFeatureReader
+from service_runtime.core.topology import MODELS
 
 # One event loop keeps many calls in flight: pools sized for the load, not for a thread count.
 POOL_SIZE = 100
@@ -17,7 +18,7 @@ REDIS_POOL_SIZE = 64
 
 
 @dataclass
-class ScoringResources:
+class AsyncScoringResources:
     """The feature reader, the HTTP session and the model pair of one worker."""
 
     features: AsyncFeatureReader
@@ -27,7 +28,7 @@ class ScoringResources:
     ready_timeout_s: float
 
     @classmethod
-    async def open(cls, settings: ScoringSettings) -> ScoringResources:
+    async def open(cls, settings: ScoringSettings) -> AsyncScoringResources:
         """Open the worker's clients (inside the running event loop)."""
         session = open_session(settings.model_pool_size or POOL_SIZE, settings.client_keepalive_s)
         clients = [
@@ -35,7 +36,7 @@ class ScoringResources:
                 name, settings.model_url(name, "async"), session,
                 settings.model_connect_timeout_s, settings.model_timeout_s,
             )
-            for name in ("model_a", "model_b")
+            for name in MODELS
         ]  # fmt: skip
         features = AsyncFeatureReader(
             settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or REDIS_POOL_SIZE

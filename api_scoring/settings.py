@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from common.routes import DEFAULT_PORTS, Stack, predict_path
-from common.settings import redis_url_field, settings_config
+from service_runtime.core.settings import redis_url_field, settings_config
+from service_runtime.core.topology import DEFAULT_PORTS, Model, Stack, predict_path
 
 
 class ScoringSettings(BaseSettings):
@@ -45,7 +45,7 @@ class ScoringSettings(BaseSettings):
     )
     max_body_bytes: int = Field(default=65_536, gt=0, description="Largest accepted request body.")
 
-    def model_url(self, model: Literal["model_a", "model_b"], stack: Stack) -> str:
+    def model_url(self, model: Model, stack: Stack) -> str:
         """The predict URL of a model, defaulting to the stack's own service on this host."""
         configured = self.model_a_url if model == "model_a" else self.model_b_url
         return configured or f"http://127.0.0.1:{DEFAULT_PORTS[(stack, model)]}{predict_path(stack)}"

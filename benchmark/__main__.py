@@ -1,21 +1,31 @@
-"""``python -m benchmark {all,profile,timeit,locust,sweep,report}``: what the make targets run."""
+"""``python -m benchmark EXPERIMENT``: every experiment of the benchmark suite, and the report.
+
+Run from the repository root. Each experiment starts the stacks it measures on free ports, one at a
+time, and writes its results (with the machine fingerprint and git sha) under the results directory;
+``report`` rebuilds ``report.md`` from what is on disk.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
-from benchmark.fingerprint import write_fingerprint
-from benchmark.profile_bench import run_profiles
-from benchmark.report import build_report
-from benchmark.scenarios import SCENARIOS, run_ramp, run_stack_scenarios
+from benchmark.experiments.micro import run_micro
+from benchmark.experiments.perf import LADDER, run_perf
+from benchmark.experiments.profiles import run_profiles
+from benchmark.experiments.scenarios import SCENARIOS, run_locust_experiments
+from benchmark.experiments.sweep import run_sweep
+from benchmark.experiments.timeit_runs import run_timeit
+from benchmark.report.build import build_report
 from benchmark.settings import BenchSettings, load_settings
-from benchmark.sweep import run_sweep
-from benchmark.timeit_bench import run_timeit
+from benchmark.stacks.fingerprint import write_fingerprint
+from service_runtime.core.topology import STACKS
 
-STACKS = ("async", "sync")
-PHASE_DIRS = {"profile": "profiles"}
+# The phases of `all`, in order, and the directory each writes under the results directory.
+PHASES = {"profile": "profiles", "timeit": "timeit", "locust": "locust", "sweep": "sweep"}
+PERF_OUT = Path("doc/results/perf")
 
 
 def say(line: str) -> None:
@@ -23,52 +33,76 @@ def say(line: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
 
 
-def cpu_bound(settings: BenchSettings) -> None:
-    """The step ramp of each stack with models that burn CPU instead of waiting."""
-    env = {"MODEL_CPU_MS": str(settings.cpu_bound_cpu_ms), "MODEL_WAIT_MAX_MS": str(settings.cpu_bound_wait_max_ms),
-           "MODEL_WAIT_MIN_MS": "0"}  # fmt: skip
-    for stack in STACKS:
-        run_ramp(stack, f"cpubound_{stack}", settings, settings.results / "cpubound", env, settings.cpu_bound_s,
-                 settings.cpu_bound_step_users, say=say)  # fmt: skip
+def parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per experiment."""
+    cli = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = cli.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+    settings_note = "Durations, loads and the results directory come from BENCH_* settings (QUICK=1: a smoke run)."
+    sub.add_parser("all", help="profile, timeit, locust and sweep, then the report (make bench)",
+                   description="Every phase below in order, then the report. " + settings_note)  # fmt: skip
+    sub.add_parser("profile", help="pyinstrument and yappi profiles of the client and every service, both stacks",
+                   description=settings_note)  # fmt: skip
+    sub.add_parser("timeit", help="N = 1..K sequential calls, R repetitions, both stacks", description=settings_note)
+    locust = sub.add_parser("locust", help="the Locust scenarios and the CPU-bound ramp, both stacks",
+                            description=settings_note)  # fmt: skip
+    locust.add_argument("--scenario", default="all", choices=["all", *SCENARIOS, "cpubound"],
+                        help="one scenario, or all of them (default: %(default)s)")  # fmt: skip
+    sub.add_parser("sweep", help="one step ramp per variant of benchmark/experiments/sweep.toml",
+                   description=settings_note)  # fmt: skip
+    sub.add_parser("report", help="rebuild report.md from the results already on disk", description=settings_note)
+    perf = sub.add_parser("perf", help="each stack as make up starts it, under wrk: latency, capacity, CPU, memory",
+                          description="Each stack with default settings under a closed-loop ladder (wrk, else "
+                          "Locust), every answer checked; writes perf.md and perf.json.")  # fmt: skip
+    perf.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS),
+                      help="stacks to measure, one after the other (default: %(default)s)")  # fmt: skip
+    perf.add_argument("--ladder", type=int, nargs="+", default=list(LADDER),
+                      help="connections of each step (default: %(default)s)")  # fmt: skip
+    perf.add_argument("--step-s", type=float, default=10.0, help="seconds per step (default: %(default)s)")
+    perf.add_argument("--memory-requests", type=int, default=100_000,
+                      help="requests served before the last memory reading (default: %(default)s)")  # fmt: skip
+    perf.add_argument("--out", type=Path, default=PERF_OUT, help="results directory (default: %(default)s)")
+    micro = sub.add_parser("micro", help="CPU per call of each per-request piece, old way and new, in one process",
+                           description="Each piece timed with time.process_time in interleaved rounds; the model "
+                           "calls go to a real async model service started here with a zero wait.")  # fmt: skip
+    micro.add_argument("--calls", type=int, default=1000, help="calls per round (default: %(default)s)")
+    micro.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported (default: %(default)s)")
+    micro.add_argument("--out", type=Path, default=PERF_OUT, help="results directory (default: %(default)s)")
+    return cli
 
 
-def locust(settings: BenchSettings, scenario: str) -> None:
-    """One scenario (or all, then the CPU-bound run) for each stack, one stack at a time."""
-    if scenario in ("all", *SCENARIOS):
-        for stack in STACKS:
-            say(f"locust: {stack} stack")
-            run_stack_scenarios(stack, settings, settings.results / "locust", scenario, say=say)
-    if scenario in ("all", "cpubound"):
-        say("locust: CPU-bound run")
-        cpu_bound(settings)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the chosen experiment(s), then say where the results went."""
-    parser = argparse.ArgumentParser(prog="python -m benchmark", description=__doc__)
-    parser.add_argument("what", choices=["all", "profile", "timeit", "locust", "sweep", "report"])
-    parser.add_argument("--scenario", default="all", choices=["all", *SCENARIOS, "cpubound"])
-    args = parser.parse_args(argv)
-    settings = load_settings()
+def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Path:
+    """Run the suite's phases with their fingerprints, then the report; return the report's path."""
     root = settings.results
-    started = time.monotonic()
-    say(f"benchmark {args.what} ({'quick' if settings.quick else 'full'}) -> {root}")
-    if args.what == "all":  # the run's fingerprint; `report` alone keeps the one of the run it reports on
-        write_fingerprint(root, **settings.model_dump())
-    phases = ["profile", "timeit", "locust", "sweep"] if args.what == "all" else [args.what]
     for phase in phases:
-        if phase != "report":
-            write_fingerprint(root / PHASE_DIRS.get(phase, phase), **settings.model_dump())
+        write_fingerprint(root / PHASES[phase], **settings.model_dump())
         if phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":
             run_timeit(settings, root / "timeit", say=say)
         elif phase == "locust":
-            locust(settings, args.scenario)
+            run_locust_experiments(settings, scenario, say=say)
         elif phase == "sweep":
             run_sweep(settings, root / "sweep", say=say)
-    report = build_report(settings, say=say)
-    say(f"done in {time.monotonic() - started:.0f}s; results in {root}/, report at {report}")
+    return build_report(settings, say=say)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen experiment, then say where the results went."""
+    args = parser().parse_args(argv)
+    started = time.monotonic()
+    if args.experiment == "perf":
+        written = run_perf(args.stacks, args.ladder, args.step_s, args.memory_requests, args.out, say)
+    elif args.experiment == "micro":
+        written = run_micro(args.calls, args.rounds, args.out, say)
+    else:
+        settings = load_settings()
+        say(f"benchmark {args.experiment} ({'quick' if settings.quick else 'full'}) -> {settings.results}")
+        if args.experiment == "all":  # the run's fingerprint; `report` alone keeps the one of the run it reports on
+            write_fingerprint(settings.results, **settings.model_dump())
+        phases = list(PHASES) if args.experiment == "all" else [p for p in PHASES if p == args.experiment]
+        written = run_phases(settings, phases, getattr(args, "scenario", "all"))
+    say(f"done in {time.monotonic() - started:.0f}s; results in {written.parent}/, see {written}")
     return 0
 
 

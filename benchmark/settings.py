@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from common.settings import settings_config
+from service_runtime.core.settings import settings_config
 
 
 class BenchSettings(BaseSettings):
@@ -36,8 +36,10 @@ class BenchSettings(BaseSettings):
     cpu_bound_step_users: int = Field(default=2, ge=1, description="Ramp step of the CPU-bound run.")
     sweep_s: int = Field(default=105, ge=4, description="Ramp length per variant of the sweep.")
     sweep_step_users: int = Field(default=8, ge=1, description="Ramp step of the sweep (a variant may override it).")
-    sweep_manifest: Path = Field(default=Path("benchmark/sweep.toml"), description="The sweep's variants.")
-    locust_processes: int = Field(default=1, ge=1, description="Locust processes (they share the 2 cores).")
+    sweep_manifest: Path = Field(default=Path("benchmark/experiments/sweep.toml"), description="The sweep's variants.")
+    locust_processes: int = Field(
+        default=1, ge=1, description="Locust processes (they share the cores with the services)."
+    )
     # timeit
     timeit_max_n: int = Field(default=10, ge=1, description="K: sequential calls go from 1 to K.")
     timeit_repeat: int = Field(default=5, ge=1, description="R: repetitions of each N.")

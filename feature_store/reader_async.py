@@ -9,11 +9,11 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from common.context import RequestContext
-from common.errors import feature_store_unavailable
-from feature_store.reader import pool_kwargs
+from feature_store.pool import pool_kwargs
 from feature_store.schema import FEATURE_NAMES, entity_key
 from feature_store.vector import Vector, vector_from_store
+from service_runtime.core.context import RequestContext
+from service_runtime.core.errors import feature_store_unavailable
 
 
 class AsyncFeatureReader:

@@ -8,8 +8,9 @@ round-trips bit for bit). A new layout gets a new version prefix; readers never 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from common.errors import invalid_input
+from service_runtime.core.errors import invalid_input
 
 SCHEMA_VERSION = "v1"
 KEY_PREFIX = f"features:{SCHEMA_VERSION}:"
@@ -21,6 +22,16 @@ N_FEATURES = len(FEATURE_NAMES)
 # Submitted features must be finite and at most this large in magnitude: far beyond any real
 # feature, and small enough that no model's weighted sum can overflow to inf or nan.
 MAX_ABS_FEATURE = 1e6
+
+# The JSON schema of a submitted feature vector, for the services' OpenAPI documents.
+FEATURES_JSON_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "number", "minimum": -MAX_ABS_FEATURE, "maximum": MAX_ABS_FEATURE},
+    "minItems": N_FEATURES,
+    "maxItems": N_FEATURES,
+    "description": f"Feature vector, in order: {', '.join(FEATURE_NAMES)}. Finite numbers only.",
+    "example": [5.1, 3.5, 1.4, 0.2],
+}
 
 ENTITY_ID_MAX_LENGTH = 64
 # Letters, digits, '_' and '-': no ':' or '*' or whitespace, so an id can never reach

@@ -16,9 +16,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 from tqdm import tqdm
 
-from common.settings import redis_url_field, settings_config
 from feature_store.schema import FEATURE_NAMES, SCHEMA_VERSION, entity_key
 from feature_store.vector import Vector, vector_to_store
+from service_runtime.core.settings import redis_url_field, settings_config
 
 DEFAULT_SEED = 42
 META_KEY = f"meta:features:{SCHEMA_VERSION}"
@@ -84,11 +84,18 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     defaults = SeedSettings()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--redis-url", default=defaults.redis_url)
-    parser.add_argument("--entities", type=int, default=defaults.entities)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser = argparse.ArgumentParser(
+        prog="python -m feature_store.seed",
+        description="Write the deterministic features of the first N entities into Redis (idempotent); "
+        "defaults come from SEED_* variables or .env.",
+    )
+    parser.add_argument("--redis-url", default=defaults.redis_url, help="the Redis to write to (default: %(default)s)")
+    parser.add_argument("--entities", type=int, default=defaults.entities,
+                        help="how many entities, ids 0 to N-1 (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=defaults.seed,
+                        help="seed of the feature generator (default: %(default)s)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
+                        help="entities per pipelined round trip (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
     settings = SeedSettings(
         redis_url=args.redis_url, entities=args.entities, seed=args.seed, batch_size=args.batch_size

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from common.errors import entity_not_found, invalid_features, invalid_input
 from feature_store.schema import FEATURE_NAMES, MAX_ABS_FEATURE, N_FEATURES
+from service_runtime.core.errors import entity_not_found, invalid_features, invalid_input
 
 Vector = tuple[float, ...]
 

@@ -6,7 +6,8 @@ import pytest
 import redis
 import requests
 
-from tests.integration.harness import Launcher, free_ports, stack_env
+from system_launcher.net import free_ports
+from tests.integration.harness import Launcher, stack_env
 
 
 def pytest_collection_modifyitems(items):

@@ -17,11 +17,12 @@ import pytest
 import redis
 import requests
 
-from common.routes import READINESS_PATH
-from faults.harness import SCORING_MAX_IN_FLIGHT, FaultStack, wait_until
-from faults.load import Load, healthy, recovery_seconds
-from stack.services import service
-from tests.integration.harness import port_open
+from fault_injection.harness import SCORING_MAX_IN_FLIGHT, FaultStack
+from fault_injection.load import Load, healthy, recovery_seconds
+from service_runtime.core.topology import READINESS_PATH
+from system_launcher.net import port_open
+from system_launcher.polling import wait_until
+from system_launcher.registry import service
 
 DEADLINE_S = 0.5  # ScoringSettings.deadline_s default
 MARGIN_S = 0.1

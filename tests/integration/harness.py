@@ -1,29 +1,21 @@
-"""Helpers for integration tests: free ports, the launcher as a subprocess, expected scores."""
+"""Helpers for integration tests: the launcher as a subprocess, and the environment that places it."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.expected import expected_answer, expected_body, expected_features
-from faults.harness import free_ports, pid_alive
-from stack.settings import StackSettings
+from system_launcher.procfs import descendants
+from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_LINE = "all six services are healthy"
-__all__ = [
-    "expected_answer",
-    "expected_body",
-    "expected_features",
-    "free_ports",
-    "pid_alive",
-]  # re-exported for the tests
+LAUNCHER = [sys.executable, "-m", "system_launcher"]
 
 
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
@@ -40,7 +32,7 @@ def settings_from_env(env: dict[str, str]) -> StackSettings:
 
 @dataclass
 class Launcher:
-    """``python -m stack.up`` (what ``make up`` runs) as a subprocess."""
+    """``python -m system_launcher`` (what ``make up`` runs) as a subprocess."""
 
     popen: subprocess.Popen
     output: Path
@@ -53,12 +45,7 @@ class Launcher:
         clean.pop("REDIS_URL", None)
         with output.open("wb") as out:
             popen = subprocess.Popen(
-                [sys.executable, "-m", "stack.up"],
-                cwd=ROOT,
-                env=clean | env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                LAUNCHER, cwd=ROOT, env=clean | env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
         launcher = cls(popen, output, settings_from_env(env))
         deadline = time.monotonic() + timeout_s
@@ -75,17 +62,7 @@ class Launcher:
 
     def descendants(self) -> list[int]:
         """Pids of every process below the launcher."""
-        found, todo = [], [self.popen.pid]
-        while todo:
-            pid = todo.pop()
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                try:
-                    children = [int(c) for c in (task / "children").read_text().split()]
-                except OSError:
-                    continue
-                found += children
-                todo += children
-        return found
+        return descendants(self.popen.pid)
 
     def interrupt(self, timeout_s: float = 40) -> int:
         """Ctrl-C, and its exit code."""
@@ -96,10 +73,3 @@ class Launcher:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             raise
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    """True if something accepts connections there."""
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0

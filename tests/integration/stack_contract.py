@@ -14,10 +14,10 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from common.routes import predict_path
+from benchmark.load.expected import expected_answer, expected_body
 from feature_store.schema import entity_key
-from stack.services import service
-from tests.integration.harness import expected_answer, expected_body
+from service_runtime.core.topology import predict_path
+from system_launcher.registry import service
 
 TIMEOUT = 5
 CONCURRENCY = 24

@@ -10,9 +10,8 @@ import sys
 
 import pytest
 
+from service_runtime.core.topology import STACKS
 from tests.integration.harness import ROOT
-
-STACKS = ("async", "sync")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ import random
 import orjson
 import pytest
 
-from stack.services import service
-from tests.integration.harness import expected_body
+from benchmark.load.expected import expected_body
+from service_runtime.core.topology import STACKS
+from system_launcher.registry import service
 from tests.integration.stack_contract import BAD_SCORING_BODIES, post
 
 ORIGINAL_BODY = b"[5.1, 3.5, 1.4, 0.2]"
@@ -18,7 +19,7 @@ def test_same_scores_on_both_stacks_for_200_entities(running, http):
     ids = [str(i) for i in random.Random(3).sample(range(10_000), 200)]
     for entity_id in ids:
         body = orjson.dumps({"entity_id": entity_id})
-        answers = [post(http, service(s, "scoring").predict_url(running.settings), body) for s in ("async", "sync")]
+        answers = [post(http, service(s, "scoring").predict_url(running.settings), body) for s in STACKS]
         assert [a.status_code for a in answers] == [200, 200]
         assert answers[0].content == answers[1].content == expected_body(entity_id)
 
@@ -26,7 +27,7 @@ def test_same_scores_on_both_stacks_for_200_entities(running, http):
 @pytest.mark.parametrize("case", sorted(BAD_SCORING_BODIES))
 def test_same_error_bodies_on_both_stacks(running, http, case):
     raw, status = BAD_SCORING_BODIES[case]
-    answers = [post(http, service(s, "scoring").predict_url(running.settings), raw) for s in ("async", "sync")]
+    answers = [post(http, service(s, "scoring").predict_url(running.settings), raw) for s in STACKS]
     assert [a.status_code for a in answers] == [status, status]
     assert answers[0].json() == answers[1].json()
 
@@ -43,8 +44,7 @@ def test_original_bare_list_on_the_four_original_services(running, http, stack, 
 def test_original_ports_give_equal_details(running, http):
     for role in ("model_a", "scoring"):
         details = [
-            post(http, service(s, role).predict_url(running.settings), ORIGINAL_BODY).json()["detail"]
-            for s in ("async", "sync")
+            post(http, service(s, role).predict_url(running.settings), ORIGINAL_BODY).json()["detail"] for s in STACKS
         ]
         assert details[0] == details[1]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from stack.compose import healthcheck_argv
-from stack.services import SERVICES
+from deploygen.compose import healthcheck_argv
+from system_launcher.registry import SERVICES
 
 
 def test_compose_healthchecks_pass_against_every_running_service(running):

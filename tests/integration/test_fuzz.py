@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from stack.services import SERVICES
+from system_launcher.registry import SERVICES
 
 MAX_EXAMPLES = 50
 SEED = 20261121

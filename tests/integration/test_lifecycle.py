@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 
 import orjson
 import requests
 
-from stack.services import SERVICES, service
-from stack.settings import StackSettings
-from stack.supervisor import Supervisor
-from tests.integration.harness import ROOT, Launcher, expected_body, free_ports, pid_alive, port_open, stack_env
+from benchmark.load.expected import expected_body
+from system_launcher.net import free_ports, port_open
+from system_launcher.procfs import pid_alive
+from system_launcher.registry import SERVICES, service, stack_services
+from system_launcher.settings import StackSettings
+from system_launcher.supervisor import Supervisor
+from tests.integration.harness import LAUNCHER, ROOT, Launcher, stack_env
 from tests.integration.stack_contract import BAD_SCORING_BODIES, assert_error, post
 
 
@@ -39,7 +41,7 @@ def test_make_up_explains_a_busy_port(tmp_path):
         busy.bind(("127.0.0.1", ports[1]))
         busy.listen()
         result = subprocess.run(
-            [sys.executable, "-m", "stack.up"],
+            LAUNCHER,
             cwd=ROOT,
             env={"PATH": "/usr/bin:/bin"} | stack_env(ports, tmp_path / "log"),
             capture_output=True,
@@ -57,7 +59,7 @@ def test_meinheld_worker_serves_the_sync_scoring_path(running, http, tmp_path):
         redis_url=running.settings.effective_redis_url(),
         sync_worker_class="meinheld",
     )
-    sync_services = [s for s in SERVICES if s.stack == "sync"]
+    sync_services = stack_services("sync")
     with Supervisor(settings, sync_services) as supervisor:
         scoring = service("sync", "scoring")
         log = (settings.log_dir / "sync-scoring.log").read_text()

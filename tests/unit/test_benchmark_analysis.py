@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.analysis import Window, breaking_point, steps
-from benchmark.decompose import decompose, expected_inference_ms
-from benchmark.expected import expected_answer, expected_features, expected_score
-from benchmark.servertiming import parse_server_timing
+from benchmark.analysis.decompose import decompose, expected_inference_ms
+from benchmark.analysis.servertiming import parse_server_timing
+from benchmark.analysis.windows import Window, breaking_point, steps
+from benchmark.load.expected import expected_answer, expected_features, expected_score
 
 
 def sample(t: int, users: int, latencies: dict[int, int], failures: int = 0) -> dict:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stack.compose import compose_settings, healthcheck_argv, render
-from stack.containers import REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
-from stack.services import SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
-from stack.settings import StackSettings
+from deploygen.compose import compose_settings, healthcheck_argv, render
+from deploygen.containers import REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
+from service_runtime.core.topology import STACKS
+from system_launcher.registry import SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
+from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -78,7 +79,7 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
 
 
 def test_scoring_reaches_its_own_stacks_models_and_redis_by_service_name(compose):
-    for stack in ("async", "sync"):
+    for stack in STACKS:
         env = compose["services"][f"{stack}-scoring"]["environment"]
         for role in ("model_a", "model_b"):
             name = service(stack, role).name
@@ -100,7 +101,7 @@ def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
 def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
     profiled = {name: entry["profiles"] for name, entry in compose["services"].items() if "profiles" in entry}
     assert {p for profiles in profiled.values() for p in profiles} == {"async", "sync", "bench"}
-    for stack in ("async", "sync"):
+    for stack in STACKS:
         master, worker = compose["services"][f"locust-{stack}-master"], compose["services"][f"locust-{stack}-worker"]
         assert set(master["profiles"]) == set(worker["profiles"]) == {stack, "bench"}
         assert master["command"][-3:] == ["--master", "--host", service(stack, "scoring").url(compose_settings())]
@@ -115,7 +116,7 @@ def test_start_order_waits_for_health_and_the_seeding_job(compose):
             assert dependency in services, f"{name} depends on unknown {dependency}"
             if condition["condition"] == "service_healthy":
                 assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
-    for stack in ("async", "sync"):
+    for stack in STACKS:
         depends = services[f"{stack}-scoring"]["depends_on"]
         assert depends["seed"] == {"condition": "service_completed_successfully"}
         assert depends["redis"] == {"condition": "service_healthy"}

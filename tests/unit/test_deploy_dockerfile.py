@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from stack.containers import BENCH, RUNTIME, RUNTIME_MEINHELD
-from stack.services import LOCUSTFILE
+from deploygen.containers import BENCH, RUNTIME, RUNTIME_MEINHELD
+from system_launcher.registry import LOCUSTFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = (RUNTIME, RUNTIME_MEINHELD, BENCH)
@@ -76,12 +75,25 @@ def test_every_copy_source_exists(stages):
 
 def test_dependencies_are_installed_before_the_source_is_copied(stages):
     deps = stages["deps"].instructions
-    assert ("COPY", "pyproject.toml ./") in deps
+    assert ("COPY", "pyproject.toml uv.lock ./") in deps
     assert not any(i == "COPY" and v.startswith(".") for i, v in deps)
     for target in TARGETS:
         copies = [v for i, v in stages[target].instructions if i == "COPY"]
         assert copies[0].startswith("--from=deps")
         assert copies[-1] == ". /app"
+
+
+def test_every_dependency_comes_from_the_lock_as_make_install_installs_it(stages):
+    runs = {name: " ".join(v for i, v in stage.instructions if i == "RUN") for name, stage in stages.items()}
+    assert "pip install --require-hashes --no-deps -r requirements/uv.txt" in runs["deps"]
+    for name in ("deps", "deps-meinheld", "deps-bench"):
+        installs = re.findall(r"\b(?:pip|uv pip|uv sync)\b[^&]*", runs[name])
+        assert installs, name
+        # Only three ways in: uv pinned by hash, uv sync --locked, and meinheld's hashed requirement.
+        for command in installs:
+            assert "--locked" in command or "--require-hashes" in command, f"{name}: {command}"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(UV) sync --locked --extra dev" in makefile
 
 
 def test_every_target_runs_as_the_non_root_user_the_manifests_expect(stages):
@@ -93,14 +105,15 @@ def test_every_target_runs_as_the_non_root_user_the_manifests_expect(stages):
         assert user.split(":")[0] not in ("root", "0")
 
 
-def test_meinheld_is_installed_as_make_meinheld_installs_it(stages):
+def test_meinheld_is_installed_as_make_install_installs_it(stages):
     makefile = (ROOT / "Makefile").read_text()
-    recipe = makefile[makefile.index("\nmeinheld:") :].split("\n\n")[0]
+    recipe = makefile[makefile.index("\n$(STAMP):") :].split("\n\n")[0]
     dockerfile_runs = " ".join(v for i, v in stages["deps-meinheld"].instructions if i == "RUN")
-    requirement = re.compile(r"(?:greenlet|meinheld)[<>=]=?[\w.]+")
-    assert requirement.findall(recipe) == requirement.findall(dockerfile_runs) == ["greenlet>=3", "meinheld==1.0.2"]
-    assert "--no-deps --no-build-isolation" in recipe
-    assert "--no-deps --no-build-isolation" in dockerfile_runs
+    for steps in (recipe, dockerfile_runs):
+        assert "--no-deps --no-build-isolation --require-hashes" in steps
+        assert "-r requirements/meinheld.txt" in steps
+    assert "--extra meinheld" in dockerfile_runs  # its build dependencies, from the lock
+    assert "--extra dev" in recipe  # dev includes the meinheld extra
     runtime_meinheld = [v for i, v in stages[RUNTIME_MEINHELD].instructions if i == "COPY"]
     assert runtime_meinheld[0].startswith("--from=deps-meinheld ")
 
@@ -111,6 +124,6 @@ def test_build_context_allows_every_package_and_the_benchmark_suite():
     exceptions = [n for n, line in enumerate(lines) if line.startswith("!")]
     assert "*" in lines
     assert lines.index("*") < min(exceptions), "an allowlist: everything out, then exceptions"
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
-    assert packages | {"pyproject.toml", LOCUSTFILE.split("/")[0]} <= allowed
+    # Every package a container runs; deploygen writes the deployment files in a checkout and needs no image.
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "deploygen"}
+    assert packages | {"pyproject.toml", "uv.lock", "requirements", LOCUSTFILE.split("/")[0]} <= allowed

@@ -12,10 +12,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from common.routes import HEALTHCHECK_PATH, READINESS_PATH
-from stack.containers import BENCH, REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
-from stack.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
-from stack.services import (
+from deploygen.containers import BENCH, REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
+from deploygen.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
+from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
+from system_launcher.registry import (
     SERVICES,
     locust_master_argv,
     locust_worker_argv,
@@ -23,8 +23,9 @@ from stack.services import (
     seed_argv,
     seed_env,
     service_argv,
+    stack_services,
 )
-from stack.services import service as registry_service
+from system_launcher.registry import service as registry_service
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.30"  # validate against the oldest API we claim; autoscaling/v2 is GA since 1.23
@@ -103,7 +104,7 @@ def test_the_schema_check_rejects_an_invalid_resource(rendered):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_container_runs_the_registry_command_and_environment(rendered, stack):
     docs, settings = rendered[stack], k8s_settings(stack)
-    for svc in (s for s in SERVICES if s.stack == stack):
+    for svc in stack_services(stack):
         app = container(find(docs, "Deployment", svc.name), "app")
         assert app["command"] == service_argv(svc)
         assert env_of(app) == container_env(svc, settings)
@@ -125,7 +126,7 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
     services = [d for d in docs if d["kind"] == "Service"]
     service_ports = {d["metadata"]["name"]: {p["port"] for p in d["spec"]["ports"]} for d in services}
     urls = []
-    for svc in (s for s in SERVICES if s.stack == stack):
+    for svc in stack_services(stack):
         env = env_of(container(find(docs, "Deployment", svc.name), "app"))
         urls += [value for value in env.values() if "://" in value]
     urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
@@ -141,7 +142,7 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
 @pytest.mark.parametrize("stack", STACKS)
 def test_services_listen_where_their_probes_and_services_point(rendered, stack):
     docs = rendered[stack]
-    for svc in (s for s in SERVICES if s.stack == stack):
+    for svc in stack_services(stack):
         app = container(find(docs, "Deployment", svc.name), "app")
         (port,) = app["ports"]
         assert port == {"name": "http", "containerPort": PORT}
@@ -169,7 +170,7 @@ def test_autoscaler_settings_and_namespace_belong_to_the_stack(rendered, stack):
     assert namespace == f"scoring-{stack}"
     assert {d["metadata"].get("namespace", namespace) for d in docs} == {namespace}
     config_maps = {d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"}
-    for svc in (s for s in SERVICES if s.stack == stack):
+    for svc in stack_services(stack):
         (source,) = container(find(docs, "Deployment", svc.name), "app")["envFrom"]
         assert source["configMapRef"]["name"] in config_maps
 

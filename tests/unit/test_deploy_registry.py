@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-import common.server_settings
-from common.server_settings import ServerSettings
-from stack.compose import compose_settings
-from stack.containers import worker_count
-from stack.services import SERVICES, redis_argv, seed_env, service, service_env
-from stack.settings import StackSettings
+import service_runtime.core.server_settings
+from deploygen.compose import compose_settings
+from deploygen.containers import worker_count
+from service_runtime.core.server_settings import ServerSettings
+from system_launcher.registry import SERVICES, redis_argv, seed_env, service, service_env
+from system_launcher.settings import StackSettings
 
 
 def test_natively_every_process_binds_and_is_reached_on_the_loopback():
@@ -52,7 +52,7 @@ def test_compose_settings_keep_the_native_ports():
 @pytest.mark.parametrize("worker_class", ["uvicorn", "gthread", "sync", "meinheld"])
 @pytest.mark.parametrize("cpus", [1, 2, 4])
 def test_container_worker_count_is_the_server_formula_for_the_cpu_limit(monkeypatch, worker_class, cpus):
-    monkeypatch.setattr(common.server_settings, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(service_runtime.core.server_settings, "cpu_count", lambda: cpus)
     assert worker_count(worker_class, cpus) == ServerSettings(worker_class=worker_class).worker_count()
 
 

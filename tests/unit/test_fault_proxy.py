@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from faults.proxy import FaultProxy, Mode, parse_address, run_command
+from fault_injection.proxy import FaultProxy, Mode, parse_address, run_command
 
 TIMEOUT_S = 3.0  # any socket wait that should not happen fails the test this fast
 LARGE = random.Random(7).randbytes(8 * 1024 * 1024)

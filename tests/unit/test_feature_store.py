@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from common.errors import ApiError
 from feature_store.schema import FEATURE_NAMES, KEY_PREFIX, entity_key, validate_entity_id
 from feature_store.seed import FEATURE_RANGES, entity_ids, features_for
 from feature_store.vector import vector_from_request, vector_from_store, vector_to_store
+from service_runtime.core.errors import ApiError
 
 
 def test_key_schema_is_versioned():

@@ -13,8 +13,8 @@ from api_scoring.payloads import (
     parse_score_body,
     settle,
 )
-from common import jsonio
-from common.errors import ApiError, error_body, http_error, model_unavailable
+from service_runtime.core import jsonio
+from service_runtime.core.errors import ApiError, error_body, http_error, model_unavailable
 
 ERROR_KEYS = {"status", "error", "message"}
 

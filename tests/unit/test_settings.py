@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 
 from api_scoring.settings import ScoringSettings
-from common.server_settings import ServerSettings, cpu_count
-from stack.env_example import render
-from stack.services import SERVICES, seed_argv, service, service_argv, service_env
-from stack.settings import StackSettings
+from deploygen.env_example import render
+from service_runtime.core.server_settings import ServerSettings, cpu_count
+from system_launcher.registry import SERVICES, seed_argv, service, service_argv, service_env
+from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def test_registry_has_the_six_services_on_the_original_ports():
 def test_service_commands_share_one_gunicorn_config():
     for svc in SERVICES:
         argv = service_argv(svc)
-        assert argv[:5] == ["python", "-m", "gunicorn", "--config", "python:stack.gunicorn_conf"]
+        assert argv[:5] == ["python", "-m", "gunicorn", "--config", "python:service_runtime.server.gunicorn_conf"]
         assert argv[5] == svc.app
     assert seed_argv() == ["python", "-m", "feature_store.seed"]
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from common.timing import Stages
+from service_runtime.core.timing import Stages
 
 
 def test_stages_and_total_in_order():

@@ -1,0 +1,105 @@
+"""``ModelClient``: the sync stack's model client (urllib3, one PoolManager per worker).
+
+urllib3 is the connection pool that ``requests`` sends with. A fixed internal call needs none of
+what requests adds on top (cookies, redirects, hooks, auth, environment merging), and that layer
+cost more CPU than the rest of the call (doc/performance.md), so the client talks to urllib3.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from urllib.parse import urlsplit
+
+import urllib3
+
+from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
+from feature_store.vector import Vector
+from service_runtime.core import jsonio
+from service_runtime.core.context import RequestContext
+from service_runtime.core.deadline import deadline_exceeded
+from service_runtime.core.errors import ApiError, model_unavailable
+from service_runtime.core.topology import health_url
+
+JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
+
+
+def open_pools(pool_size: int) -> urllib3.PoolManager:
+    """Connection pools keeping one connection per concurrent caller for each model host, without retries."""
+    # Shared by the worker's threads: urllib3's pools are thread-safe. Beyond pool_size, an
+    # extra connection is opened and then discarded (block=False), as requests does by default.
+    return urllib3.PoolManager(maxsize=pool_size, block=False, retries=False)
+
+
+class ModelClient:
+    """Calls one model service's predict endpoint."""
+
+    def __init__(
+        self, label: str, url: str, pools: urllib3.PoolManager, connect_timeout_s: float, timeout_s: float
+    ) -> None:
+        self.label = label
+        self._path = urlsplit(url).path
+        self._health_path = urlsplit(health_url(url)).path
+        self._pool = pools.connection_from_url(url)  # resolved once, not parsed on every call
+        self._connect_timeout_s = connect_timeout_s
+        self._timeout_s = timeout_s
+
+    def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
+        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none."""
+        with ctx.stages.stage(self.label):
+            timeout = ctx.deadline.timeout(self._timeout_s)
+            # The read timeout bounds each socket read, not the whole answer; the model's
+            # answer is one small read, so it bounds the call as well.
+            try:
+                response = self._pool.urlopen(
+                    "POST",
+                    self._path,
+                    body=jsonio.dumps(vector),
+                    headers=JSON_HEADERS | ctx.trace.outbound_headers(),
+                    timeout=urllib3.Timeout(connect=min(self._connect_timeout_s, timeout), read=timeout),
+                    retries=False,
+                )
+            except urllib3.exceptions.HTTPError as exc:
+                raise model_unavailable(self.label, type(exc).__name__) from exc
+            if response.status != 200:
+                raise model_unavailable(self.label, f"HTTP {response.status}")
+            return parse_model_answer(self.label, response.data)
+
+    def check(self, timeout_s: float) -> str:
+        """``ok`` when the model service is live, else why not (for readiness)."""
+        try:
+            response = self._pool.urlopen("GET", self._health_path, timeout=timeout_s, retries=False)
+        except urllib3.exceptions.HTTPError as exc:
+            return type(exc).__name__
+        return "ok" if response.status == 200 else f"HTTP {response.status}"
+
+    def outcome(self, vector: Vector, ctx: RequestContext) -> ModelPrediction | ApiError:
+        """``predict``, with its failure returned instead of raised."""
+        try:
+            return self.predict(vector, ctx)
+        except ApiError as err:
+            return err
+
+
+class ModelPair:
+    """Both models, called in parallel on a thread pool or one after the other."""
+
+    def __init__(self, model_a: ModelClient, model_b: ModelClient, executor: ThreadPoolExecutor | None) -> None:
+        self._model_a = model_a
+        self._model_b = model_b
+        self._executor = executor
+
+    def predict_both(self, vector: Vector, ctx: RequestContext) -> Outcome:
+        """Predictions of model_a and model_b (in that order), degraded to one if the other fails."""
+        if self._executor is None:
+            outcome_a = self._model_a.outcome(vector, ctx)
+            return settle([("model_a", outcome_a), ("model_b", self._model_b.outcome(vector, ctx))])
+        # model_a on the pool, model_b on this thread: one thread hop instead of two.
+        future_a = self._executor.submit(self._model_a.outcome, vector, ctx)
+        outcome_b = self._model_b.outcome(vector, ctx)
+        try:
+            outcome_a = future_a.result(timeout=ctx.deadline.remaining())
+        except FutureTimeout:
+            future_a.cancel()  # still queued behind busy threads: drop it
+            outcome_a = deadline_exceeded()
+        return settle([("model_a", outcome_a), ("model_b", outcome_b)])

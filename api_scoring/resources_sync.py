@@ -1,0 +1,61 @@
+"""``ScoringResources``: the sync scoring worker's long-lived clients, built once per worker after fork."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import urllib3
+
+from api_scoring.model_client_sync import ModelClient, ModelPair, open_pools
+from api_scoring.settings import ScoringSettings
+from feature_store.reader_sync import FeatureReader
+from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.topology import MODELS
+
+MIN_POOL = 8
+
+
+@dataclass
+class ScoringResources:
+    """The feature reader, the HTTP connection pools and the model pair of one worker."""
+
+    features: FeatureReader
+    models: ModelPair
+    clients: list[ModelClient]
+    pools: urllib3.PoolManager
+    executor: ThreadPoolExecutor | None
+    ready_timeout_s: float
+
+    @classmethod
+    def open(cls, settings: ScoringSettings, server: ServerSettings) -> ScoringResources:
+        """Open clients sized to the worker's concurrency (threads x one call per model)."""
+        concurrency = server.concurrency_per_worker()
+        pools = open_pools(settings.model_pool_size or max(MIN_POOL, concurrency))
+        executor = (
+            ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fanout")
+            if settings.fanout == "parallel"
+            else None
+        )
+        clients = [
+            ModelClient(
+                name, settings.model_url(name, "sync"), pools,
+                settings.model_connect_timeout_s, settings.model_timeout_s,
+            )
+            for name in MODELS
+        ]  # fmt: skip
+        features = FeatureReader(
+            settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or max(MIN_POOL, concurrency)
+        )
+        return cls(features, ModelPair(*clients, executor=executor), clients, pools, executor, settings.ready_timeout_s)
+
+    def readiness(self) -> dict[str, str]:
+        """``ok`` or the reason, for Redis and each model."""
+        return {"redis": self.features.ping()} | {c.label: c.check(self.ready_timeout_s) for c in self.clients}
+
+    def close(self) -> None:
+        """Stop the fan-out pool and close every connection."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=True)
+        self.pools.clear()
+        self.features.close()

@@ -1,0 +1,41 @@
+"""A Little's-law capacity model: the throughput each stack's concurrency and CPU should allow."""
+
+from __future__ import annotations
+
+import math
+
+from service_runtime.core.server_settings import ServerSettings, workers_for
+
+
+def sync_concurrency(env: dict[str, str], cores: int) -> int:
+    """Requests one sync scoring service serves at once on ``cores`` cores (workers x threads)."""
+    server = ServerSettings(
+        worker_class=env.get("STACK_SYNC_WORKER_CLASS", "gthread"),
+        threads=int(env.get("SERVER_THREADS", ServerSettings.model_fields["threads"].default)),
+    )
+    workers = int(env["SERVER_WORKERS"]) if "SERVER_WORKERS" in env else workers_for(server.worker_class, cores)
+    return workers * server.concurrency_per_worker()
+
+
+def capacity_model(stack: str, env: dict[str, str], service_ms: float, cpu_ms_per_request: float, cores: int) -> dict:
+    """Throughput bounds by Little's law (X = N / R) and by CPU (cores / CPU per request), and users at the bound.
+
+    ``service_ms``: mean response time with one user (no queueing); ``cpu_ms_per_request``: CPU of every
+    process (services, Redis and the load generator, which shares the cores) per scored request;
+    ``cores``: those of the machine the figures were measured on.
+    """
+    concurrency = None if stack == "async" else sync_concurrency(env, cores)
+    x_concurrency = concurrency / (service_ms / 1000) if concurrency else math.inf
+    x_cpu = cores / (cpu_ms_per_request / 1000) if cpu_ms_per_request > 0 else math.inf
+    x_pred = min(x_concurrency, x_cpu)
+    return {
+        "concurrency": concurrency if concurrency else "event loop (unbounded for waits)",
+        "service_ms": round(service_ms, 2),
+        "cpu_ms_per_request": round(cpu_ms_per_request, 3),
+        "x_concurrency_rps": None if math.isinf(x_concurrency) else round(x_concurrency, 1),
+        "x_cpu_rps": None if math.isinf(x_cpu) else round(x_cpu, 1),
+        "bound": "CPU" if x_cpu <= x_concurrency else "concurrency",
+        "predicted_rps": None if math.isinf(x_pred) else round(x_pred, 1),
+        # Users that keep that throughput busy at the unloaded response time: N = X x R.
+        "predicted_users": None if math.isinf(x_pred) else round(x_pred * service_ms / 1000, 1),
+    }

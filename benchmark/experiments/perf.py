@@ -1,0 +1,181 @@
+"""``make perf``: each stack as ``make up`` starts it (default settings), against an external load generator.
+
+For each stack in turn (never both at once): one connection, then a concurrency ladder, each step
+a closed loop for a fixed time; then a memory check over many requests. Every answer is checked:
+status 200 and the exact expected body of the entity it names. Reports, per stack: p50 at one
+connection, the highest req/s whose p99 stays within 100 ms with zero errors, CPU time per scored
+request (all the stack's processes summed), and RSS after warm-up and after the memory run.
+
+The load generator is ``wrk`` (Debian's package) when it is on PATH, else Locust's FastHttpUser.
+It shares the machine's cores with the stack, which the report says beside every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmark.analysis.decompose import expected_inference_ms, median_inference_ms
+from benchmark.load.locust_runner import LocustRun, aggregated, run_locust
+from benchmark.load.wrk import run_wrk, wrk_script
+from benchmark.stacks.fingerprint import fingerprint
+from benchmark.stacks.running import running_stack
+from service_runtime.core.topology import Stack
+
+P99_LIMIT_MS = 100.0
+LADDER = (1, 8, 16, 24, 32, 40, 48, 64, 80, 96, 128)
+MEMORY_CONNECTIONS = 32
+
+
+@dataclass
+class Step:
+    """One closed-loop run at a fixed number of connections."""
+
+    connections: int
+    requests: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int  # socket errors, non-2xx and wrong answers
+    cpu_ms_per_request: float  # the stack's processes: Redis and every service worker
+    client_cpu_ms_per_request: float  # the load generator, on the same cores
+
+
+def load_tool() -> str:
+    """``wrk`` when it is on PATH, else ``locust``."""
+    return "wrk" if shutil.which("wrk") else "locust"
+
+
+def _closed_loop(tool: str, stack: Stack, url: str, script: Path, workdir: Path):
+    """A function running one closed-loop step with ``tool``: (connections, seconds) -> summary in wrk's shape."""
+
+    def run(connections: int, seconds: float) -> dict:
+        if tool == "wrk":
+            return run_wrk(url, connections, seconds, script)
+        locust = LocustRun(f"locust-{connections}", stack, url, duration_s=max(1, round(seconds)), users=connections,
+                           html=False)  # fmt: skip
+        summary = aggregated(run_locust(locust, workdir)["stats_csv"])
+        return {**summary, "errors": summary.pop("failures"), "duration_s": seconds}
+
+    return run
+
+
+def measure_stack(stack: Stack, ladder: list[int], step_s: float, memory_requests: int, tool: str, say) -> dict:
+    """Start the stack with default settings, run the ladder and the memory check, stop it."""
+    with running_stack(stack, say=say) as running, tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "perf.lua"
+        script.write_text(wrk_script(stack))
+        run = _closed_loop(tool, stack, running.url(), script, Path(tmp))
+        run(8, 3)  # warm-up: connections, pools, caches
+        rss_warm = running.rss_kib()
+        steps = []
+        for connections in ladder:
+            cpu_before, client_before = running.cpu_s(), _children_cpu_s()
+            result = run(connections, step_s)
+            answered = max(1, result["requests"])
+            step = Step(
+                connections=connections,
+                rps=round(result["requests"] / result["duration_s"], 1),
+                cpu_ms_per_request=round((running.cpu_s() - cpu_before) * 1000 / answered, 3),
+                client_cpu_ms_per_request=round((_children_cpu_s() - client_before) * 1000 / answered, 3),
+                **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
+            )
+            steps.append(step)
+            say(
+                f"  {stack:5} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
+                f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
+                f" (+{step.client_cpu_ms_per_request:.2f} load generator)"
+            )
+        served = sum(s.requests for s in steps)
+        if (remaining := max(0, memory_requests - served)) > 0:
+            say(f"  {stack:5} memory run: {remaining} more requests at {MEMORY_CONNECTIONS} connections")
+            rate = max((s.rps for s in steps if s.connections == MEMORY_CONNECTIONS), default=500.0)
+            run(MEMORY_CONNECTIONS, max(5.0, remaining / max(rate, 1.0)))
+        rss_end = running.rss_kib()
+    passing = [s for s in steps if s.p99_ms <= P99_LIMIT_MS and s.errors == 0]
+    best = max(passing, key=lambda s: s.rps, default=None)
+    one = next((s for s in steps if s.connections == 1), None)
+    return {
+        "stack": stack,
+        "steps": [asdict(s) for s in steps],
+        "p50_at_1_connection_ms": one.p50_ms if one else None,
+        "best_within_p99": asdict(best) if best else None,
+        "rss_after_warmup_mib": round(rss_warm / 1024, 1),
+        "rss_after_run_mib": round(rss_end / 1024, 1),
+        "requests_before_rss_check": max(memory_requests, served),
+    }
+
+
+def floors_ms(services: dict) -> tuple[float, float]:
+    """The mean and median model wait a request cannot beat, from the services' recorded settings."""
+    model, fanout = services["model"], services["scoring"]["fanout"]
+    args = (fanout, model["wait_min_ms"], model["wait_max_ms"], model["cpu_ms"])
+    return round(expected_inference_ms(*args), 2), round(median_inference_ms(*args), 2)
+
+
+def render(results: list[dict], meta: dict) -> str:
+    """The Markdown table of the headline figures."""
+    print_ = meta["fingerprint"]
+    mean_ms, median_ms = floors_ms(print_["services"])
+    lines = [
+        "# make perf",
+        "",
+        f"Load generator: **{meta['tool']}**, on the same {print_['cpu_count']}-core machine as the stack under "
+        f"test (one stack at a time, default settings as `make up` starts them). {meta['step_s']:g} s per step. "
+        f"Git {print_.get('git_sha', '?')[:12]}, {meta['when']}.",
+        "",
+        "| stack | p50 at 1 connection | floor: mean, median | highest req/s with p99 ≤ 100 ms, 0 errors "
+        "| at connections | CPU ms per request there (stack + load generator) | RSS after warm-up → after run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        best = r["best_within_p99"]
+        lines.append(
+            f"| {r['stack']} | {r['p50_at_1_connection_ms']} ms | {mean_ms} ms, {median_ms} ms "
+            f"| {best['rps'] if best else 'none'} | {best['connections'] if best else '-'} "
+            f"| {_cpu_cell(best) if best else '-'} "
+            f"| {r['rss_after_warmup_mib']} → {r['rss_after_run_mib']} MiB "
+            f"({r['requests_before_rss_check']} requests) |"
+        )
+    lines += ["", "## Every step", "", "| stack | connections | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
+              "| CPU ms/req (stack + load generator) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for r in results:
+        for s in r["steps"]:
+            lines.append(
+                f"| {r['stack']} | {s['connections']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} "
+                f"| {s['max_ms']} | {s['errors']} | {_cpu_cell(s)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run_perf(stacks: list[Stack], ladder: list[int], step_s: float, memory_requests: int, out: Path, say) -> Path:
+    """Measure each stack in turn, write ``perf.json`` and ``perf.md`` under ``out``, and return the table's path."""
+    tool = load_tool()
+    say(f"load generator: {tool}" + ("" if tool == "wrk" else " (wrk not on PATH: apt-get install wrk)"))
+    results = [measure_stack(stack, ladder, step_s, memory_requests, tool, say) for stack in stacks]
+    meta = {"tool": tool, "step_s": step_s, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "fingerprint": fingerprint()}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "perf.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    table = render(results, meta)
+    (out / "perf.md").write_text(table)
+    say("\n" + table)
+    return out / "perf.md"
+
+
+def _cpu_cell(step: dict) -> str:
+    total = step["cpu_ms_per_request"] + step["client_cpu_ms_per_request"]
+    return f"{step['cpu_ms_per_request']} + {step['client_cpu_ms_per_request']} = {total:.3f}"
+
+
+def _children_cpu_s() -> float:
+    # The load generator is our child: its CPU is counted here once it has been waited for.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

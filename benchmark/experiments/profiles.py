@@ -1,0 +1,92 @@
+"""Profiling: the client and each server of both stacks, for one request and a short burst, with both tools."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import requests
+
+from benchmark.load.client import ScoringClient
+from benchmark.settings import BenchSettings
+from benchmark.stacks.running import running_stack
+from service_runtime.core.topology import STACKS
+from service_runtime.web.profiling import (
+    LABEL_HEADER,
+    PROFILE_HEADER,
+    START_PATH,
+    STOP_PATH,
+    TOOLS,
+    write_pyinstrument,
+    write_yappi,
+)
+
+SERVICES = ("scoring", "model_a", "model_b")
+MODEL_BODY = b"[5.1, 3.5, 1.4, 0.2]"  # the original study's body, accepted by both models
+
+
+def _concurrent_burst(url: str, settings: BenchSettings) -> None:
+    """``burst_requests`` validated calls, ``burst_concurrency`` at a time (one client per thread)."""
+    local = threading.local()
+
+    def call(i: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = ScoringClient(url, settings.request_timeout_s, settings.seed + i, settings.entities)
+        local.client.score()
+
+    with ThreadPoolExecutor(settings.burst_concurrency) as pool:
+        list(pool.map(call, range(settings.burst_requests)))
+
+
+def _profile_client(stack: str, client: ScoringClient, out: Path, settings: BenchSettings) -> None:
+    """Profile this process making one request, then a sequential burst (the client's cost per request)."""
+    from pyinstrument import Profiler
+
+    for label, calls in (("one", 1), ("burst", settings.burst_requests)):
+        profiler = Profiler()
+        profiler.start()
+        for _ in range(calls):
+            client.score()
+        write_pyinstrument(profiler.stop(), out / f"{stack}-client-pyinstrument-{label}")
+        import yappi
+
+        yappi.clear_stats()
+        yappi.set_clock_type("wall" if label == "one" else "cpu")
+        yappi.start()
+        for _ in range(calls):
+            client.score()
+        yappi.stop()
+        write_yappi(out / f"{stack}-client-yappi-{label}", "wall" if label == "one" else "cpu", per="thread")
+        yappi.clear_stats()
+
+
+def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
+    """For each stack (one worker per service, profiling allowed): one request and a burst per tool and service."""
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"PROFILING_ALLOWED": "true", "PROFILING_DIR": str(out.resolve()), "SERVER_WORKERS": "1"}
+    # A profiler slows every request several times over: give the scoring service's deadline and
+    # timeouts room, so that profiled answers are complete rather than degraded.
+    env |= {"SCORING_DEADLINE_S": "10", "SCORING_MODEL_TIMEOUT_S": "5", "SCORING_REDIS_TIMEOUT_S": "2"}
+    timeout = settings.request_timeout_s
+    for stack_name in STACKS:
+        with running_stack(stack_name, env, say=say) as stack, requests.Session() as http:
+            client = ScoringClient(stack.predict_url(), timeout, settings.seed, settings.entities)
+            client.score()  # warm: connections, imports, first-call costs stay out of the profiles
+            for tool in TOOLS:
+                profile = {PROFILE_HEADER: tool, LABEL_HEADER: "one"}
+                client.score(headers=profile)
+                for role in ("model_a", "model_b"):
+                    resp = http.post(stack.predict_url(role), data=MODEL_BODY, timeout=timeout,
+                                     headers={"Content-Type": "application/json"} | profile)  # fmt: skip
+                    resp.raise_for_status()
+                for role in SERVICES:
+                    http.post(stack.url(role) + START_PATH, params={"tool": tool}, timeout=timeout).raise_for_status()
+                _concurrent_burst(stack.predict_url(), settings)
+                for role in SERVICES:
+                    http.post(stack.url(role) + STOP_PATH, timeout=60).raise_for_status()
+                say(f"  [{stack_name}] {tool}: one request and a burst of {settings.burst_requests} profiled")
+            _profile_client(stack_name, client, out, settings)
+            client.close()
+    say(f"  profiles -> {out}")
+    return out

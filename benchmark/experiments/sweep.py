@@ -1,0 +1,29 @@
+"""The configuration sweep: every variant of the manifest gets a step ramp; capacity and tail latency per variant."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from benchmark.experiments.scenarios import run_ramp
+from benchmark.settings import BenchSettings
+
+
+def load_manifest(path: Path, quick: bool) -> list[dict]:
+    """The variants to run (only those marked ``quick`` in quick mode)."""
+    variants = tomllib.loads(path.read_text())["variant"]
+    return [v for v in variants if v.get("quick")] if quick else variants
+
+
+def run_sweep(settings: BenchSettings, out: Path, say=print) -> list[dict]:
+    """Run every variant, one stack at a time, and return their results (also saved as sweep_<variant>.json)."""
+    variants = load_manifest(settings.sweep_manifest, settings.quick)
+    results = []
+    for number, variant in enumerate(variants, 1):
+        say(f"sweep {number}/{len(variants)}: {variant['name']}")
+        result = run_ramp(variant["stack"], f"sweep_{variant['name']}", settings, out,
+                          {k: str(v) for k, v in variant.get("env", {}).items()}, settings.sweep_s,
+                          variant.get("step_users", settings.sweep_step_users), variant.get("p95_limit_ms"),
+                          say=say)  # fmt: skip
+        results.append(result | {"variant": variant["name"]})
+    return results

@@ -1,0 +1,86 @@
+"""Reading a results directory: every file the experiments wrote, parsed, nothing computed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark.experiments.scenarios import SCENARIOS
+from service_runtime.core.topology import STACKS
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+@dataclass
+class Results:
+    """One results directory, parsed: results by scenario and stack, the sweep, timeit and profiles."""
+
+    root: Path
+    fingerprint: dict
+    locust: dict[str, dict[str, dict]]  # scenario -> stack -> result
+    cpubound: dict[str, dict]  # stack -> result
+    sweep: list[dict]
+    timeit: list[dict]  # rows of timeit.csv: stack, n, repetition, seconds
+    profiles: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (stack, service) -> top functions
+
+    @property
+    def cores(self) -> int:
+        """The cores of the machine the results were measured on."""
+        return self.fingerprint["cpu_count"]
+
+    @property
+    def services(self) -> dict:
+        """The settings the services ran with (model cost, fan-out, worker layout)."""
+        return self.fingerprint["services"]
+
+
+def load_fingerprint(root: Path) -> dict:
+    """The run's fingerprint, or the first phase's when only single phases were run."""
+    for path in [root / "fingerprint.json", *sorted(root.glob("*/fingerprint.json"))]:
+        if (found := _load(path)) is not None:
+            return found
+    raise FileNotFoundError(f"no fingerprint.json under {root}: run an experiment first")
+
+
+def load_timeit(path: Path) -> list[dict]:
+    """The timings of timeit.csv, typed."""
+    if not path.exists():
+        return []
+    with path.open() as source:
+        return [
+            {"stack": r["stack"], "n": int(r["n"]), "repetition": int(r["repetition"]), "seconds": float(r["seconds"])}
+            for r in csv.DictReader(source)
+        ]
+
+
+def top_functions(profiles: Path, stack: str, service: str, count: int) -> list[dict]:
+    """The functions with the most own CPU time in that service's yappi burst profile."""
+    data = _load(profiles / f"{stack}-{service}-yappi-burst.json")
+    return data["functions"][:count] if data else []
+
+
+def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", "client"), top: int = 6) -> Results:
+    """Everything under ``root`` that the report reads."""
+    locust = {
+        scenario: {stack: r for stack in STACKS if (r := _load(root / "locust" / f"{scenario}_{stack}.json"))}
+        for scenario in SCENARIOS
+    }
+    profiles = root / "profiles"
+    return Results(
+        root=root,
+        fingerprint=load_fingerprint(root),
+        locust=locust,
+        cpubound={stack: r for stack in STACKS if (r := _load(root / "cpubound" / f"cpubound_{stack}.json"))},
+        sweep=[json.loads(p.read_text()) for p in sorted((root / "sweep").glob("sweep_*.json"))],
+        timeit=load_timeit(root / "timeit" / "timeit.csv"),
+        profiles={
+            (stack, service): found
+            for stack in STACKS
+            for service in profiled
+            if (found := top_functions(profiles, stack, service, top))
+        },
+    )

@@ -1,0 +1,123 @@
+"""The fingerprint written beside every result: machine, OS, Python, packages and lock, git sha, service settings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from api_model.settings import ModelSettings
+from api_scoring.settings import ScoringSettings
+from service_runtime.core.server_settings import ServerSettings, cpu_count, workers_for
+from system_launcher.settings import StackSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCK_FILE = ROOT / "uv.lock"
+
+PACKAGES = (
+    "fastapi", "uvicorn", "uvicorn-worker", "gunicorn", "aiohttp", "flask", "werkzeug", "requests", "redis",
+    "orjson", "pydantic", "meinheld", "greenlet", "locust", "gevent", "geventhttpclient", "pyinstrument", "yappi",
+    "matplotlib",
+)  # fmt: skip
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024**2, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _os_name() -> str:
+    try:
+        release = platform.freedesktop_os_release()
+        return f"{release.get('PRETTY_NAME', 'Linux')} (kernel {platform.release()})"
+    except OSError:
+        return f"{platform.system()} {platform.release()}"
+
+
+def git_sha() -> str:
+    """The commit the code under test comes from, with ``-dirty`` when the tree has changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def lock_sha256() -> str | None:
+    """The hash of the lock file the packages were installed from (``make install``): the exact versions."""
+    try:
+        return hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def service_settings() -> dict:
+    """The settings the services of a default stack start with here: model cost, deadline, fan-out, worker layout."""
+    model, scoring, server, stack = ModelSettings(), ScoringSettings(), ServerSettings(), StackSettings()
+    cores = cpu_count()
+    return {
+        "model": {"wait_min_ms": model.wait_min_ms, "wait_max_ms": model.wait_max_ms, "cpu_ms": model.cpu_ms},
+        "scoring": {"deadline_s": scoring.deadline_s, "fanout": scoring.fanout},
+        "layout": {
+            "cores": cores,
+            "async_scoring_workers": workers_for("uvicorn", cores),
+            "sync_scoring_workers": workers_for(stack.sync_worker_class, cores),
+            "sync_scoring_threads": server.threads if stack.sync_worker_class == "gthread" else 1,
+            "model_workers": stack.model_workers,
+            "sync_model_threads": stack.model_threads,
+            "sync_worker_class": stack.sync_worker_class,
+        },
+    }
+
+
+def fingerprint() -> dict:
+    """Everything about this machine and checkout that a reader needs to compare runs."""
+    return {
+        "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpu_model": _cpu_model(),
+        "cpu_count": cpu_count(),
+        "memory_gib": _memory_gib(),
+        "os": _os_name(),
+        "python": platform.python_version(),
+        "packages": {name: _version(name) for name in PACKAGES},
+        "lock_sha256": lock_sha256(),
+        "git_sha": git_sha(),
+        "services": service_settings(),
+    }
+
+
+def write_fingerprint(directory: Path, **settings) -> Path:
+    """Write ``fingerprint.json`` (machine, git sha and the settings of this result) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "fingerprint.json"
+    path.write_text(json.dumps(fingerprint() | {"settings": settings}, indent=2, default=str))
+    return path

@@ -1,0 +1,80 @@
+"""Start one stack (Redis, seeding, its three services) on free ports, with extra environment, and stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from service_runtime.core.topology import ROLES, Role, Stack
+from system_launcher.net import free_ports
+from system_launcher.procfs import group_cpu_s, group_rss_kib
+from system_launcher.registry import service, stack_services
+from system_launcher.settings import StackSettings, one_stack_ports
+from system_launcher.supervisor import Supervisor
+
+
+@contextlib.contextmanager
+def patched_environ(extra: dict[str, str]) -> Iterator[None]:
+    """Set variables for the duration of the block (the Supervisor passes os.environ to every service)."""
+    saved = {name: os.environ.get(name) for name in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@dataclass
+class RunningStack:
+    """One started stack: where to reach it and how much CPU and memory its processes use."""
+
+    stack: Stack
+    settings: StackSettings
+    supervisor: Supervisor
+
+    def url(self, role: Role = "scoring") -> str:
+        """Base URL of one of its services."""
+        return service(self.stack, role).url(self.settings)
+
+    def predict_url(self, role: Role = "scoring") -> str:
+        """Predict URL of one of its services."""
+        return service(self.stack, role).predict_url(self.settings)
+
+    def process_groups(self) -> set[int]:
+        """The process group of Redis and of each service (master and workers)."""
+        return {p.popen.pid for p in self.supervisor.processes}
+
+    def cpu_s(self) -> float:
+        """CPU seconds used so far by Redis and the three services (all their workers)."""
+        return group_cpu_s(self.process_groups())
+
+    def rss_kib(self) -> int:
+        """Resident memory of Redis and the three services, in KiB."""
+        return group_rss_kib(self.process_groups())
+
+
+@contextlib.contextmanager
+def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path = Path("var/log/bench"),
+                  say=print) -> Iterator[RunningStack]:  # fmt: skip
+    """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services."""
+    env = dict(env or {})
+    described = " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(defaults)"
+    ports = one_stack_ports(stack, free_ports(len(ROLES) + 1))
+    with patched_environ(env):
+        # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
+        # SERVER_THREADS also set the model services' counts.
+        settings = StackSettings(**ports, redis_url=None, log_dir=log_dir)
+        supervisor = Supervisor(settings, services=stack_services(stack))
+        supervisor.start(say=lambda line: None)
+    say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")
+    try:
+        yield RunningStack(stack, settings, supervisor)
+    finally:
+        supervisor.stop()

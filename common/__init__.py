@@ -1,1 +1,0 @@
-"""Pieces shared by every service of both stacks: error shapes, JSON codec, request parsing."""

@@ -1,0 +1,166 @@
+"""``docker-compose.yml``, generated from the registry: ``python -m deploygen.compose > docker-compose.yml``.
+
+Every command and environment comes from ``system_launcher/registry.py`` (as for ``make up``) with container
+settings: each process has its own host name and listens on all its interfaces, on the same ports
+as natively, published on the host's loopback only. ``make deploy-files`` rewrites the file and a
+test fails when the committed one is stale.
+
+Profiles: Compose only ever leaves out services that carry a profile, so Redis, the seeding job and
+both stacks carry none and ``docker compose up`` runs the whole system. The profiles add Locust:
+``async`` a master with workers driving the async stack, ``sync`` the same for the sync stack,
+``bench`` both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deploygen.containers import (
+    BENCH,
+    LOCUST_LIMITS,
+    REDIS_IMAGE,
+    REDIS_LIMITS,
+    REDIS_SERVER,
+    RUNTIME,
+    SERVICE_LIMITS,
+    Limits,
+    container_env,
+    image,
+    service_target,
+    to_yaml,
+)
+from service_runtime.core.topology import HEALTHCHECK_PATH, STACKS, Stack
+from system_launcher.registry import (
+    SERVICES,
+    Service,
+    locust_master_argv,
+    locust_worker_argv,
+    redis_argv,
+    seed_argv,
+    seed_env,
+    service,
+    service_argv,
+)
+from system_launcher.settings import REDIS_NAME, StackSettings
+
+PROJECT = "async-vs-sync-scoring"
+SEED_NAME = "seed"
+LOCUST_WEB_PORT = 8089  # Locust's default web UI port inside the master's container
+LOCUST_HOST_PORTS: dict[Stack, int] = {"async": 8089, "sync": 8090}
+LOCUST_WORKERS = 2  # one per core of the 2-core machines this project is measured on
+HEADER = """\
+# Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit by hand.
+#   docker compose up                    the whole system, on the ports of `make up`
+#   docker compose --profile async up    ... plus Locust (master + workers) driving the async stack
+#   docker compose --profile sync up     ... the same for the sync stack; --profile bench: both
+# Settings in ./.env reach every container, as they reach every process of `make up`.
+"""
+
+
+def compose_settings() -> StackSettings:
+    """The registry's settings in compose: one host name per container, each listening on all interfaces."""
+    return StackSettings(bind_host="0.0.0.0", per_service_hosts=True)
+
+
+def healthcheck_argv(svc: Service, settings: StackSettings) -> list[str]:
+    """A health probe the image can run without curl: ``urlopen`` raises, so exits non-zero, on anything but 2xx."""
+    url = f"http://127.0.0.1:{settings.port(svc.stack, svc.role)}{HEALTHCHECK_PATH}"
+    return ["python", "-c", f'import urllib.request; urllib.request.urlopen("{url}", timeout=2)']
+
+
+def render(settings: StackSettings | None = None) -> str:
+    """The whole ``docker-compose.yml``."""
+    document = {"name": PROJECT, "services": compose_services(settings or compose_settings())}
+    return HEADER + to_yaml(document)
+
+
+def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
+    """Redis, the seeding job, the six services, and per stack a Locust master with its workers."""
+    services = {
+        REDIS_NAME: {
+            "image": REDIS_IMAGE,
+            "command": redis_argv(REDIS_SERVER, settings),
+            "ports": [_published(settings, settings.redis_port)],
+            "healthcheck": _healthcheck(["redis-cli", "ping"]),
+            "deploy": _deploy(REDIS_LIMITS),
+        },
+        SEED_NAME: {
+            **_built(RUNTIME),
+            "command": seed_argv(),
+            "environment": seed_env(settings),
+            "depends_on": {REDIS_NAME: {"condition": "service_healthy"}},
+            "restart": "no",
+        },
+    }
+    for svc in SERVICES:
+        services[svc.name] = _service(svc, settings)
+    for stack in STACKS:
+        services |= _locust(stack, settings)
+    return services
+
+
+def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
+    port = settings.port(svc.stack, svc.role)
+    entry = {
+        **_built(service_target(svc, settings)),
+        "command": service_argv(svc),
+        "environment": container_env(svc, settings),
+        "ports": [_published(settings, port)],
+        "healthcheck": _healthcheck(healthcheck_argv(svc, settings)),
+        "deploy": _deploy(SERVICE_LIMITS),
+        # Longer than gunicorn's graceful timeout (SERVER_GRACEFUL_TIMEOUT_S, 10 s): in-flight requests finish.
+        "stop_grace_period": "15s",
+    }
+    if svc.role == "scoring":
+        entry["depends_on"] = {
+            REDIS_NAME: {"condition": "service_healthy"},
+            SEED_NAME: {"condition": "service_completed_successfully"},
+            service(svc.stack, "model_a").name: {"condition": "service_healthy"},
+            service(svc.stack, "model_b").name: {"condition": "service_healthy"},
+        }
+    return entry
+
+
+def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
+    scoring = service(stack, "scoring")
+    master = f"locust-{stack}-master"
+    profiles = [stack, "bench"]
+    return {
+        master: {
+            **_built(BENCH),
+            "profiles": profiles,
+            "command": locust_master_argv(scoring.url(settings)),
+            "ports": [f"{settings.host}:{LOCUST_HOST_PORTS[stack]}:{LOCUST_WEB_PORT}"],
+            "depends_on": {scoring.name: {"condition": "service_healthy"}},
+            "deploy": _deploy(LOCUST_LIMITS),
+        },
+        f"locust-{stack}-worker": {
+            **_built(BENCH),
+            "profiles": profiles,
+            "command": locust_worker_argv(master),
+            "depends_on": {master: {"condition": "service_started"}},
+            "deploy": {"replicas": LOCUST_WORKERS, **_deploy(LOCUST_LIMITS)},
+        },
+    }
+
+
+def _built(target: str) -> dict[str, Any]:
+    """This project's image, built from the Dockerfile's ``target``; ``.env`` settings if the file exists."""
+    return {
+        "image": image(target),
+        "build": {"context": ".", "target": target},
+        "env_file": [{"path": ".env", "required": False}],
+    }
+
+
+def _published(settings: StackSettings, port: int) -> str:
+    # On the host's STACK_HOST (loopback by default), like `make up`: nothing is exposed to the network.
+    return f"{settings.host}:{port}:{port}"
+
+
+def _healthcheck(test: list[str]) -> dict[str, Any]:
+    return {"test": ["CMD", *test], "interval": "2s", "timeout": "3s", "retries": 30}
+
+
+def _deploy(limits: Limits) -> dict[str, Any]:
+    return {"resources": {"limits": {"cpus": str(limits.cpus), "memory": f"{limits.memory_mib}M"}}}

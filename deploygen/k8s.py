@@ -1,0 +1,108 @@
+"""The registry's part of the Kubernetes manifests: ``python -m deploygen.k8s`` writes, under ``deploy/k8s/``,
+
+- ``overlays/<stack>/commands.yaml``: each container's image, command and environment, as patches on
+  the stack-neutral base, from ``system_launcher/registry.py`` (as for ``make up`` and docker-compose.yml);
+- ``base/settings.env``: the settings ConfigMap, every setting the registry does not set per
+  container, with its default.
+
+Everything else (probes, resources, security, the autoscaler) is plain YAML in ``deploy/k8s/base/``.
+``make deploy-files`` writes them, and a test fails when the committed files are stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from deploygen.containers import REDIS_SERVER, RUNTIME, container_env, image, service_target, to_yaml
+from deploygen.env_example import SETTINGS_CLASSES, env_lines
+from service_runtime.core.topology import STACKS, Stack
+from system_launcher.registry import (
+    SERVICES,
+    Service,
+    locust_master_argv,
+    locust_worker_argv,
+    redis_argv,
+    seed_argv,
+    seed_env,
+    service,
+    service_argv,
+    stack_services,
+)
+from system_launcher.settings import REDIS_NAME, StackSettings
+
+K8S_DIR = Path("deploy/k8s")
+# Every service listens on this port (the base's port named http): each pod has its own address.
+PORT = 8080
+APP_CONTAINER = "app"
+LOCUST_CONTAINER = "locust"
+# Settings whose cluster value differs from the default. The drain delay must outlast the
+# readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
+CLUSTER_SETTINGS = {"SERVER_DRAIN_DELAY_S": "5.0"}
+GENERATED = (
+    "# Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit by hand.\n"
+)
+
+
+def k8s_settings(stack: Stack) -> StackSettings:
+    """The registry's settings in a stack's overlay: one Service per process, named ``<stack>-<name>``, on PORT."""
+    ports = {f"{svc.stack}_{svc.role}_port": PORT for svc in SERVICES}
+    settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, **ports)
+    # The services' registry names already carry the stack; Redis gets it from the overlay's name prefix.
+    return settings.model_copy(update={"redis_url": f"redis://{stack}-{REDIS_NAME}:{settings.redis_port}/0"})
+
+
+def base_name(svc: Service) -> str:
+    """The service's name in the base, before the overlay's ``<stack>-`` prefix: ``model-a``, ``scoring``."""
+    return svc.name.removeprefix(f"{svc.stack}-")
+
+
+def commands(stack: Stack) -> list[dict[str, Any]]:
+    """Patches giving every container of a stack its image, command and environment from the registry."""
+    settings = k8s_settings(stack)
+    patches = [
+        _patch("apps/v1", "Deployment", REDIS_NAME, {"name": "redis", "args": redis_argv(REDIS_SERVER, settings)}),
+        _patch("batch/v1", "Job", "seed", {"name": "seed", **_container(RUNTIME, seed_argv(), seed_env(settings))}),
+    ]
+    for svc in stack_services(stack):
+        container = _container(service_target(svc, settings), service_argv(svc), container_env(svc, settings))
+        patches.append(_patch("apps/v1", "Deployment", base_name(svc), {"name": APP_CONTAINER, **container}))
+    scoring_url = service(stack, "scoring").url(settings)
+    master_argv, worker_argv = locust_master_argv(scoring_url), locust_worker_argv(f"{stack}-locust-master")
+    patches += [
+        _patch("apps/v1", "Deployment", "locust-master", {"name": LOCUST_CONTAINER, "command": master_argv}),
+        _patch("apps/v1", "Deployment", "locust-worker", {"name": LOCUST_CONTAINER, "command": worker_argv}),
+    ]
+    return patches
+
+
+def settings_env() -> str:
+    """The settings ConfigMap's env file: every setting of every service the registry leaves to its default."""
+    settings = k8s_settings("async")
+    per_container = {key for svc in SERVICES for key in container_env(svc, settings)} | set(seed_env(settings))
+    lines = [GENERATED.rstrip(), "# Every setting no container sets itself, with its default: see .env.example.", ""]
+    for cls in SETTINGS_CLASSES:
+        if cls is not StackSettings:  # the launcher's own settings: no launcher runs in the cluster
+            lines += [*env_lines(cls, exclude=per_container), ""]
+    for name, value in CLUSTER_SETTINGS.items():
+        lines = [f"# (cluster value, see deploygen/k8s.py)\n{name}={value}" if line.startswith(f"{name}=") else line
+                 for line in lines]  # fmt: skip
+    return "\n".join(lines)
+
+
+def rendered_files() -> dict[Path, str]:
+    """Every generated file, by its path from the repository root."""
+    files = {K8S_DIR / "base" / "settings.env": settings_env()}
+    for stack in STACKS:
+        files[K8S_DIR / "overlays" / stack / "commands.yaml"] = GENERATED + to_yaml(*commands(stack))
+    return files
+
+
+def _patch(api_version: str, kind: str, name: str, container: dict[str, Any]) -> dict[str, Any]:
+    # A strategic-merge patch: kustomize matches the container by name and replaces these fields.
+    template = {"spec": {"containers": [container]}}
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": {"template": template}}
+
+
+def _container(target: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
+    return {"image": image(target), "command": argv, "env": [{"name": k, "value": v} for k, v in env.items()]}

@@ -1,0 +1,1 @@
+"""Framework-free pieces every service shares; they import nothing else of this project."""

@@ -1,0 +1,32 @@
+"""The end-to-end deadline of one request: every downstream call gets what is left of it."""
+
+from __future__ import annotations
+
+import time
+
+from service_runtime.core.errors import ApiError
+
+
+class Deadline:
+    """A point in time by which the request must be answered."""
+
+    __slots__ = ("_at",)
+
+    def __init__(self, budget_s: float) -> None:
+        self._at = time.monotonic() + budget_s
+
+    def remaining(self) -> float:
+        """Seconds left (never negative)."""
+        return max(0.0, self._at - time.monotonic())
+
+    def timeout(self, cap_s: float) -> float:
+        """The timeout for the next call: its own cap, or what is left of the budget if less."""
+        left = self.remaining()
+        if left <= 0:
+            raise deadline_exceeded()
+        return min(cap_s, left)
+
+
+def deadline_exceeded() -> ApiError:
+    """A 503 when the request's budget is spent before its work is done."""
+    return ApiError(503, "deadline_exceeded", "the request's deadline passed before it could be answered")

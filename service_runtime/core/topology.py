@@ -1,0 +1,47 @@
+"""The system's shape, defined once: the stacks, the services of each, their paths and default ports.
+
+Every other module (settings, launcher, deployment files, benchmark, tests) takes these names
+from here; the HTTP paths are the original study's contract.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+Stack = Literal["async", "sync"]
+Model = Literal["model_a", "model_b"]
+Role = Literal["model_a", "scoring", "model_b"]
+
+STACKS: tuple[Stack, ...] = get_args(Stack)
+MODELS: tuple[Model, ...] = get_args(Model)
+ROLES: tuple[Role, ...] = get_args(Role)
+
+HEALTHCHECK_PATH = "/api/v1/healthcheck"
+READINESS_PATH = "/api/v1/ready"
+METRICS_PATH = "/metrics"
+OPENAPI_PATH = "/openapi.json"
+DOCS_PATH = "/docs"
+HEALTHY = {"status": "OK"}
+
+# Default port of each service, (stack, role) -> port: the original study's ports.
+DEFAULT_PORTS: dict[tuple[Stack, Role], int] = {
+    ("async", "model_a"): 8000,
+    ("async", "scoring"): 8001,
+    ("async", "model_b"): 8002,
+    ("sync", "model_a"): 5000,
+    ("sync", "scoring"): 5001,
+    ("sync", "model_b"): 5002,
+}
+DEFAULT_REDIS_PORT = 6379
+
+
+def health_url(service_url: str) -> str:
+    """The liveness URL of the service that answers ``service_url``."""
+    parts = urlsplit(service_url)
+    return f"{parts.scheme}://{parts.netloc}{HEALTHCHECK_PATH}"
+
+
+def predict_path(stack: Stack) -> str:
+    """``/api/v1/ml/async/predict`` on the async services, ``/api/v1/ml/sync/predict`` on the sync ones."""
+    return f"/api/v1/ml/{stack}/predict"

@@ -1,0 +1,115 @@
+"""On-demand server-side profiling shared by both stacks (pyinstrument and yappi), off unless allowed.
+
+With ``PROFILING_ALLOWED=true`` (run the service with ``SERVER_WORKERS=1`` so one process sees everything):
+- one request: send ``X-Profile: pyinstrument`` or ``X-Profile: yappi`` (and optionally ``X-Profile-Label``);
+- a short burst: ``POST /_profile/start?tool=pyinstrument|yappi&label=burst``, send traffic,
+  then ``POST /_profile/stop``, which answers the files written.
+Files go to ``PROFILING_DIR`` as ``{stack}-{service}-{tool}-{label}.{html,txt,json}``. The profiling
+libraries are imported only when a profile is taken, so the services do not depend on them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from service_runtime.core.settings import settings_config
+
+PROFILE_HEADER = "X-Profile"
+LABEL_HEADER = "X-Profile-Label"
+START_PATH = "/_profile/start"
+STOP_PATH = "/_profile/stop"
+TOOLS = ("pyinstrument", "yappi")
+TOP_FUNCTIONS = 40
+
+
+class ProfilingSettings(BaseSettings):
+    """Whether profiles may be triggered, and where they are written."""
+
+    model_config = settings_config("PROFILING_")
+
+    allowed: bool = Field(default=False, description="Allow X-Profile requests and the /_profile endpoints.")
+    dir: Path = Field(default=Path("var/profiles"), description="Where profiles are written.")
+
+
+def safe_label(label: str | None, default: str) -> str:
+    """A label usable in a file name (clients choose it)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]", "", label or "")[:40]
+    return cleaned or default
+
+
+def profile_stem(settings: ProfilingSettings, stack: str, service: str, tool: str, label: str) -> Path:
+    """Where a profile goes, without its extension: the name says stack, service, tool and label."""
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    return settings.dir / f"{stack}-{service}-{tool}-{label}"
+
+
+def write_pyinstrument(session, stem: Path) -> list[str]:
+    """Write a pyinstrument session as HTML and text."""
+    from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
+
+    html, text = stem.with_suffix(".html"), stem.with_suffix(".txt")
+    html.write_text(HTMLRenderer().render(session))
+    text.write_text(ConsoleRenderer(unicode=True, color=False, show_all=False).render(session))
+    return [str(html), str(text)]
+
+
+def yappi_start(clock: str, tag_callback=None, threads: bool = False) -> None:
+    """Start yappi afresh with the given clock; tag calls (e.g. per asyncio task) and/or follow every thread."""
+    import yappi
+
+    yappi.stop()
+    yappi.clear_stats()
+    yappi.set_clock_type(clock)
+    yappi.set_tag_callback(tag_callback)
+    yappi.start(profile_threads=threads)
+
+
+def yappi_stop(stem: Path, clock: str, per: str) -> list[str]:
+    """Stop yappi, write its statistics (see ``write_yappi``) and clear them."""
+    import yappi
+
+    yappi.stop()
+    files = write_yappi(stem, clock, per)
+    yappi.clear_stats()
+    return files
+
+
+def _func_rows(stats) -> list[dict]:
+    return [
+        {"name": s.name, "module": s.module, "line": s.lineno, "calls": s.ncall, "own_s": s.tsub, "total_s": s.ttot}
+        for s in sorted(stats, key=lambda s: s.tsub, reverse=True)
+    ]
+
+
+def _format_rows(rows: list[dict]) -> list[str]:
+    lines = [f"{'own s':>10} {'total s':>10} {'calls':>8}  function"]
+    for row in rows[:TOP_FUNCTIONS]:
+        where = f"{Path(row['module']).name}:{row['line']}"
+        lines.append(f"{row['own_s']:10.6f} {row['total_s']:10.6f} {row['calls']:8d}  {row['name']} ({where})")
+    return lines
+
+
+def write_yappi(stem: Path, clock: str, per: str) -> list[str]:
+    """Write yappi's function stats (by own time) and a breakdown per ``thread`` or per ``coroutine`` (task tag)."""
+    import yappi
+
+    rows = _func_rows(yappi.get_func_stats())
+    lines = [f"yappi, {clock} clock, top {TOP_FUNCTIONS} functions by own time", *_format_rows(rows), ""]
+    if per == "thread":
+        for thread in yappi.get_thread_stats():
+            lines += [f"thread {thread.name} (id {thread.id}): {thread.ttot:.6f} s, scheduled {thread.sched_count}x"]
+            lines += _format_rows(_func_rows(yappi.get_func_stats(filter={"ctx_id": thread.id})))[:11]
+    else:
+        tags = sorted({s.tag for s in yappi.get_func_stats()} - {0})
+        lines.append(f"{len(tags)} coroutines (asyncio tasks), top 10 functions of each of the first 20")
+        for tag in tags[:20]:
+            lines += [f"task #{tag}", *_format_rows(_func_rows(yappi.get_func_stats(filter={"tag": tag})))[:11]]
+    text, data = stem.with_suffix(".txt"), stem.with_suffix(".json")
+    text.write_text("\n".join(lines) + "\n")
+    data.write_text(json.dumps({"clock": clock, "functions": rows[:TOP_FUNCTIONS]}, indent=1))
+    return [str(text), str(data)]

@@ -1,1 +1,0 @@
-"""Running the system: the service registry, gunicorn config, Redis and the ``make up`` launcher."""

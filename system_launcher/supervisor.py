@@ -1,0 +1,211 @@
+"""Starting, watching and stopping the system's processes, each in its own process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from system_launcher.net import port_open
+from system_launcher.redis_server import find_redis_server
+from system_launcher.registry import SERVICES, Service, redis_argv, seed_argv, seed_env, service_argv, service_env
+from system_launcher.settings import StackSettings
+
+STOP_GRACE_S = 15.0
+# Every process runs from the repository root: the project is run from its checkout, not installed.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+class StartError(RuntimeError):
+    """A process of the system did not start or did not become healthy."""
+
+
+@dataclass
+class Process:
+    """A started process and where its output goes."""
+
+    name: str
+    popen: subprocess.Popen
+    log: Path
+
+    def tail(self, lines: int = 20) -> str:
+        """The end of its log, to explain a failure."""
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class Supervisor:
+    """Runs Redis (unless REDIS_URL is given), seeds it, and runs the six services."""
+
+    def __init__(
+        self,
+        settings: StackSettings,
+        services: Iterable[Service] = SERVICES,
+        python: str = sys.executable,
+        overrides: Mapping[str, Mapping[str, str]] | None = None,
+    ):
+        self.settings = settings
+        self.services = tuple(services)
+        self.python = python
+        # Extra environment per service name, applied last (experiments, fault injection).
+        self.overrides = overrides or {}
+        self.processes: list[Process] = []
+
+    # -- starting ----------------------------------------------------------------------------------
+    def start(self, say=print) -> None:
+        """Start everything and wait until every service is healthy; on failure, stop what started."""
+        try:
+            self._check_ports_free()
+            if self.settings.redis_url is None:
+                say(f"starting redis on {self.settings.host}:{self.settings.redis_port}")
+                self.start_redis()
+            say(f"seeding the feature store at {self.settings.effective_redis_url()}")
+            self.seed()
+            for svc in self.services:
+                say(f"starting {svc.name} on {svc.url(self.settings)}")
+                self.start_service(svc)
+            self._wait_healthy(say)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_service(self, svc: Service) -> Process:
+        """Start (or restart) one service with its registry command and environment."""
+        env = service_env(svc, self.settings) | dict(self.overrides.get(svc.name, {}))
+        return self._spawn(svc.name, service_argv(svc, self.python), env)
+
+    def process(self, name: str) -> Process:
+        """The running process of a service (or ``redis``) by name."""
+        return next(p for p in reversed(self.processes) if p.name == name)
+
+    def _check_ports_free(self) -> None:
+        ports = {svc.name: self.settings.port(svc.stack, svc.role) for svc in self.services}
+        if self.settings.redis_url is None:
+            ports["redis"] = self.settings.redis_port
+        for name, port in ports.items():
+            if port_open(port, self.settings.host):
+                raise StartError(
+                    f"port {port} ({name}) is already in use on {self.settings.host}: "
+                    "stop what listens there or set STACK_*_PORT"
+                )
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
+        # A restart replaces the dead process of that name.
+        self.processes = [p for p in self.processes if p.name != name or p.popen.poll() is None]
+        self.settings.log_dir.mkdir(parents=True, exist_ok=True)
+        log = self.settings.log_dir / f"{name}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                argv,
+                env=os.environ | env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,  # its own process group: stopped as a whole, deaf to our Ctrl-C
+            )
+        process = Process(name, popen, log)
+        self.processes.append(process)
+        return process
+
+    def start_redis(self) -> Process:
+        """Start (or restart) the throwaway Redis and wait until it answers."""
+        process = self._spawn("redis", redis_argv(find_redis_server(), self.settings), {})
+        self._wait_for_redis()
+        return process
+
+    def _wait_for_redis(self) -> None:
+        import redis
+
+        client = redis.Redis.from_url(self.settings.effective_redis_url(), socket_timeout=0.5)
+        try:
+            self._poll("redis", lambda: client.ping(), (redis.RedisError,))
+        finally:
+            client.close()
+
+    def seed(self) -> None:
+        """Run the seeding job to completion."""
+        result = subprocess.run(
+            seed_argv(self.python), env=os.environ | seed_env(self.settings), cwd=PROJECT_ROOT, timeout=300, check=False
+        )
+        if result.returncode != 0:
+            raise StartError("seeding the feature store failed (see above)")
+
+    def _wait_healthy(self, say) -> None:
+        with requests.Session() as session:
+            for svc in self.services:
+                url = svc.health_url(self.settings)
+                self._poll(svc.name, lambda url=url: session.get(url, timeout=0.5).status_code == 200,
+                           (requests.RequestException,))  # fmt: skip
+                say(f"  {svc.name} healthy: {url}")
+
+    def _poll(self, name: str, check, errors: tuple[type[BaseException], ...]) -> None:
+        deadline = time.monotonic() + self.settings.ready_timeout_s
+        while time.monotonic() < deadline:
+            self._raise_if_any_exited()
+            try:
+                if check():
+                    return
+            except errors:
+                pass
+            time.sleep(0.1)
+        raise StartError(f"{name} was not ready after {self.settings.ready_timeout_s:.0f}s")
+
+    def _raise_if_any_exited(self) -> None:
+        for process in self.processes:
+            code = process.popen.poll()
+            if code is not None:
+                raise StartError(f"{process.name} exited with code {code}; end of {process.log}:\n{process.tail()}")
+
+    # -- running -----------------------------------------------------------------------------------
+    def exited(self) -> list[Process]:
+        """Processes that have stopped on their own."""
+        return [p for p in self.processes if p.popen.poll() is not None]
+
+    # -- stopping ----------------------------------------------------------------------------------
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """SIGTERM every process group (services first, Redis last), then SIGKILL what is left after ``grace_s``."""
+        for process in reversed(self.processes):
+            _signal_group(process.popen, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        for process in reversed(self.processes):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            # Also kill workers that may outlive their master, and wait until they are gone:
+            # SIGKILL is delivered asynchronously, and a dying worker still holds the listening socket.
+            _signal_group(process.popen, signal.SIGKILL)
+            process.popen.wait()
+            _wait_group_gone(process.popen.pid, timeout_s=5.0)
+        self.processes.clear()
+
+    def __enter__(self) -> Supervisor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _wait_group_gone(pgid: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)  # signal 0: only asks whether any process of the group is left
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.01)
+
+
+def _signal_group(popen: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, sig)

@@ -1,0 +1,92 @@
+"""``make up`` (``python -m system_launcher``): start Redis, seed it, start all six services, stay in the foreground.
+
+Ctrl-C or SIGTERM stops every process it started; nothing is left listening.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from service_runtime.core.topology import DOCS_PATH, HEALTHCHECK_PATH, METRICS_PATH, READINESS_PATH, STACKS
+from system_launcher.registry import SERVICES, service
+from system_launcher.settings import StackSettings
+from system_launcher.supervisor import StartError, Supervisor
+
+
+def curl_lines(settings: StackSettings) -> list[str]:
+    """Ready-to-paste commands for every endpoint of the running system."""
+    json = "-H 'Content-Type: application/json'"
+    lines = ["# score a seeded entity (ids 0..9999), async then sync"]
+    for stack in STACKS:
+        url = service(stack, "scoring").predict_url(settings)
+        lines.append(f"""curl -s {json} -d '{{"entity_id": "42"}}' {url}""")
+    lines.append("# the original study's body: the features themselves, on its four ports")
+    for stack in STACKS:
+        for role in ("scoring", "model_a"):
+            lines.append(f"curl -s {json} -d '[5.1, 3.5, 1.4, 0.2]' {service(stack, role).predict_url(settings)}")
+    lines.append('# model_b takes {"features": [...]} as well')
+    for stack in STACKS:
+        url = service(stack, "model_b").predict_url(settings)
+        lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' {url}""")
+    lines.append("# liveness of every service")
+    for svc in SERVICES:
+        lines.append(f"curl -s {svc.url(settings, HEALTHCHECK_PATH)}")
+    lines.append("# readiness (checks Redis and both models) and Prometheus metrics of the scoring services")
+    for stack in STACKS:
+        scoring = service(stack, "scoring")
+        lines.append(f"curl -s {scoring.url(settings, READINESS_PATH)}")
+        lines.append(f"curl -s {scoring.url(settings, METRICS_PATH)} | grep http_requests_total")
+    docs = " and ".join(service(stack, "scoring").url(settings, DOCS_PATH) for stack in STACKS)
+    lines.append(f"# API docs: open {docs} in a browser")
+    return lines
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line: no options; every setting comes from STACK_* variables or .env."""
+    return argparse.ArgumentParser(
+        prog="python -m system_launcher",
+        description="Start Redis, seed it, start all six services, print curl lines and stay in the foreground; "
+        "Ctrl-C or SIGTERM stops every process it started.",
+        epilog="Settings: STACK_* environment variables or .env (ports, Redis URL, sync worker class, log dir); "
+        "see .env.example.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the system until Ctrl-C or SIGTERM."""
+    parser().parse_args(argv)
+    settings = StackSettings()
+    # SIGTERM behaves like Ctrl-C. (Raising from the handler, rather than setting a
+    # threading.Event, cannot deadlock with a main thread waiting on that Event.)
+    signal.signal(signal.SIGTERM, _interrupt)
+    supervisor = Supervisor(settings)
+    try:
+        supervisor.start()
+        print("\nall six services are healthy. Try:\n")
+        print("\n".join(curl_lines(settings)))
+        print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
+        while not (dead := supervisor.exited()):
+            time.sleep(0.5)
+        names = ", ".join(p.name for p in dead)
+        print(f"\n{names} stopped unexpectedly; see {settings.log_dir}. Stopping everything.", file=sys.stderr)
+        return 1
+    except (StartError, OSError) as exc:
+        print(f"\nmake up failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+        return 0
+    finally:
+        # Ignore further Ctrl-C while stopping, so a second press cannot leave orphans.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        supervisor.stop()
+        print("stopped: nothing left running.", flush=True)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
