@@ -35,6 +35,11 @@ class Results:
     @property
     def services(self) -> dict:
         """The settings the services ran with (model cost, fan-out, worker layout)."""
+        if "services" not in self.fingerprint:
+            raise ValueError(
+                f"{self.root}: these results predate the fingerprint's record of the services' settings, which the "
+                "report's figures are computed from; rerun the experiments (make bench)"
+            )
         return self.fingerprint["services"]
 
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from benchmark.load.expected import expected_body
-from service_runtime.core.topology import STACKS
+from service_runtime.core.topology import DOCS_PATH, OPENAPI_PATH, ROLES, STACKS, predict_path
 from system_launcher.registry import service
 from tests.integration.stack_contract import BAD_SCORING_BODIES, post
 
@@ -49,8 +49,19 @@ def test_original_ports_give_equal_details(running, http):
         assert details[0] == details[1]
 
 
-def test_async_stack_serves_openapi_docs(running, http):
-    scoring = service("async", "scoring")
-    assert http.get(scoring.url(running.settings, "/docs"), timeout=5).status_code == 200
-    spec = http.get(scoring.url(running.settings, "/openapi.json"), timeout=5).json()
-    assert "/api/v1/ml/async/predict" in spec["paths"]
+@pytest.mark.parametrize("role", ROLES)
+def test_both_stacks_serve_the_same_openapi_document_and_page(running, http, role):
+    documents = {}
+    for stack in STACKS:
+        svc = service(stack, role)
+        page = http.get(svc.url(running.settings, DOCS_PATH), timeout=5)
+        assert page.status_code == 200
+        assert page.headers["Content-Type"].startswith("text/html")
+        assert OPENAPI_PATH in page.text
+        documents[stack] = http.get(svc.url(running.settings, OPENAPI_PATH), timeout=5).json()
+        assert predict_path(stack) in documents[stack]["paths"]
+    a, s = documents["async"], documents["sync"]
+    # Only the predict path and the title's stack differ.
+    assert a["paths"].pop(predict_path("async")) == s["paths"].pop(predict_path("sync"))
+    assert a["info"].pop("title").replace("async", "sync") == s["info"].pop("title")
+    assert a == s
