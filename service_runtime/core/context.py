@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from service_runtime.core.deadline import Deadline
@@ -18,4 +19,5 @@ class RequestContext:
 
     trace: Trace
     deadline: Deadline
+    read_by: float = math.inf  # time.monotonic() by which the request's body must have arrived
     stages: Stages = field(default_factory=Stages)

@@ -12,8 +12,14 @@ class Deadline:
 
     __slots__ = ("_at",)
 
-    def __init__(self, budget_s: float) -> None:
-        self._at = time.monotonic() + budget_s
+    def __init__(self, budget_s: float, start: float | None = None) -> None:
+        """``budget_s`` from ``start`` (a ``time.monotonic()`` value, the request's arrival), or from now."""
+        self._at = (time.monotonic() if start is None else start) + budget_s
+
+    @property
+    def at(self) -> float:
+        """The deadline as a ``time.monotonic()`` value (``inf`` when there is none)."""
+        return self._at
 
     def remaining(self) -> float:
         """Seconds left (never negative)."""

@@ -45,6 +45,11 @@ def body_too_large(limit: int) -> ApiError:
     return ApiError(413, "body_too_large", f"request body exceeds {limit} bytes", limit=limit)
 
 
+def request_timeout() -> ApiError:
+    """A 408 for a request (head or body) that did not arrive within its time."""
+    return ApiError(408, "request_timeout", "the request did not arrive in time")
+
+
 def entity_not_found(entity_id: str) -> ApiError:
     """A 404 for an entity with no features in the store."""
     return ApiError(404, "entity_not_found", f"no features stored for entity {entity_id!r}", entity_id=entity_id)
@@ -78,3 +83,8 @@ def http_error(status: int) -> ApiError:
         return ApiError(status, "http_error", f"HTTP error {status}")
     code = known.phrase.lower().replace(" ", "_").replace("-", "_").replace("'", "")
     return ApiError(status, code, known.description)
+
+
+def internal_error() -> dict[str, Any]:
+    """The body of an unexpected server error (the details go to the log, not to the client)."""
+    return error_body(500, "internal_error", "unexpected server error")

@@ -58,7 +58,27 @@ class ServerSettings(BaseSettings):
         default=None, ge=1, description="Requests per worker before new ones get a fast 503; default: by worker class."
     )
     access_log: bool = Field(default=False, description="Log every request as JSON (server errors are always logged).")
+    trust_request_start: bool = Field(
+        default=False,
+        description="Count each request's deadline from the edge's x-request-start stamp (only behind the edge).",
+    )
     backlog: int = Field(default=2048, ge=1, description="Listen queue length.")
+    # Limits that keep a worker alive whatever its clients do (the edge enforces tighter ones in front).
+    header_timeout_s: float = Field(
+        default=5.0, gt=0, description="A request's head must arrive within this; a silent new connection is closed."
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, description="A whole request, body included, must arrive within this of its arrival."
+    )
+    max_connections: int = Field(
+        default=1000, ge=1, description="Connections one worker holds at most (gthread: worker_connections)."
+    )
+    max_header_bytes: int = Field(
+        default=16_384, ge=1024, description="Largest request head (431 above it; gunicorn: per header line)."
+    )
+    max_body_bytes: int = Field(
+        default=65_536, ge=1, description="Largest body the server lets through to the app (Expect: 100-continue)."
+    )
     log_level: str = Field(default="info", description="gunicorn's error-log level.")
 
     def worker_count(self) -> int:
@@ -73,17 +93,16 @@ class ServerSettings(BaseSettings):
         return self.threads if self.worker_class == "gthread" else 1
 
     def in_flight_limit(self) -> int:
-        """Requests one worker accepts at once before shedding (``SERVER_MAX_IN_FLIGHT`` or the default).
+        """Requests one worker serves at once before shedding (``SERVER_MAX_IN_FLIGHT`` or the default).
 
-        uvicorn: 256 (an event loop can hold many waiting requests; past that, queueing only
-        adds latency). gthread: three quarters of the threads, so that the last quarter stays
-        free to refuse the excess in microseconds instead of leaving it queued behind busy
-        threads. sync and meinheld serve one request at a time and cannot shed.
+        A safety bound, not the admission rule: requests are refused by their deadline (a request whose
+        deadline leaves less than the time a request takes is refused at once, see ``ServicePolicy``),
+        so a burst the stack can serve in time is queued rather than shed. uvicorn: 256 (an event loop
+        holds many waiting requests). gthread: all its threads; more requests wait for a thread, their
+        deadline counted from their arrival. sync and meinheld serve one request at a time.
         """
         if self.max_in_flight is not None:
             return self.max_in_flight
         if self.worker_class == "uvicorn":
             return 256
-        if self.worker_class == "gthread":
-            return max(1, self.threads * 3 // 4)
-        return 1
+        return self.concurrency_per_worker()

@@ -1,6 +1,7 @@
 """gunicorn configuration of every service of both stacks, read from ``ServerSettings`` (``SERVER_*``)."""
 
 import os
+import resource
 import shutil
 import tempfile
 
@@ -26,6 +27,17 @@ keepalive = _settings.keepalive_s
 timeout = _settings.timeout_s
 graceful_timeout = _settings.graceful_timeout_s
 backlog = _settings.backlog
+worker_connections = _settings.max_connections  # gthread; the async worker applies it itself
+# gunicorn has no limit on the whole head: it bounds the request line, each header line and their count.
+limit_request_line = min(8190, _settings.max_header_bytes)
+limit_request_field_size = min(8190, _settings.max_header_bytes)
+limit_request_fields = 100
+
+# Every connection is a file descriptor: raise the soft limit to the hard one (often 1024 and 1M), so that
+# max_connections per worker is reachable; workers inherit it.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft != resource.RLIM_INFINITY and (_hard == resource.RLIM_INFINITY or _soft < _hard):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 # No access log on the hot path: it costs both stacks CPU; the middleware logs server errors
 # (and every request with SERVER_ACCESS_LOG=true), as JSON with the request id.
 accesslog = None

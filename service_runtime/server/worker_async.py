@@ -1,4 +1,4 @@
-"""The async stack's gunicorn worker: uvicorn with uvloop and httptools, draining before a bounded shutdown."""
+"""The async stack's gunicorn worker: uvicorn with uvloop and guarded httptools, draining before a bounded shutdown."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from gunicorn.arbiter import Arbiter
 
 from service_runtime.core.lifecycle import start_draining
 from service_runtime.core.server_settings import ServerSettings
+from service_runtime.server.http_async import GuardedHttpToolsProtocol
 
 
 class DrainingServer(uvicorn.Server):
@@ -35,10 +36,11 @@ class DrainingServer(uvicorn.Server):
 class AsyncDrainingWorker(uvicorn_worker.UvicornWorker):
     """uvicorn under gunicorn, so both stacks share one process manager, its signals and its timeouts."""
 
-    # No per-request access log (as on the sync stack): the middleware logs server errors.
+    # No per-request access log (as on the sync stack): the middleware logs server errors. httptools with the
+    # limits uvicorn lacks (head size, head timeout, connections: server/http_async.py).
     CONFIG_KWARGS: ClassVar[dict[str, Any]] = {
         "loop": "uvloop",
-        "http": "httptools",
+        "http": GuardedHttpToolsProtocol,
         "lifespan": "on",
         "access_log": False,
     }

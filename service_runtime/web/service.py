@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from service_runtime.core import jsonio
+from service_runtime.core.arrival import arrival_from_stamp
 from service_runtime.core.context import RequestContext
 from service_runtime.core.deadline import Deadline
 from service_runtime.core.errors import ApiError, error_body
@@ -38,17 +40,43 @@ class ServicePolicy:
     deadline_s: float = math.inf
     access_log: bool = False
     known_paths: frozenset[str] = frozenset()
+    trust_request_start: bool = False  # behind the edge: count the deadline from its x-request-start stamp
+    request_timeout_s: float = math.inf  # the whole request must have arrived this long after its arrival
 
-    def context(self, request_id: str | None, traceparent: str | None) -> RequestContext:
-        """A new request's context: its ids (continued or fresh), its deadline and its stage timer."""
-        return RequestContext(trace=Trace.from_headers(request_id, traceparent), deadline=Deadline(self.deadline_s))
+    def context(self, request_id: str | None, traceparent: str | None, arrived: float | None = None) -> RequestContext:
+        """A new request's context: its ids (continued or fresh), its deadline from its arrival, its stage timer.
+
+        Its body must arrive by the request timeout or the deadline, whichever comes first.
+        """
+        trace = Trace.from_headers(request_id, traceparent)
+        start = time.monotonic() if arrived is None else arrived
+        deadline = Deadline(self.deadline_s, start=start)
+        return RequestContext(trace=trace, deadline=deadline, read_by=min(start + self.request_timeout_s, deadline.at))
+
+    def arrival(self, stamp: str | None, seen: float | None) -> float | None:
+        """When the request arrived: the edge's stamp if trusted, else when the server saw it, else None (now)."""
+        stamped = arrival_from_stamp(stamp) if self.trust_request_start else None
+        return stamped if stamped is not None else seen
+
+    def refusal(self, ctx: RequestContext, in_flight: int, service_s: float) -> ApiError | None:
+        """Why a request must be refused at once, or None to serve it.
+
+        The admission rule of both stacks: a request is served if the worker has room and its deadline leaves at
+        least the time this worker takes to serve one; otherwise it gets a fast 503 rather than a late answer.
+        """
+        if in_flight >= self.max_in_flight:
+            return overloaded(self.max_in_flight)
+        left = ctx.deadline.remaining()
+        if left < service_s:
+            return too_late(left, service_s)
+        return None
 
     def path_label(self, path: str) -> str:
         """The metric label of a path: known routes by name, anything else as ``other`` (bounded cardinality)."""
         return path if path in self.known_paths else "other"
 
-    def finish(self, ctx: RequestContext, path: str, method: str, status: int) -> None:
-        """Record metrics and, for server errors or when enabled, a JSON access log line."""
+    def finish(self, ctx: RequestContext, path: str, method: str, status: int) -> float:
+        """Record metrics and, for server errors or when enabled, a JSON access log line; return the seconds spent."""
         durations = ctx.stages.durations()
         label = self.path_label(path)
         observe_request(self.name, label, method, status, durations, ctx.stages)
@@ -67,6 +95,23 @@ class ServicePolicy:
                     "failed": ctx.stages.failures() or None,
                 },
             )
+        return durations["total"]
+
+
+class ServiceTime:
+    """A moving estimate of how long this worker takes to answer a request, from its recent successful answers."""
+
+    __slots__ = ("seconds",)
+    # Weight of each new answer: the estimate follows a change of load within some tens of requests.
+    ALPHA = 0.05
+
+    def __init__(self) -> None:
+        self.seconds = 0.0  # admits everything until the first answers are in
+
+    def observe(self, status: int, seconds: float) -> None:
+        """Learn from one answer (only successful ones say how long serving takes)."""
+        if status == 200:
+            self.seconds += self.ALPHA * (seconds - self.seconds)
 
 
 def service_policy(server: ServerSettings, stack: Stack, deadline_s: float = math.inf) -> ServicePolicy:
@@ -77,6 +122,8 @@ def service_policy(server: ServerSettings, stack: Stack, deadline_s: float = mat
         deadline_s=deadline_s,
         access_log=server.access_log,
         known_paths=frozenset({predict_path(stack)}),
+        trust_request_start=server.trust_request_start,
+        request_timeout_s=server.request_timeout_s,
     )
 
 
@@ -100,6 +147,15 @@ def overloaded(limit: int) -> ApiError:
     return ApiError(503, "overloaded", f"server is at its limit of {limit} requests in flight per worker; retry later")
 
 
+def too_late(left_s: float, needed_s: float) -> ApiError:
+    """A 503 for a request that waited so long that it can no longer be answered within its deadline."""
+    return ApiError(
+        503, "overloaded",
+        f"the request waited too long: {left_s * 1000:.0f} ms of its deadline left, serving takes about "
+        f"{needed_s * 1000:.0f} ms; retry later",
+    )  # fmt: skip
+
+
 def readiness_answer(checks: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
     """The readiness status and body: 503 while draining or when a dependency is not ``ok``, else 200."""
     if is_draining():
@@ -108,8 +164,3 @@ def readiness_answer(checks: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
     if failed:
         return 503, error_body(503, "not_ready", f"unavailable: {', '.join(failed)}", checks=dict(checks))
     return 200, {"status": "ready", "checks": dict(checks)}
-
-
-def internal_error() -> dict[str, Any]:
-    """The body of an unexpected server error (the details go to the log, not to the client)."""
-    return error_body(500, "internal_error", "unexpected server error")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -14,8 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_runtime.core import jsonio
+from service_runtime.core.arrival import REQUEST_START_HEADER
 from service_runtime.core.context import RequestContext
-from service_runtime.core.errors import ApiError, body_too_large, http_error, invalid_input
+from service_runtime.core.errors import (
+    ApiError,
+    body_too_large,
+    http_error,
+    internal_error,
+    invalid_input,
+    request_timeout,
+)
 from service_runtime.core.openapi import swagger_page
 from service_runtime.core.timing import SERVER_TIMING, Stages
 from service_runtime.core.topology import (
@@ -34,8 +45,7 @@ from service_runtime.web.service import (
     UNMETERED_PATHS,
     Service,
     ServicePolicy,
-    internal_error,
-    overloaded,
+    ServiceTime,
     readiness_answer,
 )
 
@@ -44,6 +54,7 @@ log = logging.getLogger(__name__)
 # enabled; these services trace and measure themselves (core.tracing, web.metrics).
 NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
 _REQUEST_ID = REQUEST_ID_HEADER.lower().encode()
+_REQUEST_START = REQUEST_START_HEADER.encode()
 
 Readiness = Callable[[Request], Awaitable[dict[str, str]]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
@@ -66,12 +77,13 @@ def service_app(service: Service, lifespan: Lifespan | None = None, readiness: R
 
 
 class AsyncServiceMiddleware:
-    """Pure ASGI middleware: request ids, the in-flight limit (fast 503), metrics and access logs."""
+    """Pure ASGI middleware: request ids, admission by deadline (fast 503), metrics and access logs."""
 
     def __init__(self, app: ASGIApp, policy: ServicePolicy) -> None:
         self.app = app
         self.policy = policy
         self.in_flight = 0  # one event loop per worker: no lock needed
+        self.service_time = ServiceTime()
         self._gauge = IN_FLIGHT.labels(policy.name)
         self._shed = SHED.labels(policy.name)
 
@@ -80,12 +92,14 @@ class AsyncServiceMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        ctx = self.policy.context(_text(headers.get(_REQUEST_ID)), _text(headers.get(b"traceparent")))
+        # An event loop reads a request as it arrives: without a trusted edge stamp, arrival is now.
+        arrived = self.policy.arrival(_text(headers.get(_REQUEST_START)), None)
+        ctx = self.policy.context(_text(headers.get(_REQUEST_ID)), _text(headers.get(b"traceparent")), arrived)
         request_id = ctx.trace.request_id.encode()
-        if self.in_flight >= self.policy.max_in_flight:
+        if (refused := self.policy.refusal(ctx, self.in_flight, self.service_time.seconds)) is not None:
             self._shed.inc()
-            await _send_error(send, overloaded(self.policy.max_in_flight), request_id)
-            self.policy.finish(ctx, scope["path"], scope["method"], 503)
+            await _send_error(send, refused, request_id)
+            self.policy.finish(ctx, scope["path"], scope["method"], refused.status)
             return
         scope.setdefault("state", {})["ctx"] = ctx
         status = 500
@@ -104,7 +118,7 @@ class AsyncServiceMiddleware:
         finally:
             self.in_flight -= 1
             self._gauge.dec()
-            self.policy.finish(ctx, scope["path"], scope["method"], status)
+            self.service_time.observe(status, self.policy.finish(ctx, scope["path"], scope["method"], status))
 
 
 def request_context(request: Request) -> RequestContext:
@@ -119,18 +133,27 @@ def json_response(body: object, status: int = 200, stages: Stages | None = None)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or a 413 as soon as it is known to exceed ``limit`` bytes."""
+    """The request body; a 413 as soon as it is known to exceed ``limit`` bytes, a 408 if it arrives too late.
+
+    The body must arrive by the request timeout or the request's deadline (``RequestContext.read_by``), so a
+    client sending it slowly holds a slot of this worker for no longer than that.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise body_too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    # Stream rather than request.body(): a chunked body without Content-Length is cut off at the limit.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise body_too_large(limit)
-        chunks.append(chunk)
+    left = request_context(request).read_by - time.monotonic()
+    try:
+        async with asyncio.timeout(left if math.isfinite(left) else None):
+            # Stream rather than request.body(): a chunked body without Content-Length is cut off at the limit.
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise body_too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise request_timeout() from None
     return b"".join(chunks)
 
 

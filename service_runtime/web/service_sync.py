@@ -10,8 +10,9 @@ from flask import Flask, Request, Response, request
 from werkzeug.exceptions import HTTPException
 
 from service_runtime.core import jsonio
+from service_runtime.core.arrival import ARRIVAL_ENVIRON_KEY, READ_BY_ENVIRON_KEY, REQUEST_START_HEADER
 from service_runtime.core.context import RequestContext
-from service_runtime.core.errors import ApiError, body_too_large, http_error
+from service_runtime.core.errors import ApiError, body_too_large, http_error, internal_error, request_timeout
 from service_runtime.core.openapi import swagger_page
 from service_runtime.core.timing import SERVER_TIMING, Stages
 from service_runtime.core.topology import (
@@ -30,18 +31,13 @@ from service_runtime.web.service import (
     UNMETERED_PATHS,
     Service,
     ServicePolicy,
-    internal_error,
-    overloaded,
+    ServiceTime,
     readiness_answer,
 )
 
 log = logging.getLogger(__name__)
 _CTX_KEY = "service.ctx"
-
-# How much of an oversized body is read and thrown away so that the keep-alive connection
-# stays usable: the next request on it must not start in the middle of this body.
-DRAIN_BYTES = 1 << 20
-_CHUNK = 64 * 1024
+_REQUEST_START = "HTTP_" + REQUEST_START_HEADER.upper().replace("-", "_")
 
 Readiness = Callable[[], dict[str, str]]
 
@@ -62,12 +58,13 @@ def service_app(service: Service, readiness: Readiness | None = None) -> Flask:
 
 
 class ServiceMiddleware:
-    """WSGI middleware: request ids, the in-flight limit (fast 503), metrics and access logs."""
+    """WSGI middleware: request ids, admission by deadline (fast 503), metrics and access logs."""
 
     def __init__(self, app: Callable, policy: ServicePolicy) -> None:
         self.app = app
         self.policy = policy
         self.in_flight = 0
+        self.service_time = ServiceTime()
         self._lock = threading.Lock()  # gthread: many threads per worker
         self._gauge = IN_FLIGHT.labels(policy.name)
         self._shed = SHED.labels(policy.name)
@@ -76,20 +73,23 @@ class ServiceMiddleware:
         path = environ.get("PATH_INFO", "")
         if path in UNMETERED_PATHS:
             return self.app(environ, start_response)
-        ctx = self.policy.context(environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT"))
+        # The worker records when the request became readable, before it waited for a free thread.
+        arrived = self.policy.arrival(environ.get(_REQUEST_START), environ.get(ARRIVAL_ENVIRON_KEY))
+        ctx = self.policy.context(environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT"), arrived)
         method = environ.get("REQUEST_METHOD", "")
         with self._lock:
-            admitted = self.in_flight < self.policy.max_in_flight
-            if admitted:
+            refused = self.policy.refusal(ctx, self.in_flight, self.service_time.seconds)
+            if refused is None:
                 self.in_flight += 1
-        if not admitted:
+        if refused is not None:
             self._shed.inc()
-            err = overloaded(self.policy.max_in_flight)
             headers = [*SHED_HEADERS.items(), (REQUEST_ID_HEADER, ctx.trace.request_id)]
-            start_response("503 Service Unavailable", headers)
-            self.policy.finish(ctx, path, method, 503)
-            return [jsonio.dumps(err.body())]
+            start_response(f"{refused.status} Service Unavailable", headers)
+            self.policy.finish(ctx, path, method, refused.status)
+            return [jsonio.dumps(refused.body())]
         environ[_CTX_KEY] = ctx
+        if (read_by := environ.get(READ_BY_ENVIRON_KEY)) is not None:
+            read_by(ctx.read_by)  # the worker stops reading the body at the deadline too
         status = 500
 
         def start_with_id(status_line: str, headers: list, exc_info=None):
@@ -105,7 +105,7 @@ class ServiceMiddleware:
             with self._lock:
                 self.in_flight -= 1
             self._gauge.dec()
-            self.policy.finish(ctx, path, method, status)
+            self.service_time.observe(status, self.policy.finish(ctx, path, method, status))
 
 
 def request_context() -> RequestContext:
@@ -120,23 +120,21 @@ def json_response(body: object, status: int = 200, stages: Stages | None = None)
 
 
 def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or a 413 once it is known to exceed ``limit`` bytes (Flask has no limit by default)."""
-    stream = request.stream  # bounded by Content-Length, or by the end of a chunked body
+    """The request body; a 413 once it is known to exceed ``limit`` bytes (Flask has no limit by default), a 408
+    if it arrives too late (the worker bounds every read by ``RequestContext.read_by``).
+
+    An oversized body is not drained: the worker closes a connection whose body is still arriving.
+    """
     declared = request.content_length
     if declared is not None and declared > limit:
-        _discard(stream)
         raise body_too_large(limit)
-    body = stream.read(limit + 1)
+    try:
+        body = request.stream.read(limit + 1)  # bounded by Content-Length, or by the end of a chunked body
+    except TimeoutError:
+        raise request_timeout() from None
     if len(body) > limit:
-        _discard(stream)
         raise body_too_large(limit)
     return body
-
-
-def _discard(stream) -> None:
-    left = DRAIN_BYTES
-    while left > 0 and (chunk := stream.read(min(_CHUNK, left))):
-        left -= len(chunk)
 
 
 def _install_error_handlers(app: Flask) -> None:

@@ -1,0 +1,237 @@
+"""The edge: one Envoy in front of each scoring service, and the one function that writes its configuration.
+
+``edge_config`` is used by ``make up`` (written under the log directory at start), by docker-compose and by
+the Kubernetes overlays (written by ``python -m deploygen``): the same limits everywhere and for both stacks;
+only the addresses differ. What the edge does for the service behind it:
+
+- reads whole requests before a worker sees them (bounded by ``EDGE_MAX_REQUEST_BYTES``), so slow or
+  oversized bodies never hold a worker; times out slow headers, slow requests and idle connections; bounds
+  header size and the number of connections;
+- sends at most as many requests at once as the scoring service has workers x concurrency, and queues a
+  bounded number more (``EDGE_QUEUE``); past the queue it answers a fast 503 in the project's error shape;
+- stamps every request with the time it arrived (``x-request-start``), so that the service counts time
+  spent queued against the request's deadline and refuses at once what can no longer be served in time;
+- answers its own errors (408, 413, 431, 503...) as JSON of the project's one error shape;
+- exports its metrics at ``/stats/prometheus`` on its admin port.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from service_runtime.core.arrival import REQUEST_START_HEADER
+from service_runtime.core.errors import body_too_large, error_body, http_error
+from service_runtime.core.settings import settings_config
+from service_runtime.core.topology import Stack
+
+_TYPED = "@type"
+_HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+
+
+class EdgeSettings(BaseSettings):
+    """The edge proxy (Envoy) in front of each scoring service: its limits and timeouts (env prefix ``EDGE_``)."""
+
+    model_config = settings_config("EDGE_")
+
+    request_headers_timeout_s: float = Field(
+        default=5.0, gt=0, description="A request's headers must all arrive within this (slowloris is cut here)."
+    )
+    request_timeout_s: float = Field(
+        default=10.0, gt=0, description="A whole request, body included, must arrive within this (else 408)."
+    )
+    idle_timeout_s: float = Field(default=60.0, gt=0, description="A connection with no request open is closed.")
+    max_request_headers_kb: int = Field(default=16, ge=1, le=8192, description="Larger headers get 431.")
+    max_request_bytes: int = Field(
+        default=65_536, ge=1, description="Bodies are buffered whole up to this before the service sees them; 413."
+    )
+    max_connections: int = Field(default=10_000, ge=1, description="Client connections the edge holds at most.")
+    queue: int | None = Field(
+        default=None, ge=0, description="Requests queued for the service when all its slots are busy; default: "
+        "as many as the slots.",
+    )  # fmt: skip
+    deadline_margin_s: float = Field(
+        default=0.25, ge=0, description="The edge gives up on the service this long after the request's deadline."
+    )
+    upstream_connect_timeout_s: float = Field(default=0.25, gt=0, description="Timeout to connect to the service.")
+    upstream_idle_timeout_s: float = Field(
+        default=3.0, gt=0, description="Pooled connections to the service are dropped when idle (< SERVER_KEEPALIVE_S)."
+    )
+    threads: int = Field(default=1, ge=1, description="Envoy worker threads (--concurrency); one is plenty here.")
+
+
+@dataclass(frozen=True)
+class EdgePlan:
+    """Where one stack's edge listens and what it forwards to."""
+
+    stack: Stack
+    listen: tuple[str, int]
+    admin: tuple[str, int]
+    upstream: tuple[str, int]
+    upstream_slots: int  # requests the scoring service serves at once (all its workers)
+    deadline_s: float  # the scoring service's end-to-end budget
+    resolve_by_dns: bool = False  # containers reach the service by name
+
+
+def edge_argv(config_path: str, settings: EdgeSettings, envoy: str = "envoy") -> list[str]:
+    """The command that runs an edge from its configuration file."""
+    return [envoy, "-c", config_path, "--concurrency", str(settings.threads), "--disable-hot-restart",
+            "--log-level", "warn"]  # fmt: skip
+
+
+def edge_config(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
+    """The whole Envoy bootstrap configuration of one stack's edge."""
+    queue = plan.upstream_slots if settings.queue is None else settings.queue
+    return {
+        "admin": {"address": _address(*plan.admin)},
+        "overload_manager": {
+            "resource_monitors": [{
+                "name": "envoy.resource_monitors.global_downstream_max_connections",
+                "typed_config": {
+                    _TYPED: "type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3."
+                    "DownstreamConnectionsConfig",
+                    "max_active_downstream_connections": settings.max_connections,
+                },
+            }],
+        },
+        "static_resources": {
+            "listeners": [_listener(plan, settings)],
+            "clusters": [_cluster(plan, settings, queue)],
+        },
+    }  # fmt: skip
+
+
+def _listener(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
+    manager = {
+        _TYPED: _HCM,
+        "stat_prefix": f"{plan.stack}_edge",
+        "codec_type": "AUTO",
+        # The service makes and checks its own request ids: the edge passes the client's through untouched.
+        "generate_request_id": False,
+        "use_remote_address": True,
+        "request_headers_timeout": _duration(settings.request_headers_timeout_s),
+        "request_timeout": _duration(settings.request_timeout_s),
+        "stream_idle_timeout": _duration(settings.request_timeout_s),
+        "max_request_headers_kb": settings.max_request_headers_kb,
+        "common_http_protocol_options": {
+            "idle_timeout": _duration(settings.idle_timeout_s),
+            "headers_with_underscores_action": "REJECT_REQUEST",
+        },
+        "http_protocol_options": {"accept_http_10": False},
+        "route_config": _routes(plan, settings),
+        "http_filters": [
+            {"name": "envoy.filters.http.buffer", "typed_config": {
+                _TYPED: "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
+                "max_request_bytes": settings.max_request_bytes,
+            }},
+            {"name": "envoy.filters.http.router", "typed_config": {
+                _TYPED: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+                "suppress_envoy_headers": True,
+            }},
+        ],
+        "local_reply_config": _local_replies(settings),
+    }  # fmt: skip
+    return {
+        "name": f"{plan.stack}_scoring",
+        "address": _address(*plan.listen),
+        # Bounds what one connection may hold in Envoy's buffers, whatever the client does.
+        "per_connection_buffer_limit_bytes": 2 * settings.max_request_bytes,
+        "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                        "typed_config": manager}]}],
+    }  # fmt: skip
+
+
+def _routes(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
+    route = {
+        "cluster": "scoring",
+        # Counted from the end of the request: time queued for a slot, then the service's answer. The service
+        # answers within its deadline; the edge gives up only on a service that does not.
+        "timeout": _duration(plan.deadline_s + settings.deadline_margin_s),
+    }
+    stamp = {"header": {"key": REQUEST_START_HEADER, "value": "t=%START_TIME(%s.%3f)%"},
+             "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}  # fmt: skip
+    return {
+        "name": "scoring",
+        "virtual_hosts": [{"name": "scoring", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": route}]}],
+        # A client cannot set it: the edge overwrites whatever arrived.
+        "request_headers_to_add": [stamp],
+    }
+
+
+def _cluster(plan: EdgePlan, settings: EdgeSettings, queue: int) -> dict[str, Any]:
+    host, port = plan.upstream
+    return {
+        "name": "scoring",
+        "type": "STRICT_DNS" if plan.resolve_by_dns else "STATIC",
+        "dns_lookup_family": "V4_ONLY",
+        "connect_timeout": _duration(settings.upstream_connect_timeout_s),
+        "per_connection_buffer_limit_bytes": 2 * settings.max_request_bytes,
+        "load_assignment": {
+            "cluster_name": "scoring",
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
+        },
+        "circuit_breakers": {"thresholds": [{
+            "priority": "DEFAULT",
+            # HTTP/1: one request per upstream connection, so connections are the service's slots.
+            "max_connections": plan.upstream_slots,
+            "max_requests": plan.upstream_slots,
+            "max_pending_requests": max(1, queue),
+            "max_retries": 0,
+        }]},
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                _TYPED: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "common_http_protocol_options": {"idle_timeout": _duration(settings.upstream_idle_timeout_s)},
+                "explicit_http_config": {"http_protocol_options": {}},
+            },
+        },
+    }  # fmt: skip
+
+
+# Envoy's own answers, rewritten to the project's error shape: (response flags or status, status, error code, text).
+_FLAG_REPLIES = (
+    (["UO"], 503, "overloaded", "the edge's queue for this service is full; retry later"),
+    (["UT"], 503, "deadline_exceeded", "the request's deadline passed before the service answered"),
+    (["UF", "UH", "URX", "UC", "UR", "LR"], 503, "scoring_unavailable", "the scoring service cannot be reached"),
+)
+
+
+def _local_replies(settings: EdgeSettings) -> dict[str, Any]:
+    mappers = []
+    for flags, status, code, message in _FLAG_REPLIES:
+        mapper = {
+            "filter": {"response_flag_filter": {"flags": flags}},
+            "status_code": status,
+            "body_format_override": _json_body(error_body(status, code, message)),
+        }
+        if code == "overloaded":
+            mapper["headers_to_add"] = [{"header": {"key": "retry-after", "value": "1"},
+                                         "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]  # fmt: skip
+        mappers.append(mapper)
+    too_large = body_too_large(settings.max_request_bytes)
+    mappers.append(_status_mapper(413, too_large.body()))
+    for status in (400, 404, 408, 431, 500, 502, 503, 504):
+        mappers.append(_status_mapper(status, http_error(status).body()))
+    return {"mappers": mappers}
+
+
+def _status_mapper(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    comparison = {"op": "EQ", "value": {"default_value": status, "runtime_key": f"edge.local_reply.{status}"}}
+    return {"filter": {"status_code_filter": {"comparison": comparison}}, "body_format_override": _json_body(body)}
+
+
+def _json_body(body: dict[str, Any]) -> dict[str, Any]:
+    return {"json_format": body, "content_type": "application/json"}
+
+
+def _address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
+
+
+def _duration(seconds: float) -> str:
+    """Envoy's duration format: whole milliseconds as ``0.250s``."""
+    return f"{math.ceil(seconds * 1000) / 1000:.3f}s"
