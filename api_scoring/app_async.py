@@ -20,10 +20,11 @@ from service_runtime.web.service_async import json_response, read_body, request_
 def create_app(settings: ScoringSettings | None = None, server: ServerSettings | None = None) -> FastAPI:
     """Build the async scoring service; its clients live as long as the worker's event loop."""
     settings = settings or ScoringSettings()
+    server = server or ServerSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AsyncScoringResources]]:
-        resources = await AsyncScoringResources.open(settings)
+        resources = await AsyncScoringResources.open(settings, server)
         try:
             yield {"resources": resources}
         finally:
@@ -33,7 +34,7 @@ def create_app(settings: ScoringSettings | None = None, server: ServerSettings |
         return request.state.resources
 
     app = service_app(
-        describe(settings, server or ServerSettings(), "async"),
+        describe(settings, server, "async"),
         lifespan=lifespan,
         readiness=lambda request: resources_of(request).readiness(),
     )

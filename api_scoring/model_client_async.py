@@ -6,7 +6,15 @@ import asyncio
 
 import aiohttp
 
-from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
+from api_scoring.payloads import (
+    ANSWER_CHUNK_BYTES,
+    ModelPrediction,
+    Outcome,
+    answer_too_large,
+    check_declared_length,
+    parse_model_answer,
+    settle,
+)
 from feature_store.vector import Vector
 from service_runtime.core import jsonio
 from service_runtime.core.context import RequestContext
@@ -28,30 +36,49 @@ class AsyncModelClient:
     """Calls one model service's predict endpoint."""
 
     def __init__(
-        self, label: str, url: str, session: aiohttp.ClientSession, connect_timeout_s: float, timeout_s: float
-    ) -> None:
+        self, label: str, url: str, session: aiohttp.ClientSession, connect_timeout_s: float, timeout_s: float,
+        max_answer_bytes: int,
+    ) -> None:  # fmt: skip
         self.label = label
         self._url = url
         self._session = session
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
+        self._max_answer_bytes = max_answer_bytes
 
     async def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
-        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none."""
+        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none.
+
+        The whole call (waiting for a pooled connection, connect, send, every byte of the answer) ends within
+        the model timeout and what is left of the deadline. An answer over ``max_answer_bytes`` is refused,
+        not buffered.
+        """
         with ctx.stages.stage(self.label):
             budget = ctx.deadline.timeout(self._timeout_s)
-            # total bounds the whole call; connect also covers the wait for a free pooled connection.
-            timeout = aiohttp.ClientTimeout(total=budget, connect=min(self._connect_timeout_s, budget))
+            # total bounds the whole call; sock_connect only the TCP connect, not the wait for a pooled
+            # connection (aiohttp's connect would count that wait too, and fail bursts after an idle gap).
+            timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(self._connect_timeout_s, budget))
             try:
                 async with self._session.post(
                     self._url, data=jsonio.dumps(vector), headers=ctx.trace.outbound_headers(), timeout=timeout
                 ) as response:
-                    raw = await response.read()
+                    raw = await self._read(response)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise model_unavailable(self.label, type(exc).__name__) from exc
-            if response.status != 200:
-                raise model_unavailable(self.label, f"HTTP {response.status}")
             return parse_model_answer(self.label, raw)
+
+    async def _read(self, response: aiohttp.ClientResponse) -> bytes:
+        """The whole answer within the size bound (leaving the block unread closes the connection)."""
+        if response.status != 200:
+            raise model_unavailable(self.label, f"HTTP {response.status}")
+        check_declared_length(self.label, response.content_length, self._max_answer_bytes)
+        chunks, size = [], 0
+        async for chunk in response.content.iter_chunked(ANSWER_CHUNK_BYTES):
+            size += len(chunk)
+            if size > self._max_answer_bytes:
+                raise answer_too_large(self.label, self._max_answer_bytes)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def check(self, timeout_s: float) -> str:
         """``ok`` when the model service is live, else why not (for readiness)."""

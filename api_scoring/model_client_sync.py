@@ -7,13 +7,22 @@ cost more CPU than the rest of the call (doc/performance.md), so the client talk
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlsplit
 
 import urllib3
 
-from api_scoring.payloads import ModelPrediction, Outcome, parse_model_answer, settle
+from api_scoring.payloads import (
+    ANSWER_CHUNK_BYTES,
+    ModelPrediction,
+    Outcome,
+    answer_too_large,
+    check_declared_length,
+    parse_model_answer,
+    settle,
+)
 from feature_store.vector import Vector
 from service_runtime.core import jsonio
 from service_runtime.core.context import RequestContext
@@ -35,35 +44,71 @@ class ModelClient:
     """Calls one model service's predict endpoint."""
 
     def __init__(
-        self, label: str, url: str, pools: urllib3.PoolManager, connect_timeout_s: float, timeout_s: float
-    ) -> None:
+        self, label: str, url: str, pools: urllib3.PoolManager, connect_timeout_s: float, timeout_s: float,
+        max_answer_bytes: int,
+    ) -> None:  # fmt: skip
         self.label = label
         self._path = urlsplit(url).path
         self._health_path = urlsplit(health_url(url)).path
         self._pool = pools.connection_from_url(url)  # resolved once, not parsed on every call
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
+        self._max_answer_bytes = max_answer_bytes
 
     def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
-        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none."""
+        """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none.
+
+        The whole call (connect, send, every byte of the answer) ends within the model timeout and what is
+        left of the deadline: urllib3's read timeout bounds each socket read, so the answer is read one read
+        at a time, each with what is left. An answer over ``max_answer_bytes`` is refused, not buffered.
+        """
         with ctx.stages.stage(self.label):
-            timeout = ctx.deadline.timeout(self._timeout_s)
-            # The read timeout bounds each socket read, not the whole answer; the model's
-            # answer is one small read, so it bounds the call as well.
+            budget = ctx.deadline.timeout(self._timeout_s)
+            ends = time.monotonic() + budget
             try:
                 response = self._pool.urlopen(
                     "POST",
                     self._path,
                     body=jsonio.dumps(vector),
                     headers=JSON_HEADERS | ctx.trace.outbound_headers(),
-                    timeout=urllib3.Timeout(connect=min(self._connect_timeout_s, timeout), read=timeout),
+                    timeout=urllib3.Timeout(connect=min(self._connect_timeout_s, budget), read=budget),
                     retries=False,
+                    preload_content=False,
                 )
             except urllib3.exceptions.HTTPError as exc:
                 raise model_unavailable(self.label, type(exc).__name__) from exc
+            return parse_model_answer(self.label, self._read(response, ends))
+
+    def _read(self, response: urllib3.BaseHTTPResponse, ends: float) -> bytes:
+        """The whole answer by ``ends``, within the size bound; the connection is reused only after a whole read."""
+        whole = False
+        try:
             if response.status != 200:
                 raise model_unavailable(self.label, f"HTTP {response.status}")
-            return parse_model_answer(self.label, response.data)
+            check_declared_length(self.label, response.headers.get("Content-Length"), self._max_answer_bytes)
+            chunks, size = [], 0
+            while True:
+                if (connection := response.connection) is None:
+                    whole = True  # urllib3 hands the connection back once the last byte is read
+                    return b"".join(chunks)
+                left = ends - time.monotonic()
+                if left <= 0:
+                    raise model_unavailable(self.label, "ReadTimeoutError")
+                connection.sock.settimeout(left)
+                chunk = response.read1(ANSWER_CHUNK_BYTES)
+                if not chunk:
+                    whole = True
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > self._max_answer_bytes:
+                    raise answer_too_large(self.label, self._max_answer_bytes)
+                chunks.append(chunk)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise model_unavailable(self.label, type(exc).__name__) from exc
+        finally:
+            if not whole:
+                response.close()  # whatever is left unread must not reach the next request on this connection
+            response.release_conn()
 
     def check(self, timeout_s: float) -> str:
         """``ok`` when the model service is live, else why not (for readiness)."""

@@ -44,6 +44,21 @@ def parse_score_body(raw: bytes) -> ScoreRequest:
     raise invalid_input('body must be {"entity_id": "..."} or a list of features')
 
 
+# Model answers are read in pieces of this size, so that a refused one is never buffered whole.
+ANSWER_CHUNK_BYTES = 16_384
+
+
+def answer_too_large(label: str, limit: int) -> ApiError:
+    """A model whose answer is larger than ``limit`` bytes is unavailable: its answer is not read further."""
+    return model_unavailable(label, f"answer larger than {limit} bytes")
+
+
+def check_declared_length(label: str, declared: str | int | None, limit: int) -> None:
+    """Refuse an answer whose ``Content-Length`` already says it is too large, before reading any of it."""
+    if declared is not None and str(declared).isdigit() and int(declared) > limit:
+        raise answer_too_large(label, limit)
+
+
 def parse_model_answer(label: str, raw: bytes) -> ModelPrediction:
     """Check a model service's 200 answer; a malformed one makes that model unavailable."""
     try:

@@ -10,11 +10,8 @@ import aiohttp
 from api_scoring.model_client_async import AsyncModelClient, AsyncModelPair, open_session
 from api_scoring.settings import ScoringSettings
 from feature_store.reader_async import AsyncFeatureReader
+from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import MODELS
-
-# One event loop keeps many calls in flight: pools sized for the load, not for a thread count.
-POOL_SIZE = 100
-REDIS_POOL_SIZE = 64
 
 
 @dataclass
@@ -28,18 +25,22 @@ class AsyncScoringResources:
     ready_timeout_s: float
 
     @classmethod
-    async def open(cls, settings: ScoringSettings) -> AsyncScoringResources:
-        """Open the worker's clients (inside the running event loop)."""
-        session = open_session(settings.model_pool_size or POOL_SIZE, settings.client_keepalive_s)
+    async def open(cls, settings: ScoringSettings, server: ServerSettings) -> AsyncScoringResources:
+        """Open the worker's clients (inside the running event loop), sized to the requests it serves at once."""
+        concurrency = server.in_flight_limit()
+        session = open_session(settings.model_pool(concurrency), settings.client_keepalive_s)
         clients = [
             AsyncModelClient(
                 name, settings.model_url(name, "async"), session,
-                settings.model_connect_timeout_s, settings.model_timeout_s,
+                settings.model_connect_timeout_s, settings.model_timeout_s, settings.model_max_answer_bytes,
             )
             for name in MODELS
         ]  # fmt: skip
         features = AsyncFeatureReader(
-            settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or REDIS_POOL_SIZE
+            settings.redis_url,
+            settings.redis_timeout_s,
+            settings.redis_connect_timeout_s,
+            settings.redis_pool(concurrency),
         )
         return cls(features, AsyncModelPair(*clients), clients, session, settings.ready_timeout_s)
 

@@ -13,8 +13,6 @@ from feature_store.reader_sync import FeatureReader
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import MODELS
 
-MIN_POOL = 8
-
 
 @dataclass
 class ScoringResources:
@@ -29,9 +27,9 @@ class ScoringResources:
 
     @classmethod
     def open(cls, settings: ScoringSettings, server: ServerSettings) -> ScoringResources:
-        """Open clients sized to the worker's concurrency (threads x one call per model)."""
-        concurrency = server.concurrency_per_worker()
-        pools = open_pools(settings.model_pool_size or max(MIN_POOL, concurrency))
+        """Open clients sized to the requests the worker serves at once (its threads)."""
+        concurrency = server.in_flight_limit()
+        pools = open_pools(settings.model_pool(concurrency))
         executor = (
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fanout")
             if settings.fanout == "parallel"
@@ -40,12 +38,15 @@ class ScoringResources:
         clients = [
             ModelClient(
                 name, settings.model_url(name, "sync"), pools,
-                settings.model_connect_timeout_s, settings.model_timeout_s,
+                settings.model_connect_timeout_s, settings.model_timeout_s, settings.model_max_answer_bytes,
             )
             for name in MODELS
         ]  # fmt: skip
         features = FeatureReader(
-            settings.redis_url, settings.redis_timeout_s, settings.redis_max_connections or max(MIN_POOL, concurrency)
+            settings.redis_url,
+            settings.redis_timeout_s,
+            settings.redis_connect_timeout_s,
+            settings.redis_pool(concurrency),
         )
         return cls(features, ModelPair(*clients, executor=executor), clients, pools, executor, settings.ready_timeout_s)
 

@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings
 from service_runtime.core.settings import redis_url_field, settings_config
 from service_runtime.core.topology import DEFAULT_PORTS, Model, Stack, predict_path
 
+# Pools never smaller than this, whatever the worker's concurrency.
+MIN_POOL = 8
+
 
 class ScoringSettings(BaseSettings):
     """One scoring service: where its feature store and models are, and how long it waits for them."""
@@ -19,22 +22,28 @@ class ScoringSettings(BaseSettings):
     redis_url: str = redis_url_field("SCORING_")
     deadline_s: float = Field(default=0.5, gt=0, description="End-to-end budget of a scoring request.")
     redis_timeout_s: float = Field(
-        default=0.1, gt=0, description="Timeout of each Redis call and pool wait (at most the deadline's remainder)."
+        default=0.1, gt=0, description="Timeout of each Redis reply and pool wait (at most the deadline's remainder)."
+    )
+    redis_connect_timeout_s: float = Field(
+        default=0.25, gt=0, description="Timeout to set up a new Redis connection (at most the deadline's remainder)."
     )
     redis_max_connections: int | None = Field(
-        default=None, ge=1, description="Redis pool size per worker; default: sync, its concurrency (min 8); async, 64."
+        default=None, ge=1, description="Redis pool size per worker; default: the worker's concurrency (min 8)."
     )
     model_a_url: str | None = Field(default=None, description="model_a predict URL; default: this stack's.")
     model_b_url: str | None = Field(default=None, description="model_b predict URL; default: this stack's.")
     model_timeout_s: float = Field(
         default=0.3, gt=0, description="Timeout of each whole model call (at most the deadline's remainder)."
     )
-    model_connect_timeout_s: float = Field(default=0.1, gt=0, description="Timeout to connect to a model.")
+    model_connect_timeout_s: float = Field(default=0.1, gt=0, description="Timeout of the TCP connect to a model.")
+    model_max_answer_bytes: int = Field(
+        default=16_384, ge=256, description="A model answer larger than this is refused without being buffered."
+    )
     ready_timeout_s: float = Field(default=0.2, gt=0, description="Timeout of each readiness check of a dependency.")
     model_pool_size: int | None = Field(
         default=None,
         ge=1,
-        description="Connections per model per worker; default: sync, its concurrency (min 8); async, 100.",
+        description="Connections per model per worker; default: the worker's concurrency (min 8).",
     )
     client_keepalive_s: float = Field(
         default=3.0, gt=0, description="Idle time before the client drops a pooled connection (< SERVER_KEEPALIVE_S)."
@@ -49,3 +58,11 @@ class ScoringSettings(BaseSettings):
         """The predict URL of a model, defaulting to the stack's own service on this host."""
         configured = self.model_a_url if model == "model_a" else self.model_b_url
         return configured or f"http://127.0.0.1:{DEFAULT_PORTS[(stack, model)]}{predict_path(stack)}"
+
+    def model_pool(self, concurrency: int) -> int:
+        """Connections per model per worker: one per request the worker serves at once, unless set."""
+        return self.model_pool_size or max(MIN_POOL, concurrency)
+
+    def redis_pool(self, concurrency: int) -> int:
+        """Redis connections per worker: one per request the worker serves at once, unless set."""
+        return self.redis_max_connections or max(MIN_POOL, concurrency)

@@ -13,10 +13,14 @@ both stacks carry none and ``docker compose up`` runs the whole system. The prof
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from deploygen.containers import (
     BENCH,
+    EDGE,
+    EDGE_CONFIG_PATH,
+    EDGE_LIMITS,
     LOCUST_LIMITS,
     REDIS_IMAGE,
     REDIS_LIMITS,
@@ -25,12 +29,14 @@ from deploygen.containers import (
     SERVICE_LIMITS,
     Limits,
     container_env,
+    edge_command,
     image,
     service_target,
     to_yaml,
 )
 from service_runtime.core.topology import HEALTHCHECK_PATH, STACKS, Stack
 from system_launcher.registry import (
+    EDGES,
     SERVICES,
     Service,
     locust_master_argv,
@@ -44,6 +50,7 @@ from system_launcher.registry import (
 from system_launcher.settings import REDIS_NAME, StackSettings
 
 PROJECT = "async-vs-sync-scoring"
+EDGE_DIR = Path("deploy/edge")
 SEED_NAME = "seed"
 LOCUST_WEB_PORT = 8089  # Locust's default web UI port inside the master's container
 LOCUST_HOST_PORTS: dict[Stack, int] = {"async": 8089, "sync": 8090}
@@ -64,8 +71,22 @@ def compose_settings() -> StackSettings:
 
 def healthcheck_argv(svc: Service, settings: StackSettings) -> list[str]:
     """A health probe the image can run without curl: ``urlopen`` raises, so exits non-zero, on anything but 2xx."""
-    url = f"http://127.0.0.1:{settings.port(svc.stack, svc.role)}{HEALTHCHECK_PATH}"
+    return _probe(settings.listen_port(svc.stack, svc.role))
+
+
+def edge_healthcheck_argv(stack: Stack, settings: StackSettings) -> list[str]:
+    """The edge's probe: liveness of its scoring service, through the edge (so it proves the edge forwards)."""
+    return _probe(settings.port(stack, "scoring"))
+
+
+def _probe(port: int) -> list[str]:
+    url = f"http://127.0.0.1:{port}{HEALTHCHECK_PATH}"
     return ["python", "-c", f'import urllib.request; urllib.request.urlopen("{url}", timeout=2)']
+
+
+def edge_config_file(stack: Stack) -> Path:
+    """The generated configuration of a stack's edge in compose, from the repository root."""
+    return EDGE_DIR / f"{stack}.yaml"
 
 
 def render(settings: StackSettings | None = None) -> str:
@@ -94,13 +115,16 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
     }
     for svc in SERVICES:
         services[svc.name] = _service(svc, settings)
+    if settings.edge:
+        for edge in EDGES:
+            services[edge.name] = _edge(edge.stack, settings)
     for stack in STACKS:
         services |= _locust(stack, settings)
     return services
 
 
 def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
-    port = settings.port(svc.stack, svc.role)
+    port = settings.listen_port(svc.stack, svc.role)
     entry = {
         **_built(service_target(svc, settings)),
         "command": service_argv(svc),
@@ -121,8 +145,23 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
     return entry
 
 
+def _edge(stack: Stack, settings: StackSettings) -> dict[str, Any]:
+    """Envoy in front of a stack's scoring service, on the port users know, with its metrics port."""
+    ports = settings.edge_ports(stack)
+    return {
+        **_built(EDGE),
+        "command": edge_command(),
+        "volumes": [f"./{edge_config_file(stack)}:{EDGE_CONFIG_PATH}:ro"],
+        "ports": [_published(settings, ports["listen"]), _published(settings, ports["metrics"])],
+        "healthcheck": _healthcheck(edge_healthcheck_argv(stack, settings)),
+        "depends_on": {service(stack, "scoring").name: {"condition": "service_healthy"}},
+        "deploy": _deploy(EDGE_LIMITS),
+    }
+
+
 def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
     scoring = service(stack, "scoring")
+    entry = f"{stack}-edge" if settings.edge else scoring.name
     master = f"locust-{stack}-master"
     profiles = [stack, "bench"]
     return {
@@ -131,7 +170,7 @@ def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
             "profiles": profiles,
             "command": locust_master_argv(scoring.url(settings)),
             "ports": [f"{settings.host}:{LOCUST_HOST_PORTS[stack]}:{LOCUST_WEB_PORT}"],
-            "depends_on": {scoring.name: {"condition": "service_healthy"}},
+            "depends_on": {entry: {"condition": "service_healthy"}},
             "deploy": _deploy(LOCUST_LIMITS),
         },
         f"locust-{stack}-worker": {

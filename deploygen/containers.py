@@ -12,14 +12,23 @@ from typing import Any
 import yaml
 
 from service_runtime.core.server_settings import workers_for
-from system_launcher.registry import Service, service_env
+from service_runtime.core.topology import Stack
+from system_launcher.edge import EdgePlan, EdgeSettings, edge_argv, edge_config
+from system_launcher.registry import Service, edge_plan, service, service_env
 from system_launcher.settings import StackSettings
+
+GENERATED_EDGE = (
+    "# Generated from system_launcher/edge.py by `make deploy-files` (python -m deploygen): do not edit by hand.\n"
+)
 
 IMAGE = "async-vs-sync-scoring"
 # The Dockerfile's build targets; each is tagged with its own name (see ``image``).
 RUNTIME = "runtime"
 RUNTIME_MEINHELD = "runtime-meinheld"
 BENCH = "bench"
+EDGE = "edge"
+# Where an edge container finds its configuration (mounted from the generated file of its stack).
+EDGE_CONFIG_PATH = "/etc/edge/edge.yaml"
 # Pinned to a minor version so a benchmark rerun a year later talks to the same Redis.
 REDIS_IMAGE = "redis:7.4"
 # The binary in REDIS_IMAGE that redis_argv starts.
@@ -37,6 +46,7 @@ class Limits:
 # Every service of both stacks gets the same: the comparison is only fair if neither stack gets more.
 SERVICE_LIMITS = Limits(cpus=1, memory_mib=512)
 REDIS_LIMITS = Limits(cpus=1, memory_mib=256)
+EDGE_LIMITS = Limits(cpus=1, memory_mib=256)
 LOCUST_LIMITS = Limits(cpus=1, memory_mib=512)
 
 
@@ -63,6 +73,21 @@ def container_env(svc: Service, settings: StackSettings) -> dict[str, str]:
     """``service_env``, plus the worker count that fits the container's CPU limit."""
     env = service_env(svc, settings)
     return env | {"SERVER_WORKERS": str(worker_count(env["SERVER_WORKER_CLASS"], SERVICE_LIMITS.cpus))}
+
+
+def container_edge_plan(stack: Stack, settings: StackSettings) -> EdgePlan:
+    """A stack's edge in containers: its scoring service runs the container worker count."""
+    return edge_plan(stack, settings, container_env(service(stack, "scoring"), settings))
+
+
+def edge_file(stack: Stack, settings: StackSettings) -> str:
+    """The YAML configuration of a stack's edge in containers (defaults of ``EDGE_*``, as every generated file)."""
+    return GENERATED_EDGE + to_yaml(edge_config(container_edge_plan(stack, settings), EdgeSettings()))
+
+
+def edge_command() -> list[str]:
+    """The command of an edge container, reading the configuration mounted at ``EDGE_CONFIG_PATH``."""
+    return edge_argv(EDGE_CONFIG_PATH, EdgeSettings())
 
 
 def to_yaml(*documents: Any) -> str:

@@ -12,10 +12,12 @@ from benchmark.settings import BenchSettings
 from feature_store.seed import SeedSettings
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.web.profiling import ProfilingSettings
+from system_launcher.edge import EdgeSettings
 from system_launcher.settings import StackSettings
 
 SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     StackSettings,
+    EdgeSettings,
     ServerSettings,
     ModelSettings,
     ScoringSettings,

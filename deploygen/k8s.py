@@ -14,9 +14,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deploygen.containers import REDIS_SERVER, RUNTIME, container_env, image, service_target, to_yaml
+from deploygen.containers import (
+    EDGE,
+    REDIS_SERVER,
+    RUNTIME,
+    container_env,
+    edge_command,
+    edge_file,
+    image,
+    service_target,
+    to_yaml,
+)
 from deploygen.env_example import SETTINGS_CLASSES, env_lines
 from service_runtime.core.topology import STACKS, Stack
+from system_launcher.edge import EdgeSettings
 from system_launcher.registry import (
     SERVICES,
     Service,
@@ -34,7 +45,9 @@ from system_launcher.settings import REDIS_NAME, StackSettings
 K8S_DIR = Path("deploy/k8s")
 # Every service listens on this port (the base's port named http): each pod has its own address.
 PORT = 8080
+EDGE_METRICS_PORT = 9901
 APP_CONTAINER = "app"
+EDGE_CONTAINER = "edge"
 LOCUST_CONTAINER = "locust"
 # Settings whose cluster value differs from the default. The drain delay must outlast the
 # readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
@@ -47,6 +60,10 @@ GENERATED = (
 def k8s_settings(stack: Stack) -> StackSettings:
     """The registry's settings in a stack's overlay: one Service per process, named ``<stack>-<name>``, on PORT."""
     ports = {f"{svc.stack}_{svc.role}_port": PORT for svc in SERVICES}
+    # Behind the edge too, scoring listens on PORT: it is a pod of its own. The edge's metrics port is the
+    # base's 9901 in every pod.
+    ports |= {f"{s}_scoring_backend_port": PORT for s in STACKS} | {f"{s}_edge_metrics_port": EDGE_METRICS_PORT
+                                                                     for s in STACKS}  # fmt: skip
     settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, **ports)
     # The services' registry names already carry the stack; Redis gets it from the overlay's name prefix.
     return settings.model_copy(update={"redis_url": f"redis://{stack}-{REDIS_NAME}:{settings.redis_port}/0"})
@@ -67,6 +84,8 @@ def commands(stack: Stack) -> list[dict[str, Any]]:
     for svc in stack_services(stack):
         container = _container(service_target(svc, settings), service_argv(svc), container_env(svc, settings))
         patches.append(_patch("apps/v1", "Deployment", base_name(svc), {"name": APP_CONTAINER, **container}))
+    edge = _container(EDGE, edge_command(), {})
+    patches.append(_patch("apps/v1", "Deployment", "edge", {"name": EDGE_CONTAINER, **edge}))
     scoring_url = service(stack, "scoring").url(settings)
     master_argv, worker_argv = locust_master_argv(scoring_url), locust_worker_argv(f"{stack}-locust-master")
     patches += [
@@ -82,7 +101,9 @@ def settings_env() -> str:
     per_container = {key for svc in SERVICES for key in container_env(svc, settings)} | set(seed_env(settings))
     lines = [GENERATED.rstrip(), "# Every setting no container sets itself, with its default: see .env.example.", ""]
     for cls in SETTINGS_CLASSES:
-        if cls is not StackSettings:  # the launcher's own settings: no launcher runs in the cluster
+        # The launcher's own settings (no launcher runs in the cluster) and the edge's (its configuration is
+        # generated, edge-config.yaml) are read by no container.
+        if cls not in (StackSettings, EdgeSettings):
             lines += [*env_lines(cls, exclude=per_container), ""]
     for name, value in CLUSTER_SETTINGS.items():
         lines = [f"# (cluster value, see deploygen/k8s.py)\n{name}={value}" if line.startswith(f"{name}=") else line
@@ -95,6 +116,7 @@ def rendered_files() -> dict[Path, str]:
     files = {K8S_DIR / "base" / "settings.env": settings_env()}
     for stack in STACKS:
         files[K8S_DIR / "overlays" / stack / "commands.yaml"] = GENERATED + to_yaml(*commands(stack))
+        files[K8S_DIR / "overlays" / stack / "edge-config.yaml"] = edge_file(stack, k8s_settings(stack))
     return files
 
 
@@ -105,4 +127,5 @@ def _patch(api_version: str, kind: str, name: str, container: dict[str, Any]) ->
 
 
 def _container(target: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    return {"image": image(target), "command": argv, "env": [{"name": k, "value": v} for k, v in env.items()]}
+    container = {"image": image(target), "command": argv}
+    return container | ({"env": [{"name": k, "value": v} for k, v in env.items()]} if env else {})

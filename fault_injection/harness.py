@@ -1,4 +1,8 @@
-"""A stack wired for fault injection (tests, soak): its own Redis, model_b behind a ``FaultProxy``, access logs on."""
+"""A stack wired for fault injection (tests, soak): its own Redis, model_b behind a ``FaultProxy``, access logs on.
+
+The scoring service is reached directly by default (the faults test the service's own behaviour); with
+``edge=True`` it runs behind its edge, as ``make up`` runs it.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from system_launcher.net import free_ports
 from system_launcher.polling import wait_until
 from system_launcher.procfs import children, pid_alive, socket_count
 from system_launcher.registry import service, service_named, stack_services
-from system_launcher.settings import StackSettings, one_stack_ports
+from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
 
 # The scoring service runs one worker with this limit, so that overload is easy to reach.
@@ -24,14 +28,15 @@ SCORING_MAX_IN_FLIGHT = 16
 class FaultStack:
     """One stack (Redis, model_a, model_b behind a proxy, scoring) started by the project's supervisor."""
 
-    def __init__(self, stack: Stack, base: Path) -> None:
-        ports = free_ports(5)
+    def __init__(self, stack: Stack, base: Path, edge: bool = False) -> None:
+        ports = free_ports(PORTS_PER_STACK + 1)
         self.stack = stack
-        self.settings = StackSettings(**one_stack_ports(stack, ports[:4]), log_dir=base / "log")
+        self.settings = StackSettings(**one_stack_ports(stack, ports[:-1]), edge=edge, log_dir=base / "log",
+                                      run_dir=base / "run")  # fmt: skip
         self.model_b = service(stack, "model_b")
         self.scoring = service(stack, "scoring")
-        self.proxy = FaultProxy(upstream=("127.0.0.1", self.settings.port(stack, "model_b")), port=ports[4])
-        proxied = f"http://127.0.0.1:{ports[4]}{predict_path(stack)}"
+        self.proxy = FaultProxy(upstream=("127.0.0.1", self.settings.port(stack, "model_b")), port=ports[-1])
+        proxied = f"http://127.0.0.1:{ports[-1]}{predict_path(stack)}"
         everyone = {"SERVER_ACCESS_LOG": "true"}
         self.supervisor = Supervisor(
             self.settings,

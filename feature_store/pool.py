@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 
-def pool_kwargs(timeout_s: float, max_connections: int) -> dict:
-    """A bounded pool whose every wait (free connection, connect, each reply) is bounded by ``timeout_s``."""
+def pool_kwargs(timeout_s: float, connect_timeout_s: float, max_connections: int) -> dict:
+    """A bounded pool: waiting for a free connection and each reply bounded by ``timeout_s``, a new connection's
+    set-up by ``connect_timeout_s`` (the caller bounds the whole call by the request's deadline too)."""
     return {
         "max_connections": max_connections,
         # How long a caller waits for a free pooled connection before giving up.
         "timeout": timeout_s,
         "socket_timeout": timeout_s,
-        "socket_connect_timeout": timeout_s,
+        "socket_connect_timeout": connect_timeout_s,
+        # A new connection costs one TCP handshake and nothing more: RESP2 needs no HELLO, and no CLIENT SETINFO
+        # is sent. (A burst opens many connections at once on a busy worker: each round trip counts there.)
+        "protocol": 2,
+        "driver_info": None,
     }

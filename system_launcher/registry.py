@@ -1,4 +1,5 @@
-"""The one source of truth for how each process of the system starts: the six services, Redis, seeding, Locust.
+"""The one source of truth for how each process of the system starts: the six services, the two edges, Redis,
+seeding, Locust.
 
 ``make up``, the tests, the benchmark, ``docker-compose.yml`` (``deploygen/compose.py``) and the
 Kubernetes overlays (``deploygen/k8s.py``) build their commands from these functions; only the settings differ: loopback
@@ -7,9 +8,13 @@ natively, one host name per process in containers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from api_scoring.settings import ScoringSettings
+from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import HEALTHCHECK_PATH, ROLES, STACKS, Role, Stack, predict_path
+from system_launcher.edge import EdgePlan
 from system_launcher.settings import StackSettings
 
 GUNICORN_CONFIG = "python:service_runtime.server.gunicorn_conf"
@@ -36,16 +41,21 @@ class Service:
         return f"{package}.app_{self.stack}:create_app()"
 
     def url(self, settings: StackSettings, path: str = "") -> str:
-        """The service's base URL, plus ``path``."""
-        return f"http://{settings.address_of(self.name)}:{settings.port(self.stack, self.role)}{path}"
+        """The service's base URL as users reach it (scoring with the edge on: the edge's), plus ``path``."""
+        host = f"{self.stack}-edge" if self.role == "scoring" and settings.edge else self.name
+        return f"http://{settings.address_of(host)}:{settings.port(self.stack, self.role)}{path}"
 
     def health_url(self, settings: StackSettings) -> str:
         """Its liveness URL."""
         return self.url(settings, HEALTHCHECK_PATH)
 
     def predict_url(self, settings: StackSettings) -> str:
-        """Its predict URL."""
+        """Its predict URL (for scoring with the edge on: through the edge)."""
         return self.url(settings, predict_path(self.stack))
+
+    def direct_url(self, settings: StackSettings, path: str = "") -> str:
+        """The URL of its own server, the edge bypassed, plus ``path``."""
+        return f"http://{settings.address_of(self.name)}:{settings.listen_port(self.stack, self.role)}{path}"
 
 
 SERVICES: tuple[Service, ...] = tuple(Service(stack, role) for stack in STACKS for role in ROLES)
@@ -76,7 +86,7 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
     env = {
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
-        "SERVER_PORT": str(settings.port(svc.stack, svc.role)),
+        "SERVER_PORT": str(settings.listen_port(svc.stack, svc.role)),
         "SERVER_WORKER_CLASS": "uvicorn" if svc.stack == "async" else settings.sync_worker_class,
     }
     if svc.role == "scoring":
@@ -85,6 +95,8 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
             "SCORING_MODEL_A_URL": service(svc.stack, "model_a").predict_url(settings),
             "SCORING_MODEL_B_URL": service(svc.stack, "model_b").predict_url(settings),
         }
+        if settings.edge:  # the edge stamps each request's arrival: its deadline counts time queued there
+            env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
         env["MODEL_NAME"] = svc.role
         env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
@@ -103,6 +115,48 @@ def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, st
     if worker_class == "gthread":
         return {"SERVER_WORKERS": str(settings.model_workers), "SERVER_THREADS": str(settings.model_threads)}
     return {}
+
+
+def server_settings_of(env: Mapping[str, str]) -> ServerSettings:
+    """The ``ServerSettings`` a service started with ``env`` (over this process's environment) reads."""
+    prefix = ServerSettings.model_config["env_prefix"]
+    fields = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
+    return ServerSettings(**{name: value for name, value in fields.items() if name in ServerSettings.model_fields})
+
+
+@dataclass(frozen=True)
+class Edge:
+    """The edge of one stack: Envoy in front of its scoring service (``system_launcher.edge``)."""
+
+    stack: Stack
+
+    @property
+    def name(self) -> str:
+        """``async-edge``, ``sync-edge``."""
+        return f"{self.stack}-edge"
+
+
+EDGES: tuple[Edge, ...] = tuple(Edge(stack) for stack in STACKS)
+
+
+def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, str] | None = None) -> EdgePlan:
+    """Where a stack's edge listens and forwards, and how many requests its scoring service takes at once.
+
+    ``scoring_env``: the scoring service's environment when it is not ``service_env``'s (containers, overrides).
+    """
+    scoring = service(stack, "scoring")
+    server = server_settings_of(scoring_env or service_env(scoring, settings))
+    ports, bind = settings.edge_ports(stack), settings.bind_address()
+    return EdgePlan(
+        stack=stack,
+        listen=(bind, ports["listen"]),
+        metrics=(bind, ports["metrics"]),
+        admin=("127.0.0.1", ports["admin"]),  # never beyond the edge's own host or pod
+        upstream=(settings.address_of(scoring.name), settings.listen_port(stack, "scoring")),
+        upstream_slots=server.worker_count() * server.in_flight_limit(),
+        deadline_s=ScoringSettings().deadline_s,
+        resolve_by_dns=settings.per_service_hosts,
+    )
 
 
 def redis_argv(binary: str, settings: StackSettings) -> list[str]:

@@ -9,7 +9,16 @@ from pydantic_settings import BaseSettings
 
 from service_runtime.core.server_settings import WorkerClass
 from service_runtime.core.settings import settings_config
-from service_runtime.core.topology import DEFAULT_PORTS, DEFAULT_REDIS_PORT, ROLES, Role, Stack
+from service_runtime.core.topology import (
+    DEFAULT_EDGE_ADMIN_PORTS,
+    DEFAULT_EDGE_METRICS_PORTS,
+    DEFAULT_PORTS,
+    DEFAULT_REDIS_PORT,
+    DEFAULT_SCORING_BACKEND_PORTS,
+    ROLES,
+    Role,
+    Stack,
+)
 
 # The name Redis is reached at when every process has its own host name (compose, Kubernetes).
 REDIS_NAME = "redis"
@@ -35,6 +44,29 @@ class StackSettings(BaseSettings):
     sync_scoring_port: int = DEFAULT_PORTS[("sync", "scoring")]
     sync_model_b_port: int = DEFAULT_PORTS[("sync", "model_b")]
     redis_port: int = Field(default=DEFAULT_REDIS_PORT, description="Port of the Redis the launcher starts.")
+    edge: bool = Field(
+        default=True,
+        description="Run the Envoy edge on each stack's scoring port, in front of the scoring server (false: the "
+        "scoring server listens there itself).",
+    )
+    async_scoring_backend_port: int = Field(
+        default=DEFAULT_SCORING_BACKEND_PORTS["async"], description="Where async scoring listens behind the edge."
+    )
+    sync_scoring_backend_port: int = Field(
+        default=DEFAULT_SCORING_BACKEND_PORTS["sync"], description="Where sync scoring listens behind the edge."
+    )
+    async_edge_metrics_port: int = Field(
+        default=DEFAULT_EDGE_METRICS_PORTS["async"], description="The async edge's /stats/prometheus."
+    )
+    sync_edge_metrics_port: int = Field(
+        default=DEFAULT_EDGE_METRICS_PORTS["sync"], description="The sync edge's /stats/prometheus."
+    )
+    async_edge_admin_port: int = Field(
+        default=DEFAULT_EDGE_ADMIN_PORTS["async"], description="The async edge's Envoy admin (loopback only)."
+    )
+    sync_edge_admin_port: int = Field(
+        default=DEFAULT_EDGE_ADMIN_PORTS["sync"], description="The sync edge's Envoy admin (loopback only)."
+    )
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("STACK_REDIS_URL", "REDIS_URL"),
@@ -55,11 +87,23 @@ class StackSettings(BaseSettings):
         description="Threads of a gthread model worker: as many calls as two scoring workers send.",
     )
     log_dir: Path = Field(default=Path("var/log"), description="Where each process's log goes.")
+    run_dir: Path = Field(default=Path("var/run"), description="Where the edges' generated configurations go.")
     ready_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for every service.")
 
     def port(self, stack: Stack, role: Role) -> int:
-        """The port of one service."""
+        """The port users reach one service at (for scoring with the edge on, the edge's)."""
         return getattr(self, f"{stack}_{role}_port")
+
+    def listen_port(self, stack: Stack, role: Role) -> int:
+        """The port a service's own server listens on: behind the edge, scoring's backend port."""
+        if role == "scoring" and self.edge:
+            return getattr(self, f"{stack}_scoring_backend_port")
+        return self.port(stack, role)
+
+    def edge_ports(self, stack: Stack) -> dict[str, int]:
+        """The edge's ports: where it listens for users, its metrics and its admin."""
+        return {"listen": self.port(stack, "scoring"), "metrics": getattr(self, f"{stack}_edge_metrics_port"),
+                "admin": getattr(self, f"{stack}_edge_admin_port")}  # fmt: skip
 
     def bind_address(self) -> str:
         """The address the services and Redis listen on."""
@@ -74,8 +118,17 @@ class StackSettings(BaseSettings):
         return self.redis_url or f"redis://{self.address_of(REDIS_NAME)}:{self.redis_port}/0"
 
 
+# Ports one stack needs on a host: its three services, Redis, then scoring's backend, the edge's metrics and admin.
+PORTS_PER_STACK = len(ROLES) + 4
+
+
 def one_stack_ports(stack: Stack, ports: list[int]) -> dict[str, int]:
-    """``StackSettings`` port fields putting one stack's three services and its Redis on four given ports."""
-    if len(ports) != len(ROLES) + 1:
-        raise ValueError(f"need {len(ROLES) + 1} ports: {', '.join(ROLES)} and Redis")
-    return {f"{stack}_{role}_port": port for role, port in zip(ROLES, ports, strict=False)} | {"redis_port": ports[-1]}
+    """``StackSettings`` port fields putting one stack (services, Redis, edge) on ``PORTS_PER_STACK`` given ports."""
+    if len(ports) != PORTS_PER_STACK:
+        raise ValueError(
+            f"need {PORTS_PER_STACK} ports: {', '.join(ROLES)}, Redis, scoring backend, edge metrics, admin"
+        )
+    services = {f"{stack}_{role}_port": port for role, port in zip(ROLES, ports, strict=False)}
+    backend, metrics, admin = ports[-3:]
+    return services | {"redis_port": ports[len(ROLES)], f"{stack}_scoring_backend_port": backend,
+                       f"{stack}_edge_metrics_port": metrics, f"{stack}_edge_admin_port": admin}  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -14,9 +15,23 @@ from pathlib import Path
 
 import requests
 
+from service_runtime.core.topology import HEALTHCHECK_PATH
+from system_launcher.edge import EdgeSettings, edge_argv, edge_config, find_envoy
 from system_launcher.net import port_open
 from system_launcher.redis_server import find_redis_server
-from system_launcher.registry import SERVICES, Service, redis_argv, seed_argv, seed_env, service_argv, service_env
+from system_launcher.registry import (
+    EDGES,
+    SERVICES,
+    Edge,
+    Service,
+    edge_plan,
+    redis_argv,
+    seed_argv,
+    seed_env,
+    service,
+    service_argv,
+    service_env,
+)
 from system_launcher.settings import StackSettings
 
 STOP_GRACE_S = 15.0
@@ -45,7 +60,7 @@ class Process:
 
 
 class Supervisor:
-    """Runs Redis (unless REDIS_URL is given), seeds it, and runs the six services."""
+    """Runs Redis (unless REDIS_URL is given), seeds it, and runs the services and, in front of scoring, the edges."""
 
     def __init__(
         self,
@@ -59,6 +74,7 @@ class Supervisor:
         self.python = python
         # Extra environment per service name, applied last (experiments, fault injection).
         self.overrides = overrides or {}
+        self.edge_settings = EdgeSettings()
         self.processes: list[Process] = []
 
     # -- starting ----------------------------------------------------------------------------------
@@ -72,8 +88,11 @@ class Supervisor:
             say(f"seeding the feature store at {self.settings.effective_redis_url()}")
             self.seed()
             for svc in self.services:
-                say(f"starting {svc.name} on {svc.url(self.settings)}")
+                say(f"starting {svc.name} on {svc.direct_url(self.settings)}")
                 self.start_service(svc)
+            for edge in self.edges():
+                say(f"starting {edge.name} on {service(edge.stack, 'scoring').url(self.settings)}")
+                self.start_edge(edge)
             self._wait_healthy(say)
         except BaseException:
             self.stop()
@@ -84,12 +103,30 @@ class Supervisor:
         env = service_env(svc, self.settings) | dict(self.overrides.get(svc.name, {}))
         return self._spawn(svc.name, service_argv(svc, self.python), env)
 
+    def edges(self) -> list[Edge]:
+        """The edges to run: one per stack whose scoring service this supervisor runs, when the edge is on."""
+        if not self.settings.edge:
+            return []
+        return [e for e in EDGES if any(s.stack == e.stack and s.role == "scoring" for s in self.services)]
+
+    def start_edge(self, edge: Edge) -> Process:
+        """Write the edge's configuration (from its scoring service's settings) and start Envoy on it."""
+        scoring = service(edge.stack, "scoring")
+        scoring_env = service_env(scoring, self.settings) | dict(self.overrides.get(scoring.name, {}))
+        config = edge_config(edge_plan(edge.stack, self.settings, scoring_env), self.edge_settings)
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        path = (self.settings.run_dir / f"{edge.name}.json").resolve()
+        path.write_text(json.dumps(config, indent=1))
+        return self._spawn(edge.name, edge_argv(str(path), self.edge_settings, find_envoy()), {})
+
     def process(self, name: str) -> Process:
         """The running process of a service (or ``redis``) by name."""
         return next(p for p in reversed(self.processes) if p.name == name)
 
     def _check_ports_free(self) -> None:
-        ports = {svc.name: self.settings.port(svc.stack, svc.role) for svc in self.services}
+        ports = {svc.name: self.settings.listen_port(svc.stack, svc.role) for svc in self.services}
+        for edge in self.edges():
+            ports |= {f"{edge.name}: {kind}": port for kind, port in self.settings.edge_ports(edge.stack).items()}
         if self.settings.redis_url is None:
             ports["redis"] = self.settings.redis_port
         for name, port in ports.items():
@@ -142,12 +179,14 @@ class Supervisor:
             raise StartError("seeding the feature store failed (see above)")
 
     def _wait_healthy(self, say) -> None:
+        # Each service on its own server, then each edge forwarding to its scoring service.
+        checks = [(svc.name, svc.direct_url(self.settings, HEALTHCHECK_PATH)) for svc in self.services]
+        checks += [(e.name, service(e.stack, "scoring").health_url(self.settings)) for e in self.edges()]
         with requests.Session() as session:
-            for svc in self.services:
-                url = svc.health_url(self.settings)
-                self._poll(svc.name, lambda url=url: session.get(url, timeout=0.5).status_code == 200,
+            for name, url in checks:
+                self._poll(name, lambda url=url: session.get(url, timeout=0.5).status_code == 200,
                            (requests.RequestException,))  # fmt: skip
-                say(f"  {svc.name} healthy: {url}")
+                say(f"  {name} healthy: {url}")
 
     def _poll(self, name: str, check, errors: tuple[type[BaseException], ...]) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_s

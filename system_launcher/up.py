@@ -10,7 +10,17 @@ import signal
 import sys
 import time
 
-from service_runtime.core.topology import DOCS_PATH, HEALTHCHECK_PATH, METRICS_PATH, READINESS_PATH, STACKS
+from service_runtime.core.topology import (
+    DOCS_PATH,
+    HEALTHCHECK_PATH,
+    METRICS_PATH,
+    READINESS_PATH,
+    STACKS,
+    predict_path,
+)
+from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
+from system_launcher.edge import EnvoyNotFound
+from system_launcher.redis_server import RedisServerNotFound
 from system_launcher.registry import SERVICES, service
 from system_launcher.settings import StackSettings
 from system_launcher.supervisor import StartError, Supervisor
@@ -31,9 +41,17 @@ def curl_lines(settings: StackSettings) -> list[str]:
     for stack in STACKS:
         url = service(stack, "model_b").predict_url(settings)
         lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' {url}""")
-    lines.append("# liveness of every service")
+    lines.append("# liveness of every service (scoring through its edge, when the edge is on)")
     for svc in SERVICES:
         lines.append(f"curl -s {svc.url(settings, HEALTHCHECK_PATH)}")
+    if settings.edge:
+        lines.append("# the scoring servers themselves, the edge bypassed; and each edge's Prometheus metrics")
+        for stack in STACKS:
+            lines.append(f"""curl -s {json} -d '{{"entity_id": "42"}}' """
+                         f"{service(stack, 'scoring').direct_url(settings, predict_path(stack))}")  # fmt: skip
+        for stack in STACKS:
+            metrics = f"http://{settings.host}:{settings.edge_ports(stack)['metrics']}{EDGE_METRICS_PATH}"
+            lines.append(f"curl -s {metrics} | grep upstream_rq_total")
     lines.append("# readiness (checks Redis and both models) and Prometheus metrics of the scoring services")
     for stack in STACKS:
         scoring = service(stack, "scoring")
@@ -66,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     supervisor = Supervisor(settings)
     try:
         supervisor.start()
-        print("\nall six services are healthy. Try:\n")
+        edges = " behind their edges" if settings.edge else ""
+        print(f"\nall six services are healthy{edges}. Try:\n")
         print("\n".join(curl_lines(settings)))
         print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
         while not (dead := supervisor.exited()):
@@ -74,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(p.name for p in dead)
         print(f"\n{names} stopped unexpectedly; see {settings.log_dir}. Stopping everything.", file=sys.stderr)
         return 1
-    except (StartError, OSError) as exc:
+    except (StartError, EnvoyNotFound, RedisServerNotFound, OSError) as exc:
         print(f"\nmake up failed: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

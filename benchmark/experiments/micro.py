@@ -72,10 +72,10 @@ def model_clients(url: str) -> dict[str, Callable[[], object]]:
                 raise RuntimeError(f"model answered HTTP {response.status_code}")
             return parse_model_answer("model_a", response.content)
 
-    after = ModelClient("model_a", url, open_pools(8), connect_timeout_s=0.1, timeout_s=0.3)
+    after = ModelClient("model_a", url, open_pools(8), connect_timeout_s=0.1, timeout_s=0.3, max_answer_bytes=16_384)
     loop = asyncio.new_event_loop()
     aio_session = loop.run_until_complete(_in_loop(lambda: open_session(8, keepalive_s=3.0)))
-    aio = AsyncModelClient("model_a", url, aio_session, connect_timeout_s=0.1, timeout_s=0.3)
+    aio = AsyncModelClient("model_a", url, aio_session, connect_timeout_s=0.1, timeout_s=0.3, max_answer_bytes=16_384)
 
     def close() -> None:
         session.close()

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service_runtime.core.topology import ROLES, Role, Stack
+from service_runtime.core.topology import Role, Stack
 from system_launcher.net import free_ports
 from system_launcher.procfs import group_cpu_s, group_rss_kib
 from system_launcher.registry import service, stack_services
-from system_launcher.settings import StackSettings, one_stack_ports
+from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
 
 
@@ -66,11 +66,11 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
     """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services."""
     env = dict(env or {})
     described = " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(defaults)"
-    ports = one_stack_ports(stack, free_ports(len(ROLES) + 1))
+    ports = one_stack_ports(stack, free_ports(PORTS_PER_STACK))
     with patched_environ(env):
         # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
         # SERVER_THREADS also set the model services' counts.
-        settings = StackSettings(**ports, redis_url=None, log_dir=log_dir)
+        settings = StackSettings(**ports, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run")
         supervisor = Supervisor(settings, services=stack_services(stack))
         supervisor.start(say=lambda line: None)
     say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")

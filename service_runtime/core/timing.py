@@ -34,13 +34,14 @@ class Stages:
         try:
             yield
         except BaseException as exc:
-            self._failed[name] = _reason(exc)
+            if _is_outage(exc):
+                self._failed[name] = _reason(exc)
             raise
         finally:
             self._durations[name] = time.perf_counter() - started
 
     def failures(self) -> dict[str, str]:
-        """Stages that raised, with a short reason (the error code or exception type)."""
+        """Stages that failed as an outage (not a client or data error), with a short reason."""
         return dict(self._failed)
 
     def durations(self) -> dict[str, float]:
@@ -50,6 +51,11 @@ class Stages:
     def header(self) -> str:
         """The ``Server-Timing`` value: ``redis;dur=0.412, model_a;dur=45.118, ..., total;dur=48.9``."""
         return ", ".join(f"{name};dur={seconds * 1000:.3f}" for name, seconds in self.durations().items())
+
+
+def _is_outage(exc: BaseException) -> bool:
+    # An error with an HTTP status below 500 (a bad record: 404, 422) is the data's fault, not the dependency's.
+    return getattr(exc, "status", 500) >= 500
 
 
 def _reason(exc: BaseException) -> str:

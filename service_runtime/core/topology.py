@@ -34,6 +34,11 @@ DEFAULT_PORTS: dict[tuple[Stack, Role], int] = {
     ("sync", "model_b"): 5002,
 }
 DEFAULT_REDIS_PORT = 6379
+# Behind the edge, which takes the scoring ports users know: where each scoring server itself listens
+# (loopback natively), the edge's metrics port (/stats/prometheus) and its admin port (loopback only).
+DEFAULT_SCORING_BACKEND_PORTS: dict[Stack, int] = {"async": 18001, "sync": 15001}
+DEFAULT_EDGE_METRICS_PORTS: dict[Stack, int] = {"async": 9901, "sync": 9902}
+DEFAULT_EDGE_ADMIN_PORTS: dict[Stack, int] = {"async": 19901, "sync": 19902}
 
 
 def health_url(service_url: str) -> str:

@@ -6,6 +6,10 @@ With ``PROFILING_ALLOWED=true`` (run the service with ``SERVER_WORKERS=1`` so on
   then ``POST /_profile/stop``, which answers the files written.
 Files go to ``PROFILING_DIR`` as ``{stack}-{service}-{tool}-{label}.{html,txt,json}``. The profiling
 libraries are imported only when a profile is taken, so the services do not depend on them.
+
+Bounded: one profile at a time per worker; at most ``PROFILING_MAX_FILES`` files in the directory (a
+profile that would pass it is not taken) and none larger than ``PROFILING_MAX_FILE_BYTES`` (a larger
+rendering is left out and reported). A profile never fails the request it profiles.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from service_runtime.core.errors import error_body
 from service_runtime.core.settings import settings_config
 
 PROFILE_HEADER = "X-Profile"
@@ -34,6 +39,10 @@ class ProfilingSettings(BaseSettings):
 
     allowed: bool = Field(default=False, description="Allow X-Profile requests and the /_profile endpoints.")
     dir: Path = Field(default=Path("var/profiles"), description="Where profiles are written.")
+    max_files: int = Field(default=200, ge=1, description="Files the profile directory may hold; no profile past it.")
+    max_file_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest profile file written; a larger one is left out."
+    )
 
 
 def safe_label(label: str | None, default: str) -> str:
@@ -48,14 +57,31 @@ def profile_stem(settings: ProfilingSettings, stack: str, service: str, tool: st
     return settings.dir / f"{stack}-{service}-{tool}-{label}"
 
 
-def write_pyinstrument(session, stem: Path) -> list[str]:
-    """Write a pyinstrument session as HTML and text."""
+def has_room(settings: ProfilingSettings) -> bool:
+    """True while the profile directory holds fewer than ``max_files`` files (a profile writes up to three)."""
+    try:
+        present = sum(1 for _ in settings.dir.iterdir())
+    except OSError:
+        present = 0
+    return present + 3 <= settings.max_files
+
+
+def write_bounded(path: Path, text: str, max_bytes: int) -> list[str]:
+    """Write ``text`` to ``path`` unless it is larger than ``max_bytes``; the files written."""
+    data = text.encode()
+    if len(data) > max_bytes:
+        return []
+    path.write_bytes(data)
+    return [str(path)]
+
+
+def write_pyinstrument(session, stem: Path, max_bytes: int = 1 << 62) -> list[str]:
+    """Write a pyinstrument session as HTML and text (each only if within ``max_bytes``)."""
     from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
 
-    html, text = stem.with_suffix(".html"), stem.with_suffix(".txt")
-    html.write_text(HTMLRenderer().render(session))
-    text.write_text(ConsoleRenderer(unicode=True, color=False, show_all=False).render(session))
-    return [str(html), str(text)]
+    text = ConsoleRenderer(unicode=True, color=False, show_all=False).render(session)
+    return [*write_bounded(stem.with_suffix(".html"), HTMLRenderer().render(session), max_bytes),
+            *write_bounded(stem.with_suffix(".txt"), text, max_bytes)]  # fmt: skip
 
 
 def yappi_start(clock: str, tag_callback=None, threads: bool = False) -> None:
@@ -69,12 +95,12 @@ def yappi_start(clock: str, tag_callback=None, threads: bool = False) -> None:
     yappi.start(profile_threads=threads)
 
 
-def yappi_stop(stem: Path, clock: str, per: str) -> list[str]:
+def yappi_stop(stem: Path, clock: str, per: str, max_bytes: int = 1 << 62) -> list[str]:
     """Stop yappi, write its statistics (see ``write_yappi``) and clear them."""
     import yappi
 
     yappi.stop()
-    files = write_yappi(stem, clock, per)
+    files = write_yappi(stem, clock, per, max_bytes)
     yappi.clear_stats()
     return files
 
@@ -94,7 +120,7 @@ def _format_rows(rows: list[dict]) -> list[str]:
     return lines
 
 
-def write_yappi(stem: Path, clock: str, per: str) -> list[str]:
+def write_yappi(stem: Path, clock: str, per: str, max_bytes: int = 1 << 62) -> list[str]:
     """Write yappi's function stats (by own time) and a breakdown per ``thread`` or per ``coroutine`` (task tag)."""
     import yappi
 
@@ -109,7 +135,21 @@ def write_yappi(stem: Path, clock: str, per: str) -> list[str]:
         lines.append(f"{len(tags)} coroutines (asyncio tasks), top 10 functions of each of the first 20")
         for tag in tags[:20]:
             lines += [f"task #{tag}", *_format_rows(_func_rows(yappi.get_func_stats(filter={"tag": tag})))[:11]]
-    text, data = stem.with_suffix(".txt"), stem.with_suffix(".json")
-    text.write_text("\n".join(lines) + "\n")
-    data.write_text(json.dumps({"clock": clock, "functions": rows[:TOP_FUNCTIONS]}, indent=1))
-    return [str(text), str(data)]
+    data = json.dumps({"clock": clock, "functions": rows[:TOP_FUNCTIONS]}, indent=1)
+    return [*write_bounded(stem.with_suffix(".txt"), "\n".join(lines) + "\n", max_bytes),
+            *write_bounded(stem.with_suffix(".json"), data, max_bytes)]  # fmt: skip
+
+
+def busy() -> dict:
+    """The 409 body when a profile is already running or the directory is full."""
+    return error_body(409, "profiling_busy", "a profile is running, or the profile directory is full")
+
+
+def bad_tool() -> dict:
+    """The 422 body for an unknown profiler."""
+    return error_body(422, "invalid_input", f"tool must be one of {', '.join(TOOLS)}", field="tool")
+
+
+def no_window() -> dict:
+    """The 409 body for a stop with no profile running."""
+    return error_body(409, "no_profile", "no profiling window is open")

@@ -1,14 +1,19 @@
-"""Server-side profiling of the async stack: an ASGI middleware, installed only when profiling is allowed."""
+"""Server-side profiling of the async stack: an ASGI middleware, installed only when profiling is allowed.
+
+Profiles are rendered and written on a thread, never on the event loop, which keeps serving meanwhile.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from urllib.parse import parse_qs
 
+from service_runtime.core import jsonio
 from service_runtime.web import profiling
 
 STACK = "async"
+_PROFILE = profiling.PROFILE_HEADER.lower().encode()
+_LABEL = profiling.LABEL_HEADER.lower().encode()
 
 
 def _task_tag() -> int:
@@ -32,21 +37,14 @@ class _Window:
             self.profiler = Profiler(async_mode="disabled")
             self.profiler.start()
         else:
-            _yappi_start("cpu")
+            profiling.yappi_start("cpu", tag_callback=_task_tag)
 
-    def stop(self, settings: profiling.ProfilingSettings, service: str) -> list[str]:
+    async def stop(self, settings: profiling.ProfilingSettings, service: str) -> list[str]:
         stem = profiling.profile_stem(settings, STACK, service, self.tool, self.label)
         if self.tool == "pyinstrument":
-            return profiling.write_pyinstrument(self.profiler.stop(), stem)
-        return _yappi_stop(stem, "cpu")
-
-
-def _yappi_start(clock: str) -> None:
-    profiling.yappi_start(clock, tag_callback=_task_tag)
-
-
-def _yappi_stop(stem, clock: str) -> list[str]:
-    return profiling.yappi_stop(stem, clock, per="coroutine")
+            session = self.profiler.stop()
+            return await asyncio.to_thread(profiling.write_pyinstrument, session, stem, settings.max_file_bytes)
+        return await asyncio.to_thread(profiling.yappi_stop, stem, "cpu", "coroutine", settings.max_file_bytes)
 
 
 class AsyncProfilingMiddleware:
@@ -55,23 +53,30 @@ class AsyncProfilingMiddleware:
     def __init__(self, app, service: str, settings: profiling.ProfilingSettings) -> None:
         self.app, self.service, self.settings = app, service, settings
         self.window: _Window | None = None
+        self.profiling_one = False  # one profiled request at a time
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if scope["path"] in (profiling.START_PATH, profiling.STOP_PATH):
             return await self._control(scope, send)
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        tool = headers.get(profiling.PROFILE_HEADER.lower())
-        if tool not in profiling.TOOLS or self.window is not None:
+        headers = dict(scope["headers"])
+        # Header bytes are Latin-1 by HTTP's rules: any byte decodes, none fails the request.
+        tool = headers.get(_PROFILE, b"").decode("latin-1")
+        if tool not in profiling.TOOLS or self.window is not None or self.profiling_one:
             return await self.app(scope, receive, send)
-        stem = profiling.profile_stem(
-            self.settings,
-            STACK,
-            self.service,
-            tool,
-            profiling.safe_label(headers.get(profiling.LABEL_HEADER.lower()), "one"),
-        )
+        if not profiling.has_room(self.settings):
+            return await self.app(scope, receive, send)
+        label = profiling.safe_label(headers.get(_LABEL, b"").decode("latin-1"), "one")
+        stem = profiling.profile_stem(self.settings, STACK, self.service, tool, label)
+        self.profiling_one = True
+        try:
+            await self._profile_one(tool, stem, scope, receive, send)
+        finally:
+            self.profiling_one = False
+
+    async def _profile_one(self, tool: str, stem, scope, receive, send) -> None:
+        limit = self.settings.max_file_bytes
         if tool == "pyinstrument":
             from pyinstrument import Profiler
 
@@ -80,31 +85,34 @@ class AsyncProfilingMiddleware:
             try:
                 await self.app(scope, receive, send)
             finally:
-                profiling.write_pyinstrument(profiler.stop(), stem)
+                session = profiler.stop()
+                await asyncio.to_thread(profiling.write_pyinstrument, session, stem, limit)
         else:
-            _yappi_start("wall")  # one request: where its wall time goes, waits included
+            profiling.yappi_start("wall", tag_callback=_task_tag)  # one request: its wall time, waits included
             try:
                 await self.app(scope, receive, send)
             finally:
-                _yappi_stop(stem, "wall")
+                await asyncio.to_thread(profiling.yappi_stop, stem, "wall", "coroutine", limit)
 
     async def _control(self, scope, send) -> None:
-        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode()).items()}
+        query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
         status, body = 200, {}
         if scope["path"] == profiling.START_PATH:
             tool = query.get("tool", "pyinstrument")
-            if tool not in profiling.TOOLS or self.window is not None:
-                status, body = 409, {"error": f"tool must be one of {profiling.TOOLS} and no window may be open"}
+            if tool not in profiling.TOOLS:
+                status, body = 422, profiling.bad_tool()
+            elif self.window is not None or self.profiling_one or not profiling.has_room(self.settings):
+                status, body = 409, profiling.busy()
             else:
                 self.window = _Window(tool, profiling.safe_label(query.get("label"), "burst"))
                 body = {"started": tool}
         elif self.window is None:
-            status, body = 409, {"error": "no profiling window is open"}
+            status, body = 409, profiling.no_window()
         else:
             window, self.window = self.window, None
-            body = {"files": window.stop(self.settings, self.service)}
-        payload = json.dumps(body).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+            body = {"files": await window.stop(self.settings, self.service)}
+        payload = jsonio.dumps(body)
+        headers = [(b"content-type", jsonio.JSON_MEDIA_TYPE.encode()), (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

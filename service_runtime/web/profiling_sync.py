@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from urllib.parse import parse_qs
 
+from service_runtime.core import jsonio
 from service_runtime.web import profiling
 
 STACK = "sync"
-
-
-def _yappi_start(clock: str) -> None:
-    profiling.yappi_start(clock, threads=True)  # the request thread and the fan-out pool's threads
-
-
-def _yappi_stop(stem, clock: str) -> list[str]:
-    return profiling.yappi_stop(stem, clock, per="thread")
+_PROFILE = "HTTP_" + profiling.PROFILE_HEADER.upper().replace("-", "_")
+_LABEL = "HTTP_" + profiling.LABEL_HEADER.upper().replace("-", "_")
+# A pyinstrument window keeps one session per request until it stops: at most this many.
+MAX_WINDOW_SESSIONS = 2000
+_STATUS = {200: "200 OK", 409: "409 Conflict", 422: "422 Unprocessable Entity"}
 
 
 class ProfilingMiddleware:
@@ -30,6 +27,7 @@ class ProfilingMiddleware:
         self.app, self.service, self.settings = app, service, settings
         self.lock = threading.Lock()
         self.window: dict | None = None  # {"tool", "label", "sessions"}
+        self.profiling_one = False  # one profiled request at a time (yappi is process-wide)
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -37,24 +35,38 @@ class ProfilingMiddleware:
             return self._control(path, environ, start_response)
         window = self.window
         if window is not None and window["tool"] == "pyinstrument":
-            session = self._profiled(environ, start_response)
+            body, session = self._profiled(environ, start_response)
             with self.lock:
-                window["sessions"].append(session[1])
-            return session[0]
-        tool = environ.get("HTTP_" + profiling.PROFILE_HEADER.upper().replace("-", "_"))
-        if tool not in profiling.TOOLS or window is not None:
+                if len(window["sessions"]) < MAX_WINDOW_SESSIONS:
+                    window["sessions"].append(session)
+            return body
+        tool = environ.get(_PROFILE)  # WSGI header values are Latin-1 strings: any byte is fine
+        if tool not in profiling.TOOLS or window is not None or not self._claim():
             return self.app(environ, start_response)
-        label = profiling.safe_label(environ.get("HTTP_" + profiling.LABEL_HEADER.upper().replace("-", "_")), "one")
-        stem = profiling.profile_stem(self.settings, STACK, self.service, tool, label)
+        try:
+            label = profiling.safe_label(environ.get(_LABEL), "one")
+            stem = profiling.profile_stem(self.settings, STACK, self.service, tool, label)
+            return self._profile_one(tool, stem, environ, start_response)
+        finally:
+            self.profiling_one = False
+
+    def _claim(self) -> bool:
+        with self.lock:
+            if self.profiling_one or not profiling.has_room(self.settings):
+                return False
+            self.profiling_one = True
+            return True
+
+    def _profile_one(self, tool: str, stem, environ, start_response):
         if tool == "pyinstrument":
             body, session = self._profiled(environ, start_response)
-            profiling.write_pyinstrument(session, stem)
+            profiling.write_pyinstrument(session, stem, self.settings.max_file_bytes)
             return body
-        _yappi_start("wall")  # one request: where its wall time goes, waits included
+        profiling.yappi_start("wall", threads=True)  # one request: where its wall time goes, waits included
         try:
             return list(self.app(environ, start_response))
         finally:
-            _yappi_stop(stem, "wall")
+            profiling.yappi_stop(stem, "wall", "thread", self.settings.max_file_bytes)
 
     def _profiled(self, environ, start_response):
         from pyinstrument import Profiler
@@ -69,37 +81,35 @@ class ProfilingMiddleware:
 
     def _control(self, path, environ, start_response):
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        status, body = "200 OK", {}
+        status, body, window = 200, {}, None
         with self.lock:
             if path == profiling.START_PATH:
                 tool = query.get("tool", "pyinstrument")
-                if tool not in profiling.TOOLS or self.window is not None:
-                    status, body = (
-                        "409 Conflict",
-                        {"error": f"tool must be one of {profiling.TOOLS} and no window may be open"},
-                    )
+                if tool not in profiling.TOOLS:
+                    status, body = 422, profiling.bad_tool()
+                elif self.window is not None or self.profiling_one or not profiling.has_room(self.settings):
+                    status, body = 409, profiling.busy()
                 else:
                     if tool == "yappi":
-                        _yappi_start("cpu")
-                    self.window = {
-                        "tool": tool,
-                        "label": profiling.safe_label(query.get("label"), "burst"),
-                        "sessions": [],
-                    }
+                        profiling.yappi_start("cpu", threads=True)
+                    label = profiling.safe_label(query.get("label"), "burst")
+                    self.window = {"tool": tool, "label": label, "sessions": []}
                     body = {"started": tool}
             elif self.window is None:
-                status, body = "409 Conflict", {"error": "no profiling window is open"}
+                status, body = 409, profiling.no_window()
             else:
                 window, self.window = self.window, None
-                body = {"files": self._finish(window)}
-        payload = json.dumps(body).encode()
-        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        if window is not None:
+            body = {"files": self._finish(window)}  # outside the lock: rendering takes a while
+        payload = jsonio.dumps(body)
+        start_response(_STATUS[status], [("Content-Type", jsonio.JSON_MEDIA_TYPE),
+                                          ("Content-Length", str(len(payload)))])  # fmt: skip
         return [payload]
 
     def _finish(self, window: dict) -> list[str]:
         stem = profiling.profile_stem(self.settings, STACK, self.service, window["tool"], window["label"])
         if window["tool"] == "yappi":
-            return _yappi_stop(stem, "cpu")
+            return profiling.yappi_stop(stem, "cpu", "thread", self.settings.max_file_bytes)
         if not window["sessions"]:
             return []
         from pyinstrument.session import Session
@@ -107,7 +117,7 @@ class ProfilingMiddleware:
         combined = window["sessions"][0]
         for session in window["sessions"][1:]:
             combined = Session.combine(combined, session)
-        return profiling.write_pyinstrument(combined, stem)
+        return profiling.write_pyinstrument(combined, stem, self.settings.max_file_bytes)
 
 
 def add_profiling(app, service: str) -> None:

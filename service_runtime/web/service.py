@@ -28,6 +28,8 @@ log = logging.getLogger("service.access")
 
 # Probes and scrapes are neither limited nor measured: they must answer even when the worker is full.
 UNMETERED_PATHS = frozenset({HEALTHCHECK_PATH, READINESS_PATH, METRICS_PATH})
+# Metric labels take values from fixed sets: a client choosing the method or path cannot add series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SHED_HEADERS = {"Retry-After": "1", "Content-Type": jsonio.JSON_MEDIA_TYPE}
 
 
@@ -75,10 +77,15 @@ class ServicePolicy:
         """The metric label of a path: known routes by name, anything else as ``other`` (bounded cardinality)."""
         return path if path in self.known_paths else "other"
 
+    @staticmethod
+    def method_label(method: str) -> str:
+        """The metric label of a method: the standard ones by name, anything else as ``other``."""
+        return method if method in KNOWN_METHODS else "other"
+
     def finish(self, ctx: RequestContext, path: str, method: str, status: int) -> float:
         """Record metrics and, for server errors or when enabled, a JSON access log line; return the seconds spent."""
         durations = ctx.stages.durations()
-        label = self.path_label(path)
+        label, method = self.path_label(path), self.method_label(method)
         observe_request(self.name, label, method, status, durations, ctx.stages)
         if self.access_log or status >= 500:
             log.log(
@@ -99,19 +106,30 @@ class ServicePolicy:
 
 
 class ServiceTime:
-    """A moving estimate of how long this worker takes to answer a request, from its recent successful answers."""
+    """How long this worker takes to serve a request when nothing gets in the way, learned from its answers.
+
+    A low expectile of recent successful service times: it falls quickly toward fast answers and rises
+    slowly with slow ones, so a burst that makes every answer slow for a moment does not make the worker
+    refuse requests that could still be served in time. A request is refused only when even that time
+    is more than its deadline leaves.
+    """
 
     __slots__ = ("seconds",)
-    # Weight of each new answer: the estimate follows a change of load within some tens of requests.
-    ALPHA = 0.05
+    # Weights of an answer faster, and slower, than the estimate: a 0.25-expectile, following a change of
+    # load within some tens of requests.
+    FASTER, SLOWER = 0.15, 0.05
 
     def __init__(self) -> None:
         self.seconds = 0.0  # admits everything until the first answers are in
 
     def observe(self, status: int, seconds: float) -> None:
         """Learn from one answer (only successful ones say how long serving takes)."""
-        if status == 200:
-            self.seconds += self.ALPHA * (seconds - self.seconds)
+        if status != 200:
+            return
+        if self.seconds == 0.0:
+            self.seconds = seconds
+        else:
+            self.seconds += (self.FASTER if seconds < self.seconds else self.SLOWER) * (seconds - self.seconds)
 
 
 def service_policy(server: ServerSettings, stack: Stack, deadline_s: float = math.inf) -> ServicePolicy:

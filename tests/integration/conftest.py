@@ -7,7 +7,7 @@ import redis
 import requests
 
 from system_launcher.net import free_ports
-from tests.integration.harness import Launcher, stack_env
+from tests.integration.harness import LAUNCHER_PORTS, Launcher, stack_env
 
 
 def pytest_collection_modifyitems(items):
@@ -20,7 +20,7 @@ def pytest_collection_modifyitems(items):
 def running(tmp_path_factory):
     """The launcher, on free ports, with its own Redis and all six services healthy."""
     base = tmp_path_factory.mktemp("stack")
-    launcher = Launcher.start(stack_env(free_ports(7), base / "log"), base / "up.out")
+    launcher = Launcher.start(stack_env(free_ports(LAUNCHER_PORTS), base / "log"), base / "up.out")
     yield launcher
     launcher.interrupt()
 

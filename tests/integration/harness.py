@@ -14,15 +14,21 @@ from system_launcher.procfs import descendants
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_LINE = "all six services are healthy"
+READY_LINE = "all six services are healthy"  # then " behind their edges" when they run
 LAUNCHER = [sys.executable, "-m", "system_launcher"]
 
 
+# Every port the launcher binds: six services, Redis, then per stack the scoring backend, edge metrics, edge admin.
+PORT_NAMES = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A", "SYNC_SCORING", "SYNC_MODEL_B",
+              "REDIS", "ASYNC_SCORING_BACKEND", "SYNC_SCORING_BACKEND", "ASYNC_EDGE_METRICS", "SYNC_EDGE_METRICS",
+              "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN"]  # fmt: skip
+LAUNCHER_PORTS = len(PORT_NAMES)
+
+
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
-    """STACK_* variables for a launcher on the given seven ports (six services, then Redis)."""
-    names = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A", "SYNC_SCORING", "SYNC_MODEL_B", "REDIS"]
-    env = {f"STACK_{name}_PORT": str(port) for name, port in zip(names, ports, strict=True)}
-    return env | {"STACK_LOG_DIR": str(log_dir)} | extra
+    """STACK_* variables for a launcher on the given ``LAUNCHER_PORTS`` ports (in ``PORT_NAMES`` order)."""
+    env = {f"STACK_{name}_PORT": str(port) for name, port in zip(PORT_NAMES, ports, strict=True)}
+    return env | {"STACK_LOG_DIR": str(log_dir), "STACK_RUN_DIR": str(log_dir.parent / "run")} | extra
 
 
 def settings_from_env(env: dict[str, str]) -> StackSettings:
@@ -41,7 +47,8 @@ class Launcher:
     @classmethod
     def start(cls, env: dict[str, str], output: Path, timeout_s: float = 120) -> Launcher:
         """Start the launcher and wait until it reports every service healthy."""
-        clean = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_"))}
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_"))}  # fmt: skip
         clean.pop("REDIS_URL", None)
         with output.open("wb") as out:
             popen = subprocess.Popen(

@@ -10,19 +10,22 @@ import orjson
 import requests
 
 from benchmark.load.expected import expected_body
+from service_runtime.core.topology import STACKS
 from system_launcher.net import free_ports, port_open
 from system_launcher.procfs import pid_alive
 from system_launcher.registry import SERVICES, service, stack_services
 from system_launcher.settings import StackSettings
 from system_launcher.supervisor import Supervisor
-from tests.integration.harness import LAUNCHER, ROOT, Launcher, stack_env
+from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, ROOT, Launcher, stack_env
 from tests.integration.stack_contract import BAD_SCORING_BODIES, assert_error, post
 
 
 def test_make_up_stops_cleanly_on_ctrl_c(tmp_path):
-    launcher = Launcher.start(stack_env(free_ports(7), tmp_path / "log"), tmp_path / "up.out")
+    launcher = Launcher.start(stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log"), tmp_path / "up.out")
     pids = launcher.descendants()
-    ports = [launcher.settings.port(s.stack, s.role) for s in SERVICES] + [launcher.settings.redis_port]
+    settings = launcher.settings
+    ports = [settings.listen_port(s.stack, s.role) for s in SERVICES] + [settings.redis_port]
+    ports += [port for stack in STACKS for port in settings.edge_ports(stack).values()]
     assert len(pids) >= 7 + 6  # redis, six masters, and their workers
     assert all(port_open(p) for p in ports)
 
@@ -36,7 +39,7 @@ def test_make_up_stops_cleanly_on_ctrl_c(tmp_path):
 
 
 def test_make_up_explains_a_busy_port(tmp_path):
-    ports = free_ports(7)
+    ports = free_ports(LAUNCHER_PORTS)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", ports[1]))
         busy.listen()
@@ -49,11 +52,11 @@ def test_make_up_explains_a_busy_port(tmp_path):
             timeout=60,
         )
     assert result.returncode == 1
-    assert f"port {ports[1]} (async-scoring) is already in use" in result.stderr
+    assert f"port {ports[1]} (async-edge: listen) is already in use" in result.stderr
 
 
 def test_meinheld_worker_serves_the_sync_scoring_path(running, http, tmp_path):
-    ports = free_ports(7)
+    ports = free_ports(LAUNCHER_PORTS)
     settings = StackSettings(
         **{k.removeprefix("STACK_").lower(): v for k, v in stack_env(ports, tmp_path / "log").items()},
         redis_url=running.settings.effective_redis_url(),

@@ -12,10 +12,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploygen.compose import compose_settings, healthcheck_argv, render
-from deploygen.containers import REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
+from deploygen.compose import compose_settings, edge_config_file, healthcheck_argv, render
+from deploygen.containers import (
+    EDGE,
+    EDGE_CONFIG_PATH,
+    REDIS_IMAGE,
+    REDIS_SERVER,
+    SERVICE_LIMITS,
+    container_env,
+    edge_command,
+    image,
+    service_target,
+)
 from service_runtime.core.topology import STACKS
-from system_launcher.registry import SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
+from system_launcher.registry import EDGES, SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,11 +101,29 @@ def test_scoring_reaches_its_own_stacks_models_and_redis_by_service_name(compose
 def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
     native = StackSettings()
     unprofiled = {name for name, entry in compose["services"].items() if "profiles" not in entry}
-    assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES)}
+    assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES), *(edge.name for edge in EDGES)}
     for svc in SERVICES:
-        port = native.port(svc.stack, svc.role)
+        port = native.listen_port(svc.stack, svc.role)  # scoring's server publishes its backend port
         assert compose["services"][svc.name]["ports"] == [f"127.0.0.1:{port}:{port}"]
+    for stack in STACKS:  # the edge takes the scoring port users know, and publishes its metrics
+        edge_ports = native.edge_ports(stack)
+        expected = [f"127.0.0.1:{edge_ports[kind]}:{edge_ports[kind]}" for kind in ("listen", "metrics")]
+        assert compose["services"][f"{stack}-edge"]["ports"] == expected
     assert compose["services"]["redis"]["ports"] == ["127.0.0.1:6379:6379"]
+
+
+def test_each_edge_runs_its_generated_configuration_in_front_of_its_scoring_service(compose):
+    for stack in STACKS:
+        edge = compose["services"][f"{stack}-edge"]
+        assert edge["command"] == edge_command()
+        assert edge["image"] == image(EDGE)
+        assert edge["volumes"] == [f"./{edge_config_file(stack)}:{EDGE_CONFIG_PATH}:ro"]
+        assert edge["depends_on"] == {f"{stack}-scoring": {"condition": "service_healthy"}}
+        config = yaml.safe_load((ROOT / edge_config_file(stack)).read_text())
+        (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == "scoring"]
+        address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+        scoring_port = int(compose["services"][f"{stack}-scoring"]["environment"]["SERVER_PORT"])
+        assert (address["address"], address["port_value"]) == (f"{stack}-scoring", scoring_port)
 
 
 def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
@@ -135,6 +163,9 @@ def test_every_service_healthcheck_probes_its_own_port(compose):
         entry = compose["services"][svc.name]
         probe = " ".join(entry["healthcheck"]["test"])
         assert f"http://127.0.0.1:{entry['environment']['SERVER_PORT']}/api/v1/healthcheck" in probe
+    for stack in STACKS:  # the edge probes scoring through itself
+        probe = " ".join(compose["services"][f"{stack}-edge"]["healthcheck"]["test"])
+        assert f"http://127.0.0.1:{StackSettings().port(stack, 'scoring')}/api/v1/healthcheck" in probe
 
 
 class _StatusHandler(http.server.BaseHTTPRequestHandler):

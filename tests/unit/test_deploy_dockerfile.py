@@ -10,11 +10,12 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from deploygen.containers import BENCH, RUNTIME, RUNTIME_MEINHELD
+from deploygen.containers import BENCH, EDGE, RUNTIME, RUNTIME_MEINHELD
 from system_launcher.registry import LOCUSTFILE
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = (RUNTIME, RUNTIME_MEINHELD, BENCH)
+TARGETS = (RUNTIME, RUNTIME_MEINHELD, BENCH)  # the Python targets, which carry the source
+ALL_TARGETS = (*TARGETS, EDGE)
 
 
 @dataclass
@@ -48,7 +49,7 @@ def user_of(stages: dict[str, Stage], name: str) -> str:
 
 
 def test_the_targets_exist_and_runtime_is_the_default(stages):
-    assert set(TARGETS) <= set(stages)
+    assert set(ALL_TARGETS) <= set(stages)
     assert list(stages)[-1] == RUNTIME  # `docker build .` builds the last stage
 
 
@@ -86,7 +87,7 @@ def test_dependencies_are_installed_before_the_source_is_copied(stages):
 def test_every_dependency_comes_from_the_lock_as_make_install_installs_it(stages):
     runs = {name: " ".join(v for i, v in stage.instructions if i == "RUN") for name, stage in stages.items()}
     assert "pip install --require-hashes --no-deps -r requirements/uv.txt" in runs["deps"]
-    for name in ("deps", "deps-meinheld", "deps-bench"):
+    for name in ("deps", "deps-meinheld", "deps-bench", "deps-edge"):
         installs = re.findall(r"\b(?:pip|uv pip|uv sync)\b[^&]*", runs[name])
         assert installs, name
         # Only three ways in: uv pinned by hash, uv sync --locked, and meinheld's hashed requirement.
@@ -99,7 +100,7 @@ def test_every_dependency_comes_from_the_lock_as_make_install_installs_it(stages
 def test_every_target_runs_as_the_non_root_user_the_manifests_expect(stages):
     pod = yaml.safe_load((ROOT / "deploy/k8s/base/service-defaults.yaml").read_text())["spec"]["template"]["spec"]
     expected = f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
-    for target in TARGETS:
+    for target in ALL_TARGETS:
         user = user_of(stages, target)
         assert user == expected, f"{target} runs as {user}"
         assert user.split(":")[0] not in ("root", "0")

@@ -12,7 +12,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploygen.containers import BENCH, REDIS_IMAGE, REDIS_SERVER, SERVICE_LIMITS, container_env, image, service_target
+from deploygen.containers import (
+    BENCH,
+    EDGE,
+    REDIS_IMAGE,
+    REDIS_SERVER,
+    SERVICE_LIMITS,
+    container_env,
+    edge_command,
+    image,
+    service_target,
+)
 from deploygen.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
@@ -180,3 +190,23 @@ def test_every_pod_runs_as_non_root(rendered, stack):
     for doc in rendered[stack]:
         if doc["kind"] in ("Deployment", "Job"):
             assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_edge_fronts_its_scoring_service_with_the_generated_configuration(rendered, stack):
+    docs = rendered[stack]
+    edge = find(docs, "Deployment", f"{stack}-edge")
+    envoy = container(edge, "edge")
+    assert envoy["command"] == edge_command()
+    assert envoy["image"] == image(EDGE)
+    (volume,) = edge["spec"]["template"]["spec"]["volumes"]
+    config_map = find(docs, "ConfigMap", volume["configMap"]["name"])
+    config = yaml.safe_load(config_map["data"]["edge.yaml"])
+    assert config == yaml.safe_load((ROOT / K8S_DIR / "overlays" / stack / "edge-config.yaml").read_text())
+    (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == "scoring"]
+    upstream = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    scoring_ports = {p["port"] for p in find(docs, "Service", f"{stack}-scoring")["spec"]["ports"]}
+    assert upstream["address"] == f"{stack}-scoring"
+    assert upstream["port_value"] in scoring_ports
+    edge_ports = {p["name"]: p["port"] for p in find(docs, "Service", f"{stack}-edge")["spec"]["ports"]}
+    assert edge_ports == {"http": PORT, "metrics": 9901}
