@@ -35,7 +35,9 @@ class ScoringSettings(BaseSettings):
     model_timeout_s: float = Field(
         default=0.3, gt=0, description="Timeout of each whole model call (at most the deadline's remainder)."
     )
-    model_connect_timeout_s: float = Field(default=0.1, gt=0, description="Timeout of the TCP connect to a model.")
+    model_connect_timeout_s: float = Field(
+        default=0.25, gt=0, description="Timeout of the TCP connect to a model (a busy worker takes tens of ms)."
+    )
     model_max_answer_bytes: int = Field(
         default=16_384, ge=256, description="A model answer larger than this is refused without being buffered."
     )

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+from pydantic_settings import BaseSettings
 
 from api_scoring.settings import ScoringSettings
 from service_runtime.core.server_settings import ServerSettings
@@ -18,6 +21,7 @@ from system_launcher.edge import EdgePlan
 from system_launcher.settings import StackSettings
 
 GUNICORN_CONFIG = "python:service_runtime.server.gunicorn_conf"
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 # The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
 LOCUSTFILE = "benchmark/load/locustfile.py"
 
@@ -117,11 +121,11 @@ def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, st
     return {}
 
 
-def server_settings_of(env: Mapping[str, str]) -> ServerSettings:
-    """The ``ServerSettings`` a service started with ``env`` (over this process's environment) reads."""
-    prefix = ServerSettings.model_config["env_prefix"]
+def settings_of(cls: type[SettingsT], env: Mapping[str, str]) -> SettingsT:
+    """The settings a process started with ``env`` (over this process's environment) reads from class ``cls``."""
+    prefix = cls.model_config["env_prefix"]
     fields = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
-    return ServerSettings(**{name: value for name, value in fields.items() if name in ServerSettings.model_fields})
+    return cls(**{name: value for name, value in fields.items() if name in cls.model_fields})
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,8 @@ def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, s
     ``scoring_env``: the scoring service's environment when it is not ``service_env``'s (containers, overrides).
     """
     scoring = service(stack, "scoring")
-    server = server_settings_of(scoring_env or service_env(scoring, settings))
+    env = scoring_env or service_env(scoring, settings)
+    server = settings_of(ServerSettings, env)
     ports, bind = settings.edge_ports(stack), settings.bind_address()
     return EdgePlan(
         stack=stack,
@@ -154,7 +159,7 @@ def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, s
         admin=("127.0.0.1", ports["admin"]),  # never beyond the edge's own host or pod
         upstream=(settings.address_of(scoring.name), settings.listen_port(stack, "scoring")),
         upstream_slots=server.worker_count() * server.in_flight_limit(),
-        deadline_s=ScoringSettings().deadline_s,
+        deadline_s=settings_of(ScoringSettings, env).deadline_s,
         resolve_by_dns=settings.per_service_hosts,
     )
 

@@ -21,8 +21,11 @@ from service_runtime.web.profiling import (
     write_pyinstrument,
     write_yappi,
 )
+from system_launcher.polling import wait_until
 
 SERVICES = ("scoring", "model_a", "model_b")
+# How long a window may wait for the last profile to be written (the async services write off the event loop).
+WINDOW_WAIT_S = 30.0
 MODEL_BODY = b"[5.1, 3.5, 1.4, 0.2]"  # the original study's body, accepted by both models
 
 
@@ -37,6 +40,12 @@ def _concurrent_burst(url: str, settings: BenchSettings) -> None:
 
     with ThreadPoolExecutor(settings.burst_concurrency) as pool:
         list(pool.map(call, range(settings.burst_requests)))
+
+
+def _start_window(http: requests.Session, url: str, tool: str, timeout: float) -> None:
+    """Open a profiling window; a 409 means the service is still writing the last profile: wait for it (bounded)."""
+    wait_until(lambda: http.post(url, params={"tool": tool}, timeout=timeout).status_code != 409, WINDOW_WAIT_S,
+               interval_s=0.2)  # fmt: skip
 
 
 def _profile_client(stack: str, client: ScoringClient, out: Path, settings: BenchSettings) -> None:
@@ -81,7 +90,7 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
                                      headers={"Content-Type": "application/json"} | profile)  # fmt: skip
                     resp.raise_for_status()
                 for role in SERVICES:
-                    http.post(stack.url(role) + START_PATH, params={"tool": tool}, timeout=timeout).raise_for_status()
+                    _start_window(http, stack.url(role) + START_PATH, tool, timeout)
                 _concurrent_burst(stack.predict_url(), settings)
                 for role in SERVICES:
                     http.post(stack.url(role) + STOP_PATH, timeout=60).raise_for_status()

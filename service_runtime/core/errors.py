@@ -9,15 +9,21 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
+# The answer to a request whose body was not read (too large, or too slow to arrive): the connection is closed
+# after it, since the rest of that body would stand in front of the next request.
+CLOSE = {"Connection": "close"}
+
 
 class ApiError(Exception):
-    """An error that becomes an HTTP answer of the shared shape."""
+    """An error that becomes an HTTP answer of the shared shape (with ``headers``, e.g. ``CLOSE``)."""
 
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:  # fmt: skip
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -42,12 +48,12 @@ def invalid_input(message: str, **extra: Any) -> ApiError:
 
 def body_too_large(limit: int) -> ApiError:
     """A 413 for a body over the size limit."""
-    return ApiError(413, "body_too_large", f"request body exceeds {limit} bytes", limit=limit)
+    return ApiError(413, "body_too_large", f"request body exceeds {limit} bytes", headers=CLOSE, limit=limit)
 
 
 def request_timeout() -> ApiError:
     """A 408 for a request (head or body) that did not arrive within its time."""
-    return ApiError(408, "request_timeout", "the request did not arrive in time")
+    return ApiError(408, "request_timeout", "the request did not arrive in time", headers=CLOSE)
 
 
 def entity_not_found(entity_id: str) -> ApiError:

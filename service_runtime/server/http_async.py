@@ -10,6 +10,9 @@ sends its head byte by byte. This protocol adds, per connection:
   it opened (or after a request began) gets a 408 if it sent part of one, and is closed;
 - a connection limit: past ``SERVER_MAX_CONNECTIONS`` on this worker, a new connection is closed at once.
 
+(A request answered before its body arrived, 413 or 408, is closed after its answer: the service sends
+``Connection: close``, which uvicorn honours.)
+
 (uvicorn's own ``limit_concurrency`` counts connections too, but answers in plain text; this keeps the
 project's error shape.) The body is bounded by the service itself (``read_body``: request timeout and
 deadline).

@@ -10,8 +10,8 @@ behind a buffering proxy, which the edge is; this worker holds up without one to
   ``SERVER_HEADER_TIMEOUT_S`` and the whole request within ``SERVER_REQUEST_TIMEOUT_S`` of its arrival;
 - of several pipelined requests only the first was answered: here every one is, in order;
 - ``Expect: 100-continue`` got ``100 Continue`` before the body size was checked: here a declared body
-  over ``SERVER_MAX_BODY_BYTES`` is refused with 413 at once; and after an answer that left the body
-  unread (413, 408, a shed request), the connection is closed instead of waiting for the rest;
+  over ``SERVER_MAX_BODY_BYTES`` is refused with 413 at once; and an answer the app marks ``Connection:
+  close`` (413, 408: a body it did not read) closes the connection instead of waiting for the rest;
 - the time a request waits for a free thread was not counted against its deadline: here the worker records
   when the request became readable and passes it to the app (``service_runtime.core.arrival``).
 """
@@ -32,7 +32,6 @@ from http import HTTPStatus
 from gunicorn import util
 from gunicorn.http import RequestParser
 from gunicorn.http import errors as http_errors
-from gunicorn.http.body import ChunkedReader, LengthReader
 from gunicorn.http.errors import NoMoreData
 from gunicorn.workers.gthread import TConn
 from gunicorn.workers.gthread import ThreadWorker as GunicornThreadWorker
@@ -139,7 +138,7 @@ class DrainingWorker(GunicornThreadWorker):
             reads.deadline = _local.arrived + self._request_timeout_s
             environ[ARRIVAL_ENVIRON_KEY] = _local.arrived
             environ[READ_BY_ENVIRON_KEY] = reads.tighten
-            return app(environ, _closing_if_body_unread(start_response))
+            return app(environ, _closing_on_request(start_response))
 
         self.wsgi = with_arrival
 
@@ -256,23 +255,15 @@ def _send_error(sock: socket.socket, status: int, body: dict) -> None:
         util.write_nonblock(sock, head.encode("latin-1") + payload)
 
 
-def _closing_if_body_unread(start_response):
-    """``start_response`` that announces ``Connection: close`` when the answer leaves a body still arriving
-    (a refused upload, a client that stalled): gunicorn would otherwise wait for it to find the next request."""
+def _closing_on_request(start_response):
+    """``start_response`` that honours the app's ``Connection: close`` (gunicorn drops hop-by-hop headers an app
+    sets): the service answers a request whose body it did not read (413, 408) so, and gunicorn would otherwise
+    wait for that body to find the next request."""
     response = start_response.__self__  # gunicorn's Response, whose start_response this is
 
     def start(status, headers, exc_info=None):
-        if _body_still_arriving(response.req):
+        if any(name.lower() == "connection" and value.lower() == "close" for name, value in headers):
             response.force_close()
         return start_response(status, headers, exc_info)
 
     return start
-
-
-def _body_still_arriving(req) -> bool:
-    reader = req.body.reader
-    if isinstance(reader, LengthReader):
-        return reader.length > req.unreader.buf.getbuffer().nbytes
-    if isinstance(reader, ChunkedReader):
-        return reader.parser is not None
-    return False

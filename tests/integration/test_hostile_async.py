@@ -1,0 +1,10 @@
+"""Hostile and unlucky clients, against the async stack (twin: test_hostile_sync.py)."""
+
+import pytest
+
+from tests.integration.hostile_contract import *  # noqa: F403  (the shared tests, collected here for this stack)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return "async"
