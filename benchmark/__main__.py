@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from benchmark.experiments.micro import run_micro
-from benchmark.experiments.perf import LADDER, run_perf
+from benchmark.experiments.perf import LADDER, PATHS, run_perf
 from benchmark.experiments.profiles import run_profiles
 from benchmark.experiments.scenarios import SCENARIOS, run_locust_experiments
 from benchmark.experiments.sweep import run_sweep
@@ -56,6 +56,8 @@ def parser() -> argparse.ArgumentParser:
                           "Locust), every answer checked; writes perf.md and perf.json.")  # fmt: skip
     perf.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS),
                       help="stacks to measure, one after the other (default: %(default)s)")  # fmt: skip
+    perf.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
+                      help="through the edge, straight to the scoring server (default: %(default)s)")  # fmt: skip
     perf.add_argument("--ladder", type=int, nargs="+", default=list(LADDER),
                       help="connections of each step (default: %(default)s)")  # fmt: skip
     perf.add_argument("--step-s", type=float, default=10.0, help="seconds per step (default: %(default)s)")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     started = time.monotonic()
     if args.experiment == "perf":
-        written = run_perf(args.stacks, args.ladder, args.step_s, args.memory_requests, args.out, say)
+        written = run_perf(args.stacks, args.paths, args.ladder, args.step_s, args.memory_requests, args.out, say)
     elif args.experiment == "micro":
         written = run_micro(args.calls, args.rounds, args.out, say)
     else:

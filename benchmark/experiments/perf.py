@@ -30,6 +30,7 @@ from service_runtime.core.topology import Stack
 P99_LIMIT_MS = 100.0
 LADDER = (1, 8, 16, 24, 32, 40, 48, 64, 80, 96, 128)
 MEMORY_CONNECTIONS = 32
+PATHS = ("edge", "direct")  # through the edge as users reach the stack, and straight to the scoring server
 
 
 @dataclass
@@ -67,50 +68,80 @@ def _closed_loop(tool: str, stack: Stack, url: str, script: Path, workdir: Path)
     return run
 
 
-def measure_stack(stack: Stack, ladder: list[int], step_s: float, memory_requests: int, tool: str, say) -> dict:
-    """Start the stack with default settings, run the ladder and the memory check, stop it."""
+def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: float, memory_requests: int, tool: str,
+                  say) -> list[dict]:  # fmt: skip
+    """Start the stack with default settings; for each path (through the edge, or direct to the scoring server) run
+    the ladder; then the memory check on the first path; stop it. One result per path."""
+    results = []
     with running_stack(stack, say=say) as running, tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "perf.lua"
         script.write_text(wrk_script(stack))
-        run = _closed_loop(tool, stack, running.url(), script, Path(tmp))
-        run(8, 3)  # warm-up: connections, pools, caches
-        rss_warm = running.rss_kib()
-        steps = []
-        for connections in ladder:
-            cpu_before, client_before = running.cpu_s(), _children_cpu_s()
-            result = run(connections, step_s)
-            answered = max(1, result["requests"])
-            step = Step(
-                connections=connections,
-                rps=round(result["requests"] / result["duration_s"], 1),
-                cpu_ms_per_request=round((running.cpu_s() - cpu_before) * 1000 / answered, 3),
-                client_cpu_ms_per_request=round((_children_cpu_s() - client_before) * 1000 / answered, 3),
-                **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
-            )
-            steps.append(step)
-            say(
-                f"  {stack:5} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
-                f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
-                f" (+{step.client_cpu_ms_per_request:.2f} load generator)"
-            )
-        served = sum(s.requests for s in steps)
-        if (remaining := max(0, memory_requests - served)) > 0:
-            say(f"  {stack:5} memory run: {remaining} more requests at {MEMORY_CONNECTIONS} connections")
-            rate = max((s.rps for s in steps if s.connections == MEMORY_CONNECTIONS), default=500.0)
-            run(MEMORY_CONNECTIONS, max(5.0, remaining / max(rate, 1.0)))
-        rss_end = running.rss_kib()
+        for number, path in enumerate(paths):
+            run = _closed_loop(tool, stack, running.base_url(path), script, Path(tmp))
+            run(8, 3)  # warm-up: connections, pools, caches
+            rss_warm = running.rss_kib()
+            steps = [_step(run, running, stack, path, connections, step_s, say) for connections in ladder]
+            served = sum(s.requests for s in steps)
+            if number == 0 and (remaining := max(0, memory_requests - served)) > 0:
+                say(f"  {stack:5} memory run: {remaining} more requests at {MEMORY_CONNECTIONS} connections")
+                rate = max((s.rps for s in steps if s.connections == MEMORY_CONNECTIONS), default=500.0)
+                run(MEMORY_CONNECTIONS, max(5.0, remaining / max(rate, 1.0)))
+                served = max(memory_requests, served)
+            results.append(_summary(stack, path, steps, rss_warm, running.rss_kib(), served))
+    return results
+
+
+def _step(run, running, stack: Stack, path: str, connections: int, step_s: float, say) -> Step:
+    cpu_before, client_before = running.cpu_s(), _children_cpu_s()
+    result = run(connections, step_s)
+    answered = max(1, result["requests"])
+    step = Step(
+        connections=connections,
+        rps=round(result["requests"] / result["duration_s"], 1),
+        cpu_ms_per_request=round((running.cpu_s() - cpu_before) * 1000 / answered, 3),
+        client_cpu_ms_per_request=round((_children_cpu_s() - client_before) * 1000 / answered, 3),
+        **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
+    )
+    say(
+        f"  {stack:5} {path:6} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
+        f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
+        f" (+{step.client_cpu_ms_per_request:.2f} load generator)"
+    )
+    return step
+
+
+def _summary(stack: Stack, path: str, steps: list[Step], rss_warm: int, rss_end: int, served: int) -> dict:
     passing = [s for s in steps if s.p99_ms <= P99_LIMIT_MS and s.errors == 0]
     best = max(passing, key=lambda s: s.rps, default=None)
     one = next((s for s in steps if s.connections == 1), None)
     return {
         "stack": stack,
+        "path": path,
         "steps": [asdict(s) for s in steps],
         "p50_at_1_connection_ms": one.p50_ms if one else None,
         "best_within_p99": asdict(best) if best else None,
         "rss_after_warmup_mib": round(rss_warm / 1024, 1),
         "rss_after_run_mib": round(rss_end / 1024, 1),
-        "requests_before_rss_check": max(memory_requests, served),
+        "requests_before_rss_check": served,
     }
+
+
+def edge_cost(results: list[dict], connections: int = MEMORY_CONNECTIONS) -> list[dict]:
+    """Per stack, what the edge adds: p50 at one connection, and the stack's CPU per request at ``connections``."""
+    by = {(r["stack"], r["path"]): r for r in results}
+    rows = []
+    for stack in dict.fromkeys(r["stack"] for r in results):
+        edge, direct = by.get((stack, "edge")), by.get((stack, "direct"))
+        if not (edge and direct):
+            continue
+        cpu = [next((s["cpu_ms_per_request"] for s in r["steps"] if s["connections"] == connections), None)
+               for r in (edge, direct)]  # fmt: skip
+        rows.append({
+            "stack": stack,
+            "p50_1_edge_ms": edge["p50_at_1_connection_ms"], "p50_1_direct_ms": direct["p50_at_1_connection_ms"],
+            "connections": connections, "cpu_edge_ms": cpu[0], "cpu_direct_ms": cpu[1],
+        })  # fmt: skip
+    return rows
 
 
 def floors_ms(services: dict) -> tuple[float, float]:
@@ -121,45 +152,56 @@ def floors_ms(services: dict) -> tuple[float, float]:
 
 
 def render(results: list[dict], meta: dict) -> str:
-    """The Markdown table of the headline figures."""
+    """The Markdown tables: headline figures per stack and path, what the edge costs, every step."""
     print_ = meta["fingerprint"]
     mean_ms, median_ms = floors_ms(print_["services"])
     lines = [
         "# make perf",
         "",
         f"Load generator: **{meta['tool']}**, on the same {print_['cpu_count']}-core machine as the stack under "
-        f"test (one stack at a time, default settings as `make up` starts them). {meta['step_s']:g} s per step. "
+        f"test (one stack at a time, default settings as `make up` starts them; *edge*: through Envoy on the port "
+        f"users know, *direct*: to the scoring server). {meta['step_s']:g} s per step. "
         f"Git {print_.get('git_sha', '?')[:12]}, {meta['when']}.",
         "",
-        "| stack | p50 at 1 connection | floor: mean, median | highest req/s with p99 ≤ 100 ms, 0 errors "
+        "| stack | path | p50 at 1 connection | floor: mean, median | highest req/s with p99 ≤ 100 ms, 0 errors "
         "| at connections | CPU ms per request there (stack + load generator) | RSS after warm-up → after run |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         best = r["best_within_p99"]
         lines.append(
-            f"| {r['stack']} | {r['p50_at_1_connection_ms']} ms | {mean_ms} ms, {median_ms} ms "
+            f"| {r['stack']} | {r['path']} | {r['p50_at_1_connection_ms']} ms | {mean_ms} ms, {median_ms} ms "
             f"| {best['rps'] if best else 'none'} | {best['connections'] if best else '-'} "
             f"| {_cpu_cell(best) if best else '-'} "
             f"| {r['rss_after_warmup_mib']} → {r['rss_after_run_mib']} MiB "
             f"({r['requests_before_rss_check']} requests) |"
         )
-    lines += ["", "## Every step", "", "| stack | connections | req/s | p50 ms | p90 ms | p99 ms | max ms | errors "
-              "| CPU ms/req (stack + load generator) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    if costs := edge_cost(results):
+        lines += ["", "## What the edge costs", "", "| stack | p50 at 1 connection: edge − direct | CPU ms per request "
+                  "of the stack at the same connections: edge − direct |", "|---|---|---|"]  # fmt: skip
+        for c in costs:
+            cpu = (f"{c['cpu_edge_ms']} − {c['cpu_direct_ms']} = {c['cpu_edge_ms'] - c['cpu_direct_ms']:+.3f} ms "
+                   f"(c={c['connections']})" if c["cpu_edge_ms"] is not None and c["cpu_direct_ms"] is not None
+                   else "–")  # fmt: skip
+            lines.append(f"| {c['stack']} | {c['p50_1_edge_ms']} − {c['p50_1_direct_ms']} = "
+                         f"{c['p50_1_edge_ms'] - c['p50_1_direct_ms']:+.2f} ms | {cpu} |")  # fmt: skip
+    lines += ["", "## Every step", "", "| stack | path | connections | req/s | p50 ms | p90 ms | p99 ms | max ms "
+              "| errors | CPU ms/req (stack + load generator) |", "|" + "---|" * 10]  # fmt: skip
     for r in results:
         for s in r["steps"]:
             lines.append(
-                f"| {r['stack']} | {s['connections']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} | {s['p99_ms']} "
-                f"| {s['max_ms']} | {s['errors']} | {_cpu_cell(s)} |"
+                f"| {r['stack']} | {r['path']} | {s['connections']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} "
+                f"| {s['p99_ms']} | {s['max_ms']} | {s['errors']} | {_cpu_cell(s)} |"
             )
     return "\n".join(lines) + "\n"
 
 
-def run_perf(stacks: list[Stack], ladder: list[int], step_s: float, memory_requests: int, out: Path, say) -> Path:
+def run_perf(stacks: list[Stack], paths: list[str], ladder: list[int], step_s: float, memory_requests: int,
+             out: Path, say) -> Path:  # fmt: skip
     """Measure each stack in turn, write ``perf.json`` and ``perf.md`` under ``out``, and return the table's path."""
     tool = load_tool()
     say(f"load generator: {tool}" + ("" if tool == "wrk" else " (wrk not on PATH: apt-get install wrk)"))
-    results = [measure_stack(stack, ladder, step_s, memory_requests, tool, say) for stack in stacks]
+    results = [r for stack in stacks for r in measure_stack(stack, paths, ladder, step_s, memory_requests, tool, say)]
     meta = {"tool": tool, "step_s": step_s, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "fingerprint": fingerprint()}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)

@@ -59,8 +59,8 @@ def run_stack_scenarios(stack_name: str, settings: BenchSettings, out: Path, onl
     wanted = SCENARIOS if only in (None, "all") else (only,)
     with running_stack(stack_name, env, say=say) as stack:
 
-        def run(name: str, **kw) -> LocustRun:
-            return LocustRun(f"{name}_{stack_name}", stack_name, stack.url(), seed=settings.seed,
+        def run(name: str, path: str = "edge", **kw) -> LocustRun:
+            return LocustRun(result_name(name, stack_name, path), stack_name, stack.base_url(path), seed=settings.seed,
                              entities=settings.entities, processes=settings.locust_processes, **kw)  # fmt: skip
 
         if "response_time" in wanted:
@@ -89,10 +89,26 @@ def run_stack_scenarios(stack_name: str, settings: BenchSettings, out: Path, onl
             say(f"  [{stack_name}] stress: {stress_users} users for {settings.stress_s}s")
             locust = run("stress", duration_s=settings.stress_s, users=stress_users)
             results["stress"] = _measure(locust, out, stack, settings, ramp=False)
+        # Low load and the ramp again, straight to the scoring server: what the edge costs (the report compares).
+        if "response_time" in wanted:
+            say(f"  [{stack_name}] response time, direct to the scoring server (no edge)")
+            locust = run("response_time", "direct", duration_s=settings.response_time_s, users=1, pacing_s=1.0)
+            results[result_name("response_time", stack_name, "direct")] = _measure(locust, out, stack, settings,
+                                                                                   ramp=False)  # fmt: skip
+        if "load" in wanted:
+            say(f"  [{stack_name}] load ramp, direct to the scoring server (no edge)")
+            locust = run("load", "direct", duration_s=settings.load_s, ramp_step_users=settings.step_users,
+                         ramp_step_s=settings.step_s)  # fmt: skip
+            results[result_name("load", stack_name, "direct")] = _measure(locust, out, stack, settings, ramp=True)
     for name, result in results.items():
         result["env"] = env or {}
-        _save(result, out / f"{name}_{stack_name}.json")
+        _save(result, out / f"{name if name.endswith('_direct') else result_name(name, stack_name)}.json")
     return results
+
+
+def result_name(scenario: str, stack: str, path: str = "edge") -> str:
+    """The files' name of one run: ``load_async`` through the edge, ``load_async_direct`` straight to the server."""
+    return f"{scenario}_{stack}" + ("" if path == "edge" else f"_{path}")
 
 
 def run_ramp(stack_name: str, name: str, settings: BenchSettings, out: Path, env: dict[str, str],

@@ -46,6 +46,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         *_scenarios(results, figures_dir),
         *_where_the_delta_comes_from(results, decomps, figures_dir),
         *_capacity(results, decomps),
+        *_edge_cost(results),
         *_io_vs_cpu(results, settings, figures_dir),
         *_timeit(results, figures_dir),
         *_sweep(results, settings, figures_dir),
@@ -212,6 +213,30 @@ def _capacity(results: Results, decomps: dict) -> list[str]:
         *said,
         "",
     ]
+
+
+def _edge_cost(results: Results) -> list[str]:
+    rows = figures.edge_costs(results)
+    if not rows:
+        return []
+
+    def pair(values: list, unit: str = "") -> str:
+        edge, direct = values
+        if edge is None or direct is None:
+            return "–"
+        return f"{fmt(edge)} vs {fmt(direct)}{unit} ({'+' if edge >= direct else ''}{fmt(edge - direct)})"
+
+    body = [[r["stack"], pair(r["p50_ms"], " ms"), pair(r["break_rps"]), pair(r["cpu_ms"], " ms")] for r in rows]
+    return [
+        "## What the edge costs",
+        "",
+        "Each stack as users reach it (through its Envoy edge) against the same scenario straight to the scoring "
+        "server. CPU per request is that of the services (the edge's own included), over the same load ramp.",
+        "",
+        *table(["stack", "p50 at low load: edge vs direct", "breaking point req/s: edge vs direct",
+                "services' CPU ms per request over the ramp: edge vs direct"], body),
+        "",
+    ]  # fmt: skip
 
 
 def _io_vs_cpu(results: Results, settings: BenchSettings, out: Path) -> list[str]:

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmark.experiments.scenarios import SCENARIOS
+from benchmark.experiments.scenarios import SCENARIOS, result_name
 from service_runtime.core.topology import STACKS
 
 
@@ -21,7 +21,8 @@ class Results:
 
     root: Path
     fingerprint: dict
-    locust: dict[str, dict[str, dict]]  # scenario -> stack -> result
+    locust: dict[str, dict[str, dict]]  # scenario -> stack -> result, through the edge
+    direct: dict[str, dict[str, dict]]  # the same, straight to the scoring server (response_time and load)
     cpubound: dict[str, dict]  # stack -> result
     sweep: list[dict]
     timeit: list[dict]  # rows of timeit.csv: stack, n, repetition, seconds
@@ -74,11 +75,17 @@ def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", 
         scenario: {stack: r for stack in STACKS if (r := _load(root / "locust" / f"{scenario}_{stack}.json"))}
         for scenario in SCENARIOS
     }
+    direct = {
+        scenario: {stack: r for stack in STACKS
+                   if (r := _load(root / "locust" / f"{result_name(scenario, stack, 'direct')}.json"))}
+        for scenario in SCENARIOS
+    }  # fmt: skip
     profiles = root / "profiles"
     return Results(
         root=root,
         fingerprint=load_fingerprint(root),
         locust=locust,
+        direct=direct,
         cpubound={stack: r for stack in STACKS if (r := _load(root / "cpubound" / f"cpubound_{stack}.json"))},
         sweep=[json.loads(p.read_text()) for p in sorted((root / "sweep").glob("sweep_*.json"))],
         timeit=load_timeit(root / "timeit" / "timeit.csv"),

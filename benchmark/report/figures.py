@@ -181,3 +181,22 @@ def sweep_row(result: dict) -> dict:
         "cpu_ms_per_request": result.get("cpu_ms_per_request"),
         "failures": result["whole"]["failures"],
     }
+
+
+def edge_costs(results: Results) -> list[dict]:
+    """Per stack, what the edge adds: p50 at low load, the breaking point, and the services' CPU per request over
+    the same ramp (the edge's own CPU included, the load generator's left out), through the edge and direct."""
+    rows = []
+    for stack in STACKS:
+        low = [r["response_time"].get(stack) for r in (results.locust, results.direct)]
+        ramp = [r["load"].get(stack) for r in (results.locust, results.direct)]
+        if not all(low + ramp):
+            continue
+        found = [r.get("breaking_point") or {} for r in ramp]
+        rows.append({
+            "stack": stack,
+            "p50_ms": [r["whole"]["p50_ms"] for r in low],
+            "break_rps": [f.get("rps") for f in found],
+            "cpu_ms": [services_share(r) for r in ramp],
+        })  # fmt: skip
+    return rows

@@ -47,6 +47,14 @@ class RunningStack:
         """Predict URL of one of its services."""
         return service(self.stack, role).predict_url(self.settings)
 
+    def direct_url(self, role: Role = "scoring") -> str:
+        """Base URL of one of its services' own server, the edge bypassed."""
+        return service(self.stack, role).direct_url(self.settings)
+
+    def base_url(self, path: str) -> str:
+        """The scoring service's base URL as reached by ``path``: ``edge`` (as users do) or ``direct``."""
+        return self.url() if path == "edge" else self.direct_url()
+
     def process_groups(self) -> set[int]:
         """The process group of Redis and of each service (master and workers)."""
         return {p.popen.pid for p in self.supervisor.processes}
