@@ -74,6 +74,7 @@ class Trickle:
     max_s: float = 60.0
     cut: int = 0  # connections the server closed
     _stop: threading.Event = field(default_factory=threading.Event)
+    _all_cut: threading.Event = field(default_factory=threading.Event)
 
     def __enter__(self) -> Trickle:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -83,6 +84,10 @@ class Trickle:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=self.interval_s + 5)
+
+    def all_cut_within(self, seconds: float) -> bool:
+        """Whether the server closes every connection within ``seconds`` (waits no longer)."""
+        return self._all_cut.wait(seconds)
 
     def _run(self) -> None:
         socks = []
@@ -105,6 +110,8 @@ class Trickle:
                     self.cut += 1
                     sock.close()
             socks = alive
+            if not socks:
+                self._all_cut.set()
             self._stop.wait(self.interval_s)
         for sock in socks:
             sock.close()

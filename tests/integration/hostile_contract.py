@@ -149,13 +149,13 @@ def test_slow_clients_through_the_edge_leave_legit_traffic_on_time(edge_stack):
 
 
 def test_slow_clients_straight_to_the_server_are_cut_and_leave_it_serving(edge_stack):
+    # Bounded waits, not timings: past the header timeout (5 s) or the request's deadline, a close takes two sends
+    # to notice, and a loaded machine may take a few seconds more to get round every connection.
     with slowloris(edge_stack.direct_address, 100, interval_s=0.5) as heads:
-        time.sleep(8)  # past the header timeout (5 s), and a close takes two sends to notice
-    assert heads.cut == heads.count, f"the server cut {heads.cut} of {heads.count} slow heads"
+        assert heads.all_cut_within(5 + 10), f"cut {heads.cut} of {heads.count} slow heads"
     assert served_within(edge_stack.url(through_edge=False), 1.0)
     with slow_bodies(edge_stack.direct_address, 100, predict_path(edge_stack.stack), interval_s=0.5) as bodies:
-        time.sleep(BURST_DEADLINE_S + 1.5)  # a body must arrive within the request's deadline
-    assert bodies.cut == bodies.count, f"the server cut {bodies.cut} of {bodies.count} slow bodies"
+        assert bodies.all_cut_within(BURST_DEADLINE_S + 10), f"cut {bodies.cut} of {bodies.count} slow bodies"
     assert served_within(edge_stack.url(through_edge=False), 1.0)
 
 
