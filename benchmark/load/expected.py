@@ -31,6 +31,16 @@ def expected_body(entity_id: str) -> bytes:
     return jsonio.dumps(expected_answer(entity_id, expected_features(entity_id)))
 
 
+def degraded_bodies(entity_id: str) -> tuple[bytes, ...]:
+    """The exact bytes of each degraded answer (one model left out) a scoring service may give for an entity."""
+    features = expected_features(entity_id)
+    predictions = [ModelPrediction(m.name, m.version, m.predict(features)) for m in MODELS]
+    return tuple(
+        jsonio.dumps(combine(entity_id, Outcome([p for p in predictions if p is not left_out], missing=[label])))
+        for label, left_out in zip(("model_a", "model_b"), predictions, strict=True)
+    )
+
+
 @cache
 def expected_score(entity_id: str) -> float:
     """The score a scoring service must answer for a seeded entity (memoised: the load generator asks often)."""

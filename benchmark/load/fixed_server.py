@@ -1,0 +1,159 @@
+"""A test server for the load generator: answers every predict request with its exact expected body after
+exactly ``delay_ms``, so what a generator reports can be compared with the truth.
+
+One thread per connection, each sleeping with ``time.sleep`` (sub-millisecond); keep-alive, no pipelining.
+``--wrong-every N`` answers a wrong score every N-th request, to prove the generator checks answers. To make it
+stall, stop it (SIGSTOP) and continue it (SIGCONT): a real stall, like a long pause of a real server.
+
+``python -m benchmark.load.fixed_server --delay-ms 20`` prints ``listening on PORT`` and serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import itertools
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+
+import orjson
+
+from benchmark.load.expected import expected_body
+
+MAX_HEAD = 16_384
+MAX_BODY = 65_536
+PR_SET_TIMERSLACK = 29
+
+
+@cache
+def answer(entity_id: str, wrong: bool) -> bytes:
+    """The whole HTTP answer owed for ``entity_id`` (or a wrong one)."""
+    body = expected_body(entity_id)
+    if wrong:
+        body = body.replace(b'"score":', b'"score":1', 1)
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def read_request(sock: socket.socket, buffer: bytearray) -> bytes | None:
+    """The next request's body (None when the client closed or sent something this server does not take)."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk or len(buffer) > MAX_HEAD:
+            return None
+        buffer += chunk
+    head, _, rest = bytes(buffer).partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip() or 0)
+    if length > MAX_BODY:
+        return None
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        rest += chunk
+    buffer[:] = rest[length:]
+    return rest[:length]
+
+
+def serve_connection(sock: socket.socket, delay_s: float, counter, wrong_every: int) -> None:
+    """Answer the requests of one connection until it closes."""
+    buffer = bytearray()
+    with sock, contextlib.suppress(OSError):
+        while (body := read_request(sock, buffer)) is not None:
+            arrived = time.perf_counter()
+            try:
+                entity_id = str(orjson.loads(body)["entity_id"])
+            except (ValueError, KeyError, TypeError):
+                sock.sendall(BAD_REQUEST)
+                return
+            wrong = wrong_every > 0 and next(counter) % wrong_every == wrong_every - 1
+            reply = answer(entity_id, wrong)
+            if (left := arrived + delay_s - time.perf_counter()) > 0:
+                time.sleep(left)
+            sock.sendall(reply)
+
+
+@dataclass
+class FixedServer:
+    """A started fixed-delay server: its port, and a way to stall it."""
+
+    port: int
+    process: subprocess.Popen
+
+    def url(self, path: str = "/api/v1/ml/async/predict") -> str:
+        """A predict URL on it (it answers any path)."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stall(self, after_s: float, for_s: float) -> threading.Timer:
+        """Stop the whole process ``after_s`` from now for ``for_s`` (SIGSTOP, then SIGCONT)."""
+
+        def pause() -> None:
+            with contextlib.suppress(ProcessLookupError):  # the server may be gone by then
+                os.kill(self.process.pid, signal.SIGSTOP)
+                time.sleep(for_s)
+                os.kill(self.process.pid, signal.SIGCONT)
+
+        timer = threading.Timer(after_s, pause)
+        timer.start()
+        return timer
+
+
+@contextlib.contextmanager
+def running_fixed_server(delay_ms: float, wrong_every: int = 0, cpu: int | None = None) -> Iterator[FixedServer]:
+    """Start the server in its own process (pinned to ``cpu`` if given), wait for its port, kill it at the end."""
+    argv = [sys.executable, "-m", "benchmark.load.fixed_server", "--delay-ms", str(delay_ms),
+            "--wrong-every", str(wrong_every)]  # fmt: skip
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline() if ready else ""
+        if not line.startswith("listening on "):
+            raise RuntimeError(f"fixed server did not start: {line!r}")
+        yield FixedServer(int(line.split()[-1]), process)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)
+        process.kill()
+        process.wait(timeout=10)
+        process.stdout.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Listen, print the port, serve until killed."""
+    cli = argparse.ArgumentParser(prog="python -m benchmark.load.fixed_server", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    cli.add_argument("--delay-ms", type=float, default=20.0, help="time from request to answer (default: 20)")
+    cli.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any free one)")
+    cli.add_argument("--wrong-every", type=int, default=0, help="a wrong score every N-th answer (default: 0, never)")
+    args = cli.parse_args(argv)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
+    listener = socket.create_server(("127.0.0.1", args.port), backlog=1024)
+    print(f"listening on {listener.getsockname()[1]}", flush=True)
+    counter = itertools.count()
+    while True:
+        sock, _ = listener.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=serve_connection, args=(sock, args.delay_ms / 1000, counter, args.wrong_every),
+                         daemon=True).start()  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Run the open-loop generator in its own process (its own GIL, pinnable to a core) and read its result."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmark.load.openloop import Plan
+
+
+def generator_argv(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None) -> list[str]:
+    """The command line running ``plan`` against ``url``."""
+    argv = [sys.executable, "-m", "benchmark.load.openloop", url, "--duration-s", str(plan.duration_s),
+            "--warmup-s", str(plan.warmup_s), "--timeout-s", str(plan.timeout_s), "--max-connections",
+            str(plan.max_connections), "--entities", str(entities), "--seed", str(plan.seed), "--quiet"]  # fmt: skip
+    if plan.closed:
+        argv += ["--closed", str(plan.closed_connections)]
+    else:
+        argv += ["--rate", str(plan.rate), "--pattern", plan.pattern, "--period-s", str(plan.period_s)]
+    if cpu is not None:
+        argv += ["--cpu", str(cpu)]
+    return argv
+
+
+def run_generator(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None) -> dict:
+    """One run; its result (raises if the generator fails or overruns its bounded time)."""
+    bound = plan.warmup_s + plan.duration_s + plan.timeout_s + 60  # start-up, schedule, last answers, margin
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        done = subprocess.run([*generator_argv(url, plan, entities, cpu), "--out", str(out)], capture_output=True,
+                              text=True, timeout=bound)  # fmt: skip
+        if done.returncode != 0 or not out.exists():
+            raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
+        return json.loads(out.read_text())
