@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmark.experiments.burst import run_burst
+from benchmark.experiments.curves import run_curves
 from benchmark.experiments.micro import run_micro
 from benchmark.experiments.perf import LADDER, PATHS, run_perf
 from benchmark.experiments.profiles import run_profiles
@@ -24,7 +26,10 @@ from benchmark.stacks.fingerprint import write_fingerprint
 from service_runtime.core.topology import STACKS
 
 # The phases of `all`, in order, and the directory each writes under the results directory.
-PHASES = {"profile": "profiles", "timeit": "timeit", "locust": "locust", "sweep": "sweep"}
+PHASES = {
+    "curves": "curves", "burst": "burst", "profile": "profiles", "timeit": "timeit", "locust": "locust",
+    "sweep": "sweep",
+}  # fmt: skip
 PERF_OUT = Path("doc/results/perf")
 
 
@@ -39,8 +44,12 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = cli.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     settings_note = "Durations, loads and the results directory come from BENCH_* settings (QUICK=1: a smoke run)."
-    sub.add_parser("all", help="profile, timeit, locust and sweep, then the report (make bench)",
+    sub.add_parser("all", help="curves, burst, profile, timeit, locust and sweep, then the report (make bench)",
                    description="Every phase below in order, then the report. " + settings_note)  # fmt: skip
+    sub.add_parser("curves", help="open-loop latency-throughput curves of every variant of study.toml, repeated",
+                   description=settings_note)  # fmt: skip
+    sub.add_parser("burst", help="the original study's traffic: 150 users firing together every second, open loop",
+                   description=settings_note)  # fmt: skip
     sub.add_parser("profile", help="pyinstrument and yappi profiles of the client and every service, both stacks",
                    description=settings_note)  # fmt: skip
     sub.add_parser("timeit", help="N = 1..K sequential calls, R repetitions, both stacks", description=settings_note)
@@ -78,7 +87,11 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Pat
     root = settings.results
     for phase in phases:
         write_fingerprint(root / PHASES[phase], **settings.model_dump())
-        if phase == "profile":
+        if phase == "curves":
+            run_curves(settings, root / "curves", say=say)
+        elif phase == "burst":
+            run_burst(settings, root / "burst", say=say)
+        elif phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":
             run_timeit(settings, root / "timeit", say=say)

@@ -36,6 +36,7 @@ import httptools
 from benchmark.load.answers import OK, WRONG, Answers
 from benchmark.load.latency import Latencies
 from benchmark.load.schedule import PATTERNS, arrivals
+from system_launcher.procfs import group_cpu_s
 
 # Kinds of failure besides HTTP status codes (which are counted by code).
 TIMEOUT, CONNECT, CLOSED, MALFORMED, OVERFLOW = "timeout", "connect", "closed", "malformed", "overflow"
@@ -126,9 +127,11 @@ def histogram(seconds: array) -> Latencies:
 class LoadGenerator:
     """One run of a ``Plan`` against a ``Target``; ``run()`` returns its result as a dict."""
 
-    def __init__(self, target: Target, plan: Plan, answers: Answers, progress=None) -> None:
+    def __init__(self, target: Target, plan: Plan, answers: Answers, progress=None, stack_cpu=None) -> None:
         self.target, self.plan, self.answers = target, plan, answers
         self.progress = progress  # called with a line every few seconds, or None
+        # CPU seconds used so far by the processes under test, or None: read when recording starts and at the end.
+        self.stack_cpu = stack_cpu
         self.tally = Tally()
         self._lock = threading.Lock()  # the pool: idle connections, backlog, counts
         self._tally_lock = threading.Lock()  # outcomes are counted by both threads
@@ -154,6 +157,7 @@ class LoadGenerator:
         self._record_from = self._start + self.plan.warmup_s
         receiver.start()
         cpu_at_record = None
+        self._stack_cpu_at_record = None
         try:
             order = self.answers.order()
             if self.plan.closed:
@@ -167,7 +171,8 @@ class LoadGenerator:
             receiver.join(timeout=self.plan.timeout_s + 5)
             self._close_all()
         cpu_s = _cpu_s() - (cpu_at_record or _cpu_s())
-        return self._result(cpu_s)
+        stack_cpu_s = self.stack_cpu() - self._stack_cpu_at_record if self._stack_cpu_at_record is not None else None
+        return self._result(cpu_s, stack_cpu_s)
 
     def _run_open(self, schedule: Iterable[float], requests: list[bytes], order) -> float | None:
         cpu_at_record = None
@@ -180,7 +185,7 @@ class LoadGenerator:
                 time.sleep(delay)
             now = time.perf_counter()
             if cpu_at_record is None and due >= self._record_from:
-                cpu_at_record = _cpu_s()
+                cpu_at_record = self._mark_record_start()
             if due >= self._record_from:
                 self.tally.send_lag.append(now - due)
             self._dispatch(due, order.randrange(entities), requests)
@@ -196,13 +201,19 @@ class LoadGenerator:
             self._replace_closed()
         if (wait := self._record_from - time.perf_counter()) > 0:
             time.sleep(wait)
-        cpu_at_record = _cpu_s()
+        cpu_at_record = self._mark_record_start()
         ends = self._record_from + self.plan.duration_s
         while (left := ends - time.perf_counter()) > 0:
             time.sleep(min(left, 5))
             if self.progress and left > 5:
                 self.progress(self._progress_line(time.perf_counter()))
         return cpu_at_record
+
+    def _mark_record_start(self) -> float:
+        """Read the CPU counters when recording starts; return the generator's own."""
+        if self.stack_cpu is not None:
+            self._stack_cpu_at_record = self.stack_cpu()
+        return _cpu_s()
 
     def _dispatch(self, due: float, entity: int, requests: list[bytes]) -> None:
         with self._lock:
@@ -373,7 +384,7 @@ class LoadGenerator:
         return (f"{now - self._start:6.1f}s  sent {self._sent}  recorded {done}  open connections {self._open}  "
                 f"errors {sum(n for k, n in self.tally.outcomes.items() if k != OK)}")  # fmt: skip
 
-    def _result(self, cpu_s: float) -> dict:
+    def _result(self, cpu_s: float, stack_cpu_s: float | None) -> dict:
         outcomes = dict(self.tally.outcomes)
         recorded = sum(outcomes.values())
         ok = outcomes.get(OK, 0)
@@ -401,6 +412,7 @@ class LoadGenerator:
             "connections_opened": self._opened,
             # From the first recorded request to the last answer: what the generator took from the cores meanwhile.
             "client_cpu_ms_per_request": round(cpu_s * 1000 / max(1, recorded), 4),
+            "stack_cpu_ms_per_request": round(stack_cpu_s * 1000 / max(1, recorded), 4) if stack_cpu_s else None,
             "client_cpu": sorted(os.sched_getaffinity(0)),
         }
 
@@ -446,6 +458,8 @@ def parser() -> argparse.ArgumentParser:
                      help="connections open at once; beyond, requests wait in the client (default: 1024)")  # fmt: skip
     cli.add_argument("--entities", type=int, default=10_000, help="seeded entity ids 0..N-1 (default: %(default)s)")
     cli.add_argument("--seed", type=int, default=42, help="seed of the entity order and of Poisson gaps (default: 42)")
+    cli.add_argument("--stack-pgids", default="", metavar="PGID,...",
+                     help="process groups under test, to report their CPU per request (default: none)")  # fmt: skip
     cli.add_argument("--cpu", type=int, default=None, help="pin the generator to this core (default: any)")
     cli.add_argument("--out", default=None, help="write the result as JSON here (default: print it)")
     cli.add_argument("--quiet", action="store_true", help="no progress lines on stderr (default: off)")
@@ -464,7 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     _raise_fd_limit(plan.max_connections)
     answers = Answers(f"{target.host}:{target.port}", target.path, entities=args.entities, seed=args.seed)
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
-    result = LoadGenerator(target, plan, answers, progress=say).run()
+    pgids = {int(p) for p in args.stack_pgids.split(",") if p.strip()}
+    stack_cpu = (lambda: group_cpu_s(pgids)) if pgids else None
+    result = LoadGenerator(target, plan, answers, progress=say, stack_cpu=stack_cpu).run()
     text = json.dumps(result)
     if args.out:
         with open(args.out, "w") as out:

@@ -11,7 +11,8 @@ from pathlib import Path
 from benchmark.load.openloop import Plan
 
 
-def generator_argv(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None) -> list[str]:
+def generator_argv(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None,
+                   stack_pgids: set[int] | frozenset[int] = frozenset()) -> list[str]:  # fmt: skip
     """The command line running ``plan`` against ``url``."""
     argv = [sys.executable, "-m", "benchmark.load.openloop", url, "--duration-s", str(plan.duration_s),
             "--warmup-s", str(plan.warmup_s), "--timeout-s", str(plan.timeout_s), "--max-connections",
@@ -22,16 +23,20 @@ def generator_argv(url: str, plan: Plan, entities: int = 10_000, cpu: int | None
         argv += ["--rate", str(plan.rate), "--pattern", plan.pattern, "--period-s", str(plan.period_s)]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
+    if stack_pgids:
+        argv += ["--stack-pgids", ",".join(map(str, sorted(stack_pgids)))]
     return argv
 
 
-def run_generator(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None) -> dict:
-    """One run; its result (raises if the generator fails or overruns its bounded time)."""
+def run_generator(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None,
+                  stack_pgids: set[int] | frozenset[int] = frozenset()) -> dict:  # fmt: skip
+    """One run; its result (raises if the generator fails or overruns its bounded time). With ``stack_pgids``, the
+    result holds the CPU those process groups used per recorded request."""
     bound = plan.warmup_s + plan.duration_s + plan.timeout_s + 60  # start-up, schedule, last answers, margin
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
-        done = subprocess.run([*generator_argv(url, plan, entities, cpu), "--out", str(out)], capture_output=True,
-                              text=True, timeout=bound)  # fmt: skip
+        argv = [*generator_argv(url, plan, entities, cpu, stack_pgids), "--out", str(out)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=bound)
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
         return json.loads(out.read_text())
