@@ -29,12 +29,15 @@ def _save(fig, path: Path) -> Path:
 
 def scenario_timeseries(results: dict[str, dict], title: str, note: str, path: Path) -> Path:
     """req/s, p50/p95/p99 and users over time, one column per stack."""
-    fig, axes = plt.subplots(3, 2, figsize=(11, 7), sharex="col", squeeze=False)
+    # Side by side, the two columns share every axis: the same height means the same figure.
+    fig, axes = plt.subplots(3, 2, figsize=(11, 7), sharex=True, sharey="row", squeeze=False)
     for col, stack in enumerate(STACKS):
         result = results.get(stack)
-        axes[0][col].set_title(f"{stack}: {title} ({note})", fontsize=9)
         if not result:
+            axes[0][col].set_title(f"{stack}: {title}: not run", fontsize=9)
             continue
+        users = max((r["users"] for r in result["per_second"]), default=0)
+        axes[0][col].set_title(f"{stack}: {title}, {users} users ({note})", fontsize=9)
         rows = result["per_second"]
         t0 = rows[0]["t"] if rows else 0
         t = [r["t"] - t0 for r in rows]
@@ -108,4 +111,45 @@ def sweep_chart(rows: list[dict], note: str, path: Path) -> Path:
                 va="center", fontsize=8)  # fmt: skip
     ax.invert_yaxis()
     ax.set(xlabel="req/s at the breaking point", title=f"Configuration sweep ({note})")
+    return _save(fig, path)
+
+
+PERCENTILE_PANELS = (("p50_ms", "p50"), ("p99_ms", "p99"), ("p99_9_ms", "p99.9"))
+
+
+def curves_chart(curves: list, limit_ms: float, note: str, path: Path) -> Path:
+    """Latency against offered rate, one panel per percentile, every variant on each, all axes shared: the
+    median of the repetitions as a line, their min-max as a band."""
+    fig, axes = plt.subplots(1, len(PERCENTILE_PANELS), figsize=(15, 4.8), sharex=True, sharey=True)
+    for ax, (key, label) in zip(axes, PERCENTILE_PANELS, strict=True):
+        for index, curve in enumerate(curves):
+            points = curve.per_rate[key]
+            rates = [r for r in sorted(points) if points[r]["n"]]
+            style = "-" if index < 10 else "--"
+            ax.plot(rates, [points[r]["median"] for r in rates], style, marker="o", ms=3, label=curve.variant,
+                    color=f"C{index % 10}")  # fmt: skip
+            ax.fill_between(rates, [points[r]["min"] for r in rates], [points[r]["max"] for r in rates],
+                            color=f"C{index % 10}", alpha=0.15)  # fmt: skip
+        ax.axhline(limit_ms, color="red", lw=1, ls=":")
+        ax.set(xlabel="offered req/s (open loop)", title=f"{label} (red: {limit_ms:g} ms)", yscale="log")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("ms (log scale)")
+    axes[-1].legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"Latency-throughput curves: median of repetitions, band min-max ({note})", fontsize=10)
+    return _save(fig, path)
+
+
+def burst_chart(rows: list[dict], note: str, path: Path) -> Path:
+    """Answers of the burst scenario by kind, one bar per variant, all repetitions summed."""
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.5))
+    names = [r["variant"] for r in rows]
+    left = [0] * len(rows)
+    for kind, color in (("ok", "tab:green"), ("degraded", "tab:olive"), ("shed", "tab:red"),
+                        ("other_failures", "tab:gray")):  # fmt: skip
+        values = [r[kind] for r in rows]
+        ax.barh(names, values, left=left, color=color, label=kind)
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    ax.invert_yaxis()
+    ax.set(xlabel="requests (all repetitions)", title=f"Lockstep bursts: what each request got ({note})")
+    ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)

@@ -27,6 +27,10 @@ class Results:
     sweep: list[dict]
     timeit: list[dict]  # rows of timeit.csv: stack, n, repetition, seconds
     profiles: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (stack, service) -> top functions
+    curves: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one ladder per repetition
+    curves_plan: dict | None = None
+    burst: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one run per repetition
+    burst_plan: dict | None = None
 
     @property
     def cores(self) -> int:
@@ -69,6 +73,17 @@ def top_functions(profiles: Path, stack: str, service: str, count: int) -> list[
     return data["functions"][:count] if data else []
 
 
+def load_repetitions(directory: Path) -> tuple[dict[str, list[dict]], dict | None]:
+    """``<variant>_rep<k>.json`` files by variant (in the plan's order, repetitions in order), and the plan."""
+    plan = _load(directory / "plan.json")
+    runs: dict[str, list[dict]] = {}
+    for path in sorted(directory.glob("*_rep*.json")):
+        run = json.loads(path.read_text())
+        runs.setdefault(run["variant"], []).append(run)
+    order = plan["variants"] if plan else sorted(runs)
+    return {name: sorted(runs[name], key=lambda r: r["repetition"]) for name in order if name in runs}, plan
+
+
 def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", "client"), top: int = 6) -> Results:
     """Everything under ``root`` that the report reads."""
     locust = {
@@ -81,7 +96,13 @@ def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", 
         for scenario in SCENARIOS
     }  # fmt: skip
     profiles = root / "profiles"
+    curves, curves_plan = load_repetitions(root / "curves")
+    burst, burst_plan = load_repetitions(root / "burst")
     return Results(
+        curves=curves,
+        curves_plan=curves_plan,
+        burst=burst,
+        burst_plan=burst_plan,
         root=root,
         fingerprint=load_fingerprint(root),
         locust=locust,

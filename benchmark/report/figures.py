@@ -155,7 +155,16 @@ def timeit_improvement(rows: list[dict]) -> dict:
             table.append({"n": n, "async_s": mean_a, "sync_s": mean_s,
                           "improvement_pct": 100 * (mean_s - mean_a) / mean_s})  # fmt: skip
     total_a, total_s = sum(r["async_s"] for r in table), sum(r["sync_s"] for r in table)
-    return {"per_n": table, "overall_improvement_pct": 100 * (total_s - total_a) / total_s if total_s else None}
+    # The same figure for each repetition alone (repetition k of every N, both stacks): its run-to-run spread.
+    reps = sorted({r["repetition"] for r in rows})
+    per_rep = []
+    for rep in reps:
+        sums = {stack: sum(r["seconds"] for r in rows if r["stack"] == stack and r["repetition"] == rep)
+                for stack in STACKS}  # fmt: skip
+        if sums["sync"]:
+            per_rep.append(100 * (sums["sync"] - sums["async"]) / sums["sync"])
+    return {"per_n": table, "overall_improvement_pct": 100 * (total_s - total_a) / total_s if total_s else None,
+            "per_repetition_pct": per_rep}  # fmt: skip
 
 
 def sweep_row(result: dict) -> dict:

@@ -14,11 +14,12 @@ SCENARIO_NOTES = {
 }
 
 
-def shared_cores_note(cores: int, tool: str = "Locust") -> str:
-    """The caveat beside every figure: the load generator ran on the services' own cores."""
+def shared_cores_note(cores: int) -> str:
+    """The caveat beside every figure: the load generators ran on the services' own cores."""
     return (
-        f"*The load generator ({tool}) ran on the same {cores} cores as the services: absolute figures are lower "
-        "than on separate machines; compare ratios from this one run.*"
+        f"*Every load generator (the open-loop generator, wrk, Locust) ran on the same {cores} cores as the services: "
+        "absolute figures are lower than on separate machines, and each generator's own CPU per request is shown "
+        "where it was measured. Compare ratios measured in this one run.*"
     )
 
 
