@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from benchmark.experiments.burst import run_burst
+from benchmark.experiments.calibration import run_calibration
 from benchmark.experiments.curves import run_curves
 from benchmark.experiments.micro import run_micro
 from benchmark.experiments.perf import LADDER, PATHS, run_perf
@@ -27,8 +28,8 @@ from service_runtime.core.topology import STACKS
 
 # The phases of `all`, in order, and the directory each writes under the results directory.
 PHASES = {
-    "curves": "curves", "burst": "burst", "profile": "profiles", "timeit": "timeit", "locust": "locust",
-    "sweep": "sweep",
+    "calibration": "calibration", "curves": "curves", "burst": "burst", "profile": "profiles", "timeit": "timeit",
+    "locust": "locust", "sweep": "sweep",
 }  # fmt: skip
 PERF_OUT = Path("doc/results/perf")
 
@@ -44,8 +45,10 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = cli.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     settings_note = "Durations, loads and the results directory come from BENCH_* settings (QUICK=1: a smoke run)."
-    sub.add_parser("all", help="curves, burst, profile, timeit, locust and sweep, then the report (make bench)",
+    sub.add_parser("all", help="every phase below, in order, then the report (make bench)",
                    description="Every phase below in order, then the report. " + settings_note)  # fmt: skip
+    sub.add_parser("calibration", help="the load generator against a fixed-delay server and a 1 s stall",
+                   description=settings_note)  # fmt: skip
     sub.add_parser("curves", help="open-loop latency-throughput curves of every variant of study.toml, repeated",
                    description=settings_note)  # fmt: skip
     sub.add_parser("burst", help="the original study's traffic: 150 users firing together every second, open loop",
@@ -87,7 +90,9 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Pat
     root = settings.results
     for phase in phases:
         write_fingerprint(root / PHASES[phase], **settings.model_dump())
-        if phase == "curves":
+        if phase == "calibration":
+            run_calibration(settings, root / "calibration", say=say)
+        elif phase == "curves":
             run_curves(settings, root / "curves", say=say)
         elif phase == "burst":
             run_burst(settings, root / "burst", say=say)

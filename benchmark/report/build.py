@@ -44,6 +44,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         *_settings(results),
         *_open_loop_headline(results, settings, figures_dir),
         *_burst(results, settings, figures_dir),
+        *_calibration(results),
         *_headline(results),
         *_breaking_points(results, settings, figures_dir),
         *_scenarios(results, figures_dir),
@@ -198,6 +199,47 @@ def _burst(results: Results, settings: BenchSettings, out: Path) -> list[str]:
         *met,
         "",
         _image(results, "burst", path),
+        "",
+    ]
+
+
+def _calibration(results: Results) -> list[str]:
+    found = results.calibration
+    if not found:
+        return []
+    ms = "{:.3f}".format  # sub-millisecond errors are the point here
+    precise = [[r["rate"], ms(r["true_ms"]), ms(r["p50_ms"]), ms(r["p50_error_ms"]), ms(r["p99_ms"]),
+                ms(r["p99_error_ms"]), ms(r["send_lag_p99_ms"]), r["client_cpu_ms_per_request"]]
+               for r in found["precision"]]  # fmt: skip
+    stalls = [[r["tool"], r["requests"], r["p50_ms"], r["p99_ms"], r.get("p99_9_ms"), r["max_ms"]]
+              for r in found["stall"]]  # fmt: skip
+    return [
+        "## How far the load generator can be trusted",
+        "",
+        f"Against a test server that answers every request in exactly {found['delay_ms']:g} ms (and checks nothing "
+        "less than the real stacks: every answer is the entity's exact expected body):",
+        "",
+        *table(
+            [
+                "offered req/s",
+                "true ms",
+                "reported p50",
+                "error",
+                "reported p99",
+                "error",
+                "sender late at p99 ms",
+                "generator CPU ms/req",
+            ],
+            precise,
+        ),
+        "",
+        f"Against a server answering in {found['stall_delay_ms']:g} ms that stops once for {found['stall_s']:g} s "
+        "in the middle of the run: an open-loop client keeps sending on schedule, so every request due during the "
+        "stall waits and the tail shows it; a closed-loop client stops sending while its connections wait, so the "
+        "stall touches only as many requests as it has connections. wrk 4 corrects for that by back-filling "
+        "requests from its measured mean interval; Locust does not.",
+        "",
+        *table(["load", "requests", "p50 ms", "p99 ms", "p99.9 ms", "max ms"], stalls),
         "",
     ]
 

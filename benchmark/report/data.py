@@ -31,6 +31,7 @@ class Results:
     curves_plan: dict | None = None
     burst: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one run per repetition
     burst_plan: dict | None = None
+    calibration: dict | None = None
 
     @property
     def cores(self) -> int:
@@ -103,6 +104,7 @@ def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", 
         curves_plan=curves_plan,
         burst=burst,
         burst_plan=burst_plan,
+        calibration=_load(root / "calibration" / "calibration.json"),
         root=root,
         fingerprint=load_fingerprint(root),
         locust=locust,

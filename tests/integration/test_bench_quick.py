@@ -101,9 +101,41 @@ def test_profiles_of_every_service_and_tool(results):
                 assert (profiles / f"{stack}-{service}-yappi-{label}.txt").stat().st_size > 0
 
 
+def test_open_loop_curves_hold_every_step_of_every_variant(results):
+    plan = json.loads((results / "curves" / "plan.json").read_text())
+    for variant in plan["variants"]:
+        ladder = json.loads((results / "curves" / f"{variant}_rep1.json").read_text())["steps"]
+        assert [s["rate"] for s in ladder] == plan["rates"][: len(ladder)]
+        for step in ladder:
+            assert step["requests"] > 0
+            assert step["outcomes"].get("wrong", 0) == 0  # every answer checked, none wrong
+            assert step["stack_cpu_ms_per_request"] > 0
+            assert step["histogram"]
+
+
+def test_the_burst_scenario_counts_every_request(results):
+    plan = json.loads((results / "burst" / "plan.json").read_text())
+    for variant in plan["variants"]:
+        result = json.loads((results / "burst" / f"{variant}_rep1.json").read_text())["result"]
+        bursts = plan["duration_s"] // plan["period_s"]
+        assert result["requests"] == bursts * plan["users"]
+        assert result["outcomes"].get("wrong", 0) == 0
+
+
+def test_the_generator_calibration_shows_the_stall_only_in_the_open_loop_tail(results):
+    found = json.loads((results / "calibration" / "calibration.json").read_text())
+    assert all(row["outcomes"] == {"ok": row["outcomes"].get("ok")} for row in found["precision"])
+    tails = {row["tool"].split(",")[0]: row["p99_ms"] for row in found["stall"]}
+    assert tails["open loop"] > 500
+    assert tails["closed loop"] < 500
+
+
 def test_report_embeds_existing_charts_and_both_stacks(results):
     report = (results / "report.md").read_text()
-    for section in ("Machine and code", "Headline", "Where the delta comes from", "Capacity model",
+    assert "Smoke run (QUICK=1)" in report
+    assert report.count("(smoke run: not a measurement)") >= 2  # in every open-loop headline
+    for section in ("Machine and code", "Headline: capacity under open-loop load", "original study's traffic",
+                    "How far the load generator can be trusted", "Where the delta comes from", "Capacity model",
                     "What the edge costs", "timeit",
                     "Configuration sweep", "Profiles", "When async helps"):  # fmt: skip
         assert section in report
