@@ -41,6 +41,7 @@ if _soft != resource.RLIM_INFINITY and (_hard == resource.RLIM_INFINITY or _soft
 # No access log on the hot path: it costs both stacks CPU; the middleware logs server errors
 # (and every request with SERVER_ACCESS_LOG=true), as JSON with the request id.
 accesslog = None
+logger_class = "service_runtime.server.logger.ServiceLogger"
 errorlog = "-"
 loglevel = _settings.log_level
 logconfig_dict = {

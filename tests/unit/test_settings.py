@@ -82,3 +82,22 @@ def test_scoring_env_points_at_its_own_stack():
     assert env["SCORING_REDIS_URL"] == "redis://127.0.0.1:6379/0"
     assert service_env(service("async", "model_b"), settings)["SERVER_WORKER_CLASS"] == "uvicorn"
     assert service_env(service("async", "model_b"), settings)["MODEL_NAME"] == "model_b"
+
+
+def test_gunicorn_builds_no_access_log_fields_per_request():
+    import ast
+    from pathlib import Path
+
+    from gunicorn.config import Config
+
+    from service_runtime.server.logger import ServiceLogger
+
+    # Read, not imported: importing the config module sets up a service (metrics directory, limits).
+    source = Path("service_runtime/server/gunicorn_conf.py").read_text()
+    assigned = {node.targets[0].id: node.value for node in ast.parse(source).body
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}  # fmt: skip
+    assert ast.literal_eval(assigned["logger_class"]) == f"{ServiceLogger.__module__}.{ServiceLogger.__name__}"
+    config = Config()
+    config.set("logconfig_dict", {"version": 1})
+    # gunicorn's own Logger would read the response and the request here; this one touches nothing.
+    assert ServiceLogger(config).access(None, None, None, None) is None
