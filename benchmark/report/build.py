@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from benchmark.analysis.decompose import PARTS
-from benchmark.report import charts, figures, openloop
+from benchmark.report import charts, figures, openloop, summary
 from benchmark.report.data import Results, load_results
 from benchmark.report.prose import (
     SCENARIO_NOTES,
@@ -59,6 +59,10 @@ def build_report(settings: BenchSettings, say=print) -> Path:
     report = settings.results / "report.md"
     report.write_text("\n".join(lines) + "\n")
     say(f"report -> {report}")
+    # The README quotes the committed run only: its results block is rewritten from it.
+    committed = not settings.quick and settings.results.resolve() == summary.COMMITTED.resolve()
+    if committed and summary.write_readme(Path("README.md"), results):
+        say("README.md results block rewritten from doc/results")
     return report
 
 
