@@ -80,8 +80,8 @@ class StackSettings(BaseSettings):
     )
     async_server: AsyncServer = Field(
         default="uvicorn",
-        description="Server of the async stack's services: uvicorn (gunicorn with uvicorn workers) or granian (Granian, "
-        "ASGI); granian on both stacks compares FastAPI with Flask on the same server.",
+        description="Server of the async stack's services: uvicorn (gunicorn with uvicorn workers) or granian "
+        "(Granian, ASGI); granian on both stacks compares FastAPI with Flask on the same server.",
     )
     sync_server: SyncServer = Field(
         default="gunicorn",

@@ -103,7 +103,8 @@ class ServerSettings(BaseSettings):
     max_connections: int = Field(
         default=1000,
         ge=1,
-        description="Connections one worker holds at most (gthread, gevent: worker_connections; Granian: backpressure).",
+        description="Connections one worker holds at most (gthread, gevent: worker_connections; Granian: "
+        "backpressure).",
     )
     max_header_bytes: int = Field(
         default=16_384, ge=1024, description="Largest request head (431 above it; gunicorn: per header line)."
