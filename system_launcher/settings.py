@@ -125,6 +125,13 @@ class StackSettings(BaseSettings):
         server = self.async_server if stack == "async" else self.sync_server
         return stack_worker_class(stack, server, self.sync_worker_class)
 
+    def server_label(self, stack: Stack) -> str:
+        """How a stack's services are served, in words: ``gunicorn with gthread workers``, ``Granian (WSGI)``."""
+        worker_class = self.worker_class(stack)
+        if worker_class.startswith("granian-"):
+            return f"Granian ({worker_class.removeprefix('granian-').upper()})"
+        return f"gunicorn with {worker_class} workers"
+
     def port(self, stack: Stack, role: Role) -> int:
         """The port users reach one service at (for scoring with the edge on, the edge's)."""
         return getattr(self, f"{stack}_{role}_port")
