@@ -51,7 +51,7 @@ def granian_options(settings: ServerSettings) -> dict[str, Any]:
         "workers": settings.worker_count(),
         # WSGI: as many threads as gthread has; ASGI: one, the event loop's (Granian allows no more).
         "blocking_threads": settings.concurrency_per_worker(),
-        "loop": Loops.uvloop if not wsgi else Loops.auto,  # the loop the uvicorn workers run
+        "loop": Loops.uvloop if not wsgi else Loops.auto,  # ASGI: the loop the uvicorn workers run (WSGI: unused)
         "http": HTTPModes.http1,  # HTTP/1.1 only, as gunicorn and uvicorn serve here
         "websockets": False,
         "backlog": settings.backlog,
