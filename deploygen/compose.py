@@ -127,7 +127,7 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
     port = settings.listen_port(svc.stack, svc.role)
     entry = {
         **_built(service_target(svc, settings)),
-        "command": service_argv(svc),
+        "command": service_argv(svc, settings),
         "environment": container_env(svc, settings),
         "ports": [_published(settings, port)],
         "healthcheck": _healthcheck(healthcheck_argv(svc, settings)),

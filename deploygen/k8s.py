@@ -82,7 +82,7 @@ def commands(stack: Stack) -> list[dict[str, Any]]:
         _patch("batch/v1", "Job", "seed", {"name": "seed", **_container(RUNTIME, seed_argv(), seed_env(settings))}),
     ]
     for svc in stack_services(stack):
-        container = _container(service_target(svc, settings), service_argv(svc), container_env(svc, settings))
+        container = _container(service_target(svc, settings), service_argv(svc, settings), container_env(svc, settings))
         patches.append(_patch("apps/v1", "Deployment", base_name(svc), {"name": APP_CONTAINER, **container}))
     edge = _container(EDGE, edge_command(), {})
     patches.append(_patch("apps/v1", "Deployment", "edge", {"name": EDGE_CONTAINER, **edge}))

@@ -15,12 +15,19 @@ from typing import TypeVar
 from pydantic_settings import BaseSettings
 
 from api_scoring.settings import ScoringSettings
-from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.server_settings import (
+    GRANIAN_WORKER_CLASSES,
+    MULTIPLEXING_WORKER_CLASSES,
+    THREADED_WORKER_CLASSES,
+    ServerSettings,
+)
 from service_runtime.core.topology import HEALTHCHECK_PATH, ROLES, STACKS, Role, Stack, predict_path
 from system_launcher.edge import EdgePlan
 from system_launcher.settings import StackSettings
 
 GUNICORN_CONFIG = "python:service_runtime.server.gunicorn_conf"
+# Granian's runner: the same SERVER_* settings, mapped to Granian's options.
+GRANIAN_SERVE = "service_runtime.server.granian_serve"
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 # The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
 LOCUSTFILE = "benchmark/load/locustfile.py"
@@ -39,10 +46,15 @@ class Service:
         return f"{self.stack}-{self.role.replace('_', '-')}"
 
     @property
-    def app(self) -> str:
-        """The app factory gunicorn loads in each worker."""
+    def factory(self) -> str:
+        """Its app factory, ``module:function``: what Granian calls in each worker."""
         package = "api_scoring" if self.role == "scoring" else "api_model"
-        return f"{package}.app_{self.stack}:create_app()"
+        return f"{package}.app_{self.stack}:create_app"
+
+    @property
+    def app(self) -> str:
+        """The app factory call gunicorn loads in each worker."""
+        return f"{self.factory}()"
 
     def url(self, settings: StackSettings, path: str = "") -> str:
         """The service's base URL as users reach it (scoring with the edge on: the edge's), plus ``path``."""
@@ -80,8 +92,11 @@ def service_named(name: str) -> Service:
     return next(s for s in SERVICES if s.name == name)
 
 
-def service_argv(svc: Service, python: str = "python") -> list[str]:
-    """The command that starts a service: gunicorn with the shared config, loading the app factory."""
+def service_argv(svc: Service, settings: StackSettings, python: str = "python") -> list[str]:
+    """The command that starts a service: gunicorn with the shared config loading the app factory, or Granian
+    calling it, as its stack's server is chosen (``STACK_ASYNC_SERVER`` / ``STACK_SYNC_SERVER``)."""
+    if settings.worker_class(svc.stack) in GRANIAN_WORKER_CLASSES:
+        return [python, "-m", GRANIAN_SERVE, svc.factory]
     return [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, svc.app]
 
 
@@ -91,7 +106,7 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
         "SERVER_PORT": str(settings.listen_port(svc.stack, svc.role)),
-        "SERVER_WORKER_CLASS": "uvicorn" if svc.stack == "async" else settings.sync_worker_class,
+        "SERVER_WORKER_CLASS": settings.worker_class(svc.stack),
     }
     if svc.role == "scoring":
         env |= {
@@ -111,12 +126,14 @@ def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, st
     """Worker counts of a model service: one process is enough where a worker serves many requests at once.
 
     A model call costs a fifth of a scoring request's CPU, and every extra process on the same
-    cores costs context switches and cold caches (doc/performance.md). ``sync`` and ``meinheld``
-    workers serve one request at a time, so they keep the worker formula.
+    cores costs context switches and cold caches (doc/performance.md). An event loop (uvicorn, Granian's
+    ASGI worker) or gevent's green threads serve many requests in one worker; gthread and Granian's WSGI
+    worker do with ``model_threads`` threads. ``sync`` and ``meinheld`` workers serve one request at a
+    time, so they keep the worker formula.
     """
-    if worker_class == "uvicorn":
+    if worker_class in MULTIPLEXING_WORKER_CLASSES:
         return {"SERVER_WORKERS": str(settings.model_workers)}
-    if worker_class == "gthread":
+    if worker_class in THREADED_WORKER_CLASSES:
         return {"SERVER_WORKERS": str(settings.model_workers), "SERVER_THREADS": str(settings.model_threads)}
     return {}
 

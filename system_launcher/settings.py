@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings
 
-from service_runtime.core.server_settings import WorkerClass
+from service_runtime.core.server_settings import stack_worker_class
 from service_runtime.core.settings import settings_config
 from service_runtime.core.topology import (
     DEFAULT_EDGE_ADMIN_PORTS,
@@ -22,10 +23,15 @@ from service_runtime.core.topology import (
 
 # The name Redis is reached at when every process has its own host name (compose, Kubernetes).
 REDIS_NAME = "redis"
+# The server of each stack's three services: its default, or Granian (the same server for both stacks).
+AsyncServer = Literal["uvicorn", "granian"]
+SyncServer = Literal["gunicorn", "granian"]
+# gunicorn's worker classes for the sync stack (STACK_SYNC_SERVER=gunicorn).
+SyncWorkerClass = Literal["gthread", "gevent", "sync", "meinheld"]
 
 
 class StackSettings(BaseSettings):
-    """Where the six services and Redis listen, and how the sync stack is served."""
+    """Where the six services and Redis listen, and which server serves each stack."""
 
     model_config = settings_config("STACK_")
 
@@ -72,7 +78,22 @@ class StackSettings(BaseSettings):
         validation_alias=AliasChoices("STACK_REDIS_URL", "REDIS_URL"),
         description="Use this Redis instead of starting one.",
     )
-    sync_worker_class: WorkerClass = Field(default="gthread", description="gthread, sync or meinheld.")
+    async_server: AsyncServer = Field(
+        default="uvicorn",
+        description="Server of the async stack's services: uvicorn (gunicorn with uvicorn workers) or granian "
+        "(Granian, ASGI); granian on both stacks compares FastAPI with Flask on the same server.",
+    )
+    sync_server: SyncServer = Field(
+        default="gunicorn",
+        description="Server of the sync stack's services: gunicorn (with STACK_SYNC_WORKER_CLASS workers) or granian "
+        "(Granian, WSGI, as many threads as gthread).",
+    )
+    sync_worker_class: SyncWorkerClass = Field(
+        default="gthread",
+        description="gunicorn's worker class on the sync stack: gthread (threads), gevent (green threads, "
+        "monkey-patched), sync, or meinheld (the original study's configuration only: its last release is from "
+        "2020 and breaks pip check).",
+    )
     # An explicit SERVER_WORKERS / SERVER_THREADS applies to every service, models included.
     model_workers: int = Field(
         default=1,
@@ -89,6 +110,27 @@ class StackSettings(BaseSettings):
     log_dir: Path = Field(default=Path("var/log"), description="Where each process's log goes.")
     run_dir: Path = Field(default=Path("var/run"), description="Where the edges' generated configurations go.")
     ready_timeout_s: float = Field(default=60.0, gt=0, description="How long to wait for every service.")
+
+    @model_validator(mode="after")
+    def _worker_class_needs_gunicorn(self) -> StackSettings:
+        if self.sync_server == "granian" and self.sync_worker_class != "gthread":
+            raise ValueError(
+                f"STACK_SYNC_WORKER_CLASS={self.sync_worker_class} chooses a gunicorn worker, but STACK_SYNC_SERVER="
+                "granian: Granian serves the sync stack with threads (leave STACK_SYNC_WORKER_CLASS unset)"
+            )
+        return self
+
+    def worker_class(self, stack: Stack) -> str:
+        """The ``SERVER_WORKER_CLASS`` of a stack's services: its server and, for gunicorn on sync, the worker."""
+        server = self.async_server if stack == "async" else self.sync_server
+        return stack_worker_class(stack, server, self.sync_worker_class)
+
+    def server_label(self, stack: Stack) -> str:
+        """How a stack's services are served, in words: ``gunicorn with gthread workers``, ``Granian (WSGI)``."""
+        worker_class = self.worker_class(stack)
+        if worker_class.startswith("granian-"):
+            return f"Granian ({worker_class.removeprefix('granian-').upper()})"
+        return f"gunicorn with {worker_class} workers"
 
     def port(self, stack: Stack, role: Role) -> int:
         """The port users reach one service at (for scoring with the edge on, the edge's)."""

@@ -101,7 +101,7 @@ class Supervisor:
     def start_service(self, svc: Service) -> Process:
         """Start (or restart) one service with its registry command and environment."""
         env = service_env(svc, self.settings) | dict(self.overrides.get(svc.name, {}))
-        return self._spawn(svc.name, service_argv(svc, self.python), env)
+        return self._spawn(svc.name, service_argv(svc, self.settings, self.python), env)
 
     def edges(self) -> list[Edge]:
         """The edges to run: one per stack whose scoring service this supervisor runs, when the edge is on."""

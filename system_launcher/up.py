@@ -68,7 +68,8 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m system_launcher",
         description="Start Redis, seed it, start all six services, print curl lines and stay in the foreground; "
         "Ctrl-C or SIGTERM stops every process it started.",
-        epilog="Settings: STACK_* environment variables or .env (ports, Redis URL, sync worker class, log dir); "
+        epilog="Settings: STACK_* environment variables or .env (ports, Redis URL, each stack's server and the sync "
+        "worker class, log dir); "
         "see .env.example.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""
-        print(f"\nall six services are healthy{edges}. Try:\n")
+        servers = "; ".join(f"{stack}: {settings.server_label(stack)}" for stack in STACKS)
+        print(f"\nall six services are healthy{edges} ({servers}). Try:\n")
         print("\n".join(curl_lines(settings)))
         print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
         while not (dead := supervisor.exited()):

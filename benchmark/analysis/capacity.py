@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import math
 
-from service_runtime.core.server_settings import ServerSettings, workers_for
+from service_runtime.core.server_settings import ServerSettings, stack_worker_class, workers_for
 
 
-def sync_concurrency(env: dict[str, str], cores: int) -> int:
-    """Requests one sync scoring service serves at once on ``cores`` cores (workers x threads)."""
+def sync_concurrency(env: dict[str, str], cores: int) -> int | None:
+    """Requests one sync scoring service serves at once on ``cores`` cores (workers x threads); None where its
+    workers multiplex requests (gevent's green threads), like an event loop."""
+    worker_class = stack_worker_class(
+        "sync", env.get("STACK_SYNC_SERVER", "gunicorn"), env.get("STACK_SYNC_WORKER_CLASS", "gthread")
+    )
     server = ServerSettings(
-        worker_class=env.get("STACK_SYNC_WORKER_CLASS", "gthread"),
+        worker_class=worker_class,
         threads=int(env.get("SERVER_THREADS", ServerSettings.model_fields["threads"].default)),
     )
+    if server.multiplexes():
+        return None
     workers = int(env["SERVER_WORKERS"]) if "SERVER_WORKERS" in env else workers_for(server.worker_class, cores)
     return workers * server.concurrency_per_worker()
 

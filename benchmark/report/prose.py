@@ -115,9 +115,12 @@ def capacity_sentence(c: Capacity, cores: int) -> str:
 
 def layout_sentence(layout: dict) -> str:
     """The worker layout the services ran with, as the fingerprint recorded it."""
+    # Results from before the server options have no server in their layout: theirs were the defaults.
+    async_server = layout.get("async_server", "gunicorn with uvicorn workers")
+    sync_server = layout.get("sync_server", f"gunicorn with {layout['sync_worker_class']} workers")
     return (
-        f"async = gunicorn with {layout['async_scoring_workers']} uvicorn workers for scoring and "
-        f"{layout['model_workers']} per model service; sync = gunicorn {layout['sync_worker_class']}, "
+        f"async = {async_server}, {layout['async_scoring_workers']} workers for scoring and "
+        f"{layout['model_workers']} per model service; sync = {sync_server}, "
         f"{layout['sync_scoring_workers']} workers × {layout['sync_scoring_threads']} threads for scoring and "
         f"{layout['model_workers']} × {layout['sync_model_threads']} per model service"
     )

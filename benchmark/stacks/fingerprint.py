@@ -89,9 +89,13 @@ def service_settings() -> dict:
         "scoring": {"deadline_s": scoring.deadline_s, "fanout": scoring.fanout},
         "layout": {
             "cores": cores,
-            "async_scoring_workers": workers_for("uvicorn", cores),
-            "sync_scoring_workers": workers_for(stack.sync_worker_class, cores),
-            "sync_scoring_threads": server.threads if stack.sync_worker_class == "gthread" else 1,
+            "async_server": stack.server_label("async"),
+            "sync_server": stack.server_label("sync"),
+            "async_scoring_workers": workers_for(stack.worker_class("async"), cores),
+            "sync_scoring_workers": workers_for(stack.worker_class("sync"), cores),
+            "sync_scoring_threads": ServerSettings(
+                worker_class=stack.worker_class("sync"), threads=server.threads
+            ).concurrency_per_worker(),
             "model_workers": stack.model_workers,
             "sync_model_threads": stack.model_threads,
             "sync_worker_class": stack.sync_worker_class,

@@ -79,7 +79,7 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
     services, settings = compose["services"], compose_settings()
     for svc in SERVICES:
         entry = services[svc.name]
-        assert entry["command"] == service_argv(svc)
+        assert entry["command"] == service_argv(svc, settings)
         assert entry["environment"] == container_env(svc, settings)
         assert entry["image"] == image(service_target(svc, settings))
     assert services["redis"]["command"] == redis_argv(REDIS_SERVER, settings)

@@ -116,7 +116,7 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
     docs, settings = rendered[stack], k8s_settings(stack)
     for svc in stack_services(stack):
         app = container(find(docs, "Deployment", svc.name), "app")
-        assert app["command"] == service_argv(svc)
+        assert app["command"] == service_argv(svc, settings)
         assert env_of(app) == container_env(svc, settings)
         assert app["image"] == image(service_target(svc, settings))
     seed = container(find(docs, "Job", f"{stack}-seed"), "seed")

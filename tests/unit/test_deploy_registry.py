@@ -49,7 +49,9 @@ def test_compose_settings_keep_the_native_ports():
     assert [native.port(s.stack, s.role) for s in SERVICES] == [compose.port(s.stack, s.role) for s in SERVICES]
 
 
-@pytest.mark.parametrize("worker_class", ["uvicorn", "gthread", "sync", "meinheld"])
+@pytest.mark.parametrize(
+    "worker_class", ["uvicorn", "gthread", "gevent", "sync", "meinheld", "granian-asgi", "granian-wsgi"]
+)
 @pytest.mark.parametrize("cpus", [1, 2, 4])
 def test_container_worker_count_is_the_server_formula_for_the_cpu_limit(monkeypatch, worker_class, cpus):
     monkeypatch.setattr(service_runtime.core.server_settings, "cpu_count", lambda: cpus)
@@ -60,6 +62,7 @@ def test_container_worker_count_is_the_server_formula_for_the_cpu_limit(monkeypa
     ("worker_class", "model_env"),
     [
         ("gthread", {"SERVER_WORKERS": "1", "SERVER_THREADS": "128"}),
+        ("gevent", {"SERVER_WORKERS": "1"}),  # green threads: one worker serves many requests
         ("sync", {}),  # one request per worker: the model keeps the worker formula
         ("meinheld", {}),
     ],

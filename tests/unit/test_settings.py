@@ -67,7 +67,7 @@ def test_registry_has_the_six_services_on_the_original_ports():
 
 def test_service_commands_share_one_gunicorn_config():
     for svc in SERVICES:
-        argv = service_argv(svc)
+        argv = service_argv(svc, StackSettings())
         assert argv[:5] == ["python", "-m", "gunicorn", "--config", "python:service_runtime.server.gunicorn_conf"]
         assert argv[5] == svc.app
     assert seed_argv() == ["python", "-m", "feature_store.seed"]
