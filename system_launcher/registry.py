@@ -1,5 +1,5 @@
 """The one source of truth for how each process of the system starts: the six services, the two edges, Redis,
-seeding, Locust.
+seeding, Locust, and the benchmark's minimal twins of the six services.
 
 ``make up``, the tests, the benchmark, ``docker-compose.yml`` (``deploygen/compose.py``) and the
 Kubernetes overlays (``deploygen/k8s.py``) build their commands from these functions; only the settings differ: loopback
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from pydantic_settings import BaseSettings
 
 from api_scoring.settings import ScoringSettings
-from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.server_settings import ServerSettings, WorkerClass
 from service_runtime.core.topology import HEALTHCHECK_PATH, ROLES, STACKS, Role, Stack, predict_path
 from system_launcher.edge import EdgePlan
 from system_launcher.settings import StackSettings
@@ -25,28 +25,44 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 # The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
 LOCUSTFILE = "benchmark/load/locustfile.py"
 
+# ``full``: the services of this project (gunicorn, FastAPI or Flask, middleware, metrics, the edge in front).
+# ``minimal``: their twins in benchmark/minimal, the study's floor: raw ASGI or WSGI apps on Granian, the same
+# contract and answers, nothing else. They start from the same settings and environment, only the command differs.
+Build = Literal["full", "minimal"]
+BUILDS: tuple[Build, ...] = get_args(Build)
+GRANIAN_INTERFACE: dict[Stack, str] = {"async": "asgi", "sync": "wsgi"}
+
 
 @dataclass(frozen=True)
 class Service:
-    """One of the six services: a stack and a role."""
+    """One of the six services: a stack and a role (and, for the benchmark's floor, the ``minimal`` build)."""
 
     stack: Stack
     role: Role
+    build: Build = "full"
 
     @property
     def name(self) -> str:
-        """``async-model-a``, ``sync-scoring``..."""
-        return f"{self.stack}-{self.role.replace('_', '-')}"
+        """``async-model-a``, ``sync-scoring``... (``minimal-async-scoring`` for a minimal twin)."""
+        name = f"{self.stack}-{self.role.replace('_', '-')}"
+        return name if self.build == "full" else f"{self.build}-{name}"
 
     @property
     def app(self) -> str:
-        """The app factory gunicorn loads in each worker."""
+        """The app factory gunicorn (or, for a minimal twin, Granian) loads in each worker."""
+        if self.build == "minimal":
+            return f"benchmark.minimal.{'scoring' if self.role == 'scoring' else 'model'}_{self.stack}:create_app"
         package = "api_scoring" if self.role == "scoring" else "api_model"
         return f"{package}.app_{self.stack}:create_app()"
 
+    @property
+    def behind_edge(self) -> bool:
+        """True for a scoring service of this project, which the edge fronts when it is on; minimal twins have none."""
+        return self.role == "scoring" and self.build == "full"
+
     def url(self, settings: StackSettings, path: str = "") -> str:
         """The service's base URL as users reach it (scoring with the edge on: the edge's), plus ``path``."""
-        host = f"{self.stack}-edge" if self.role == "scoring" and settings.edge else self.name
+        host = f"{self.stack}-edge" if self.behind_edge and settings.edge else self.name
         return f"http://{settings.address_of(host)}:{settings.port(self.stack, self.role)}{path}"
 
     def health_url(self, settings: StackSettings) -> str:
@@ -63,16 +79,18 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = tuple(Service(stack, role) for stack in STACKS for role in ROLES)
+# The benchmark's minimal twins; never part of the system that make up, compose or Kubernetes run.
+MINIMAL_SERVICES: tuple[Service, ...] = tuple(Service(stack, role, "minimal") for stack in STACKS for role in ROLES)
 
 
-def service(stack: Stack, role: Role) -> Service:
-    """Look a service up by stack and role."""
-    return next(s for s in SERVICES if s.stack == stack and s.role == role)
+def service(stack: Stack, role: Role, build: Build = "full") -> Service:
+    """Look a service up by stack and role (and build)."""
+    return next(s for s in SERVICES + MINIMAL_SERVICES if (s.stack, s.role, s.build) == (stack, role, build))
 
 
-def stack_services(stack: Stack) -> list[Service]:
-    """The three services of one stack."""
-    return [s for s in SERVICES if s.stack == stack]
+def stack_services(stack: Stack, build: Build = "full") -> list[Service]:
+    """The three services of one stack (or of its minimal twin)."""
+    return [s for s in SERVICES + MINIMAL_SERVICES if s.stack == stack and s.build == build]
 
 
 def service_named(name: str) -> Service:
@@ -81,7 +99,14 @@ def service_named(name: str) -> Service:
 
 
 def service_argv(svc: Service, python: str = "python") -> list[str]:
-    """The command that starts a service: gunicorn with the shared config, loading the app factory."""
+    """The command that starts a service: gunicorn with the shared config, loading the app factory.
+
+    A minimal twin: Granian, serving the raw ASGI or WSGI app its factory builds in each worker (where it
+    listens and how many workers and threads it runs come from ``GRANIAN_*`` variables, see ``granian_env``).
+    """
+    if svc.build == "minimal":
+        return [python, "-m", "granian", "--interface", GRANIAN_INTERFACE[svc.stack], "--http", "1", "--no-ws",
+                "--factory", svc.app]  # fmt: skip
     return [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, svc.app]
 
 
@@ -91,20 +116,52 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
         "SERVER_PORT": str(settings.listen_port(svc.stack, svc.role)),
-        "SERVER_WORKER_CLASS": "uvicorn" if svc.stack == "async" else settings.sync_worker_class,
+        "SERVER_WORKER_CLASS": worker_class(svc, settings),
     }
     if svc.role == "scoring":
         env |= {
             "SCORING_REDIS_URL": settings.effective_redis_url(),
-            "SCORING_MODEL_A_URL": service(svc.stack, "model_a").predict_url(settings),
-            "SCORING_MODEL_B_URL": service(svc.stack, "model_b").predict_url(settings),
+            "SCORING_MODEL_A_URL": service(svc.stack, "model_a", svc.build).predict_url(settings),
+            "SCORING_MODEL_B_URL": service(svc.stack, "model_b", svc.build).predict_url(settings),
         }
-        if settings.edge:  # the edge stamps each request's arrival: its deadline counts time queued there
+        if (
+            settings.edge and svc.behind_edge
+        ):  # the edge stamps each request's arrival: its deadline counts time queued there
             env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
         env["MODEL_NAME"] = svc.role
         env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
+    if svc.build == "minimal":
+        env |= granian_env(env)
     return env
+
+
+def worker_class(svc: Service, settings: StackSettings) -> WorkerClass:
+    """How a service's workers serve requests: an event loop (async), else the configured sync worker class.
+
+    A minimal sync twin always runs threads (Granian's blocking threads, counted as gthread's).
+    """
+    if svc.stack == "async":
+        return "uvicorn"
+    return "gthread" if svc.build == "minimal" else settings.sync_worker_class
+
+
+def granian_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Granian's settings for a minimal twin: the address, workers and (WSGI) threads its full twin would have.
+
+    The counts follow the same ``SERVER_*`` settings and formula as gunicorn's (``ServerSettings``), so a
+    minimal stack keeps the real one's layout: one worker per core for scoring, one for each model, and
+    as many threads per sync worker as gthread runs.
+    """
+    server = settings_of(ServerSettings, env)
+    granian = {
+        "GRANIAN_HOST": server.host,
+        "GRANIAN_PORT": str(server.port),
+        "GRANIAN_WORKERS": str(server.worker_count()),
+    }
+    if server.worker_class == "gthread":
+        granian["GRANIAN_BLOCKING_THREADS"] = str(server.concurrency_per_worker())
+    return granian
 
 
 def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, str]:

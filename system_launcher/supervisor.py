@@ -107,7 +107,7 @@ class Supervisor:
         """The edges to run: one per stack whose scoring service this supervisor runs, when the edge is on."""
         if not self.settings.edge:
             return []
-        return [e for e in EDGES if any(s.stack == e.stack and s.role == "scoring" for s in self.services)]
+        return [e for e in EDGES if any(s.stack == e.stack and s.behind_edge for s in self.services)]
 
     def start_edge(self, edge: Edge) -> Process:
         """Write the edge's configuration (from its scoring service's settings) and start Envoy on it."""
