@@ -73,9 +73,13 @@ class Service:
         """Its predict URL (for scoring with the edge on: through the edge)."""
         return self.url(settings, predict_path(self.stack))
 
+    def listen_port(self, settings: StackSettings) -> int:
+        """The port its own server listens on: behind the edge, scoring's backend port."""
+        return settings.listen_port(self.stack, self.role) if self.behind_edge else settings.port(self.stack, self.role)
+
     def direct_url(self, settings: StackSettings, path: str = "") -> str:
         """The URL of its own server, the edge bypassed, plus ``path``."""
-        return f"http://{settings.address_of(self.name)}:{settings.listen_port(self.stack, self.role)}{path}"
+        return f"http://{settings.address_of(self.name)}:{self.listen_port(settings)}{path}"
 
 
 SERVICES: tuple[Service, ...] = tuple(Service(stack, role) for stack in STACKS for role in ROLES)
@@ -115,7 +119,7 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
     env = {
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
-        "SERVER_PORT": str(settings.listen_port(svc.stack, svc.role)),
+        "SERVER_PORT": str(svc.listen_port(settings)),
         "SERVER_WORKER_CLASS": worker_class(svc, settings),
     }
     if svc.role == "scoring":

@@ -124,7 +124,7 @@ class Supervisor:
         return next(p for p in reversed(self.processes) if p.name == name)
 
     def _check_ports_free(self) -> None:
-        ports = {svc.name: self.settings.listen_port(svc.stack, svc.role) for svc in self.services}
+        ports = {svc.name: svc.listen_port(self.settings) for svc in self.services}
         for edge in self.edges():
             ports |= {f"{edge.name}: {kind}": port for kind, port in self.settings.edge_ports(edge.stack).items()}
         if self.settings.redis_url is None:
