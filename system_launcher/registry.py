@@ -1,5 +1,5 @@
 """The one source of truth for how each process of the system starts: the six services, the two edges, Redis,
-seeding, Locust.
+seeding, Locust, and the benchmark's minimal twins of the six services.
 
 ``make up``, the tests, the benchmark, ``docker-compose.yml`` (``deploygen/compose.py``) and the
 Kubernetes overlays (``deploygen/k8s.py``) build their commands from these functions; only the settings differ: loopback
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar, get_args
 
 from pydantic_settings import BaseSettings
 
@@ -20,6 +20,7 @@ from service_runtime.core.server_settings import (
     MULTIPLEXING_WORKER_CLASSES,
     THREADED_WORKER_CLASSES,
     ServerSettings,
+    WorkerClass,
 )
 from service_runtime.core.topology import HEALTHCHECK_PATH, ROLES, STACKS, Role, Stack, predict_path
 from system_launcher.edge import EdgePlan
@@ -32,22 +33,32 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 # The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
 LOCUSTFILE = "benchmark/load/locustfile.py"
 
+# ``full``: the services of this project (gunicorn, FastAPI or Flask, middleware, metrics, the edge in front).
+# ``minimal``: their twins in benchmark/minimal, the study's floor: raw ASGI or WSGI apps on Granian, the same
+# contract and answers, nothing else. They start from the same settings and environment, only the command differs.
+Build = Literal["full", "minimal"]
+BUILDS: tuple[Build, ...] = get_args(Build)
+
 
 @dataclass(frozen=True)
 class Service:
-    """One of the six services: a stack and a role."""
+    """One of the six services: a stack and a role (and, for the benchmark's floor, the ``minimal`` build)."""
 
     stack: Stack
     role: Role
+    build: Build = "full"
 
     @property
     def name(self) -> str:
-        """``async-model-a``, ``sync-scoring``..."""
-        return f"{self.stack}-{self.role.replace('_', '-')}"
+        """``async-model-a``, ``sync-scoring``... (``minimal-async-scoring`` for a minimal twin)."""
+        name = f"{self.stack}-{self.role.replace('_', '-')}"
+        return name if self.build == "full" else f"{self.build}-{name}"
 
     @property
     def factory(self) -> str:
-        """Its app factory, ``module:function``: what Granian calls in each worker."""
+        """Its app factory, ``module:function`` (a minimal twin's in ``benchmark.minimal``)."""
+        if self.build == "minimal":
+            return f"benchmark.minimal.{'scoring' if self.role == 'scoring' else 'model'}_{self.stack}:create_app"
         package = "api_scoring" if self.role == "scoring" else "api_model"
         return f"{package}.app_{self.stack}:create_app"
 
@@ -56,9 +67,14 @@ class Service:
         """The app factory call gunicorn loads in each worker."""
         return f"{self.factory}()"
 
+    @property
+    def behind_edge(self) -> bool:
+        """True for a scoring service of this project, which the edge fronts when it is on; minimal twins have none."""
+        return self.role == "scoring" and self.build == "full"
+
     def url(self, settings: StackSettings, path: str = "") -> str:
         """The service's base URL as users reach it (scoring with the edge on: the edge's), plus ``path``."""
-        host = f"{self.stack}-edge" if self.role == "scoring" and settings.edge else self.name
+        host = f"{self.stack}-edge" if self.behind_edge and settings.edge else self.name
         return f"http://{settings.address_of(host)}:{settings.port(self.stack, self.role)}{path}"
 
     def health_url(self, settings: StackSettings) -> str:
@@ -69,22 +85,28 @@ class Service:
         """Its predict URL (for scoring with the edge on: through the edge)."""
         return self.url(settings, predict_path(self.stack))
 
+    def listen_port(self, settings: StackSettings) -> int:
+        """The port its own server listens on: behind the edge, scoring's backend port."""
+        return settings.listen_port(self.stack, self.role) if self.behind_edge else settings.port(self.stack, self.role)
+
     def direct_url(self, settings: StackSettings, path: str = "") -> str:
         """The URL of its own server, the edge bypassed, plus ``path``."""
-        return f"http://{settings.address_of(self.name)}:{settings.listen_port(self.stack, self.role)}{path}"
+        return f"http://{settings.address_of(self.name)}:{self.listen_port(settings)}{path}"
 
 
 SERVICES: tuple[Service, ...] = tuple(Service(stack, role) for stack in STACKS for role in ROLES)
+# The benchmark's minimal twins; never part of the system that make up, compose or Kubernetes run.
+MINIMAL_SERVICES: tuple[Service, ...] = tuple(Service(stack, role, "minimal") for stack in STACKS for role in ROLES)
 
 
-def service(stack: Stack, role: Role) -> Service:
-    """Look a service up by stack and role."""
-    return next(s for s in SERVICES if s.stack == stack and s.role == role)
+def service(stack: Stack, role: Role, build: Build = "full") -> Service:
+    """Look a service up by stack and role (and build)."""
+    return next(s for s in SERVICES + MINIMAL_SERVICES if (s.stack, s.role, s.build) == (stack, role, build))
 
 
-def stack_services(stack: Stack) -> list[Service]:
-    """The three services of one stack."""
-    return [s for s in SERVICES if s.stack == stack]
+def stack_services(stack: Stack, build: Build = "full") -> list[Service]:
+    """The three services of one stack (or of its minimal twin)."""
+    return [s for s in SERVICES + MINIMAL_SERVICES if s.stack == stack and s.build == build]
 
 
 def service_named(name: str) -> Service:
@@ -94,8 +116,9 @@ def service_named(name: str) -> Service:
 
 def service_argv(svc: Service, settings: StackSettings, python: str = "python") -> list[str]:
     """The command that starts a service: gunicorn with the shared config loading the app factory, or Granian
-    calling it, as its stack's server is chosen (``STACK_ASYNC_SERVER`` / ``STACK_SYNC_SERVER``)."""
-    if settings.worker_class(svc.stack) in GRANIAN_WORKER_CLASSES:
+    calling it, as its stack's server is chosen (``STACK_ASYNC_SERVER`` / ``STACK_SYNC_SERVER``; minimal twins
+    always run on Granian)."""
+    if worker_class(svc, settings) in GRANIAN_WORKER_CLASSES:
         return [python, "-m", GRANIAN_SERVE, svc.factory]
     return [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, svc.app]
 
@@ -105,21 +128,33 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
     env = {
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
-        "SERVER_PORT": str(settings.listen_port(svc.stack, svc.role)),
-        "SERVER_WORKER_CLASS": settings.worker_class(svc.stack),
+        "SERVER_PORT": str(svc.listen_port(settings)),
+        "SERVER_WORKER_CLASS": worker_class(svc, settings),
     }
     if svc.role == "scoring":
         env |= {
             "SCORING_REDIS_URL": settings.effective_redis_url(),
-            "SCORING_MODEL_A_URL": service(svc.stack, "model_a").predict_url(settings),
-            "SCORING_MODEL_B_URL": service(svc.stack, "model_b").predict_url(settings),
+            "SCORING_MODEL_A_URL": service(svc.stack, "model_a", svc.build).predict_url(settings),
+            "SCORING_MODEL_B_URL": service(svc.stack, "model_b", svc.build).predict_url(settings),
         }
-        if settings.edge:  # the edge stamps each request's arrival: its deadline counts time queued there
+        if (
+            settings.edge and svc.behind_edge
+        ):  # the edge stamps each request's arrival: its deadline counts time queued there
             env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
         env["MODEL_NAME"] = svc.role
         env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
     return env
+
+
+def worker_class(svc: Service, settings: StackSettings) -> WorkerClass:
+    """How a service's workers serve requests: its stack's configured server and worker class.
+
+    A minimal twin always runs on Granian (ASGI or WSGI), with the counts its full twin would have.
+    """
+    if svc.build == "minimal":
+        return "granian-asgi" if svc.stack == "async" else "granian-wsgi"
+    return settings.worker_class(svc.stack)
 
 
 def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, str]:

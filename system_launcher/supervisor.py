@@ -107,7 +107,7 @@ class Supervisor:
         """The edges to run: one per stack whose scoring service this supervisor runs, when the edge is on."""
         if not self.settings.edge:
             return []
-        return [e for e in EDGES if any(s.stack == e.stack and s.role == "scoring" for s in self.services)]
+        return [e for e in EDGES if any(s.stack == e.stack and s.behind_edge for s in self.services)]
 
     def start_edge(self, edge: Edge) -> Process:
         """Write the edge's configuration (from its scoring service's settings) and start Envoy on it."""
@@ -124,7 +124,7 @@ class Supervisor:
         return next(p for p in reversed(self.processes) if p.name == name)
 
     def _check_ports_free(self) -> None:
-        ports = {svc.name: self.settings.listen_port(svc.stack, svc.role) for svc in self.services}
+        ports = {svc.name: svc.listen_port(self.settings) for svc in self.services}
         for edge in self.edges():
             ports |= {f"{edge.name}: {kind}": port for kind, port in self.settings.edge_ports(edge.stack).items()}
         if self.settings.redis_url is None:

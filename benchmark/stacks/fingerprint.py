@@ -19,9 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = ROOT / "uv.lock"
 
 PACKAGES = (
-    "fastapi", "uvicorn", "uvicorn-worker", "gunicorn", "aiohttp", "flask", "werkzeug", "requests", "redis",
-    "orjson", "pydantic", "meinheld", "greenlet", "locust", "gevent", "geventhttpclient", "pyinstrument", "yappi",
-    "matplotlib",
+    "fastapi", "uvicorn", "uvicorn-worker", "gunicorn", "granian", "aiohttp", "flask", "werkzeug", "requests",
+    "redis", "hiredis", "orjson", "pydantic", "meinheld", "greenlet", "locust", "gevent", "geventhttpclient",
+    "pyinstrument", "yappi", "matplotlib",
 )  # fmt: skip
 
 

@@ -1,4 +1,8 @@
-"""Start one stack (Redis, seeding, its three services) on free ports, with extra environment, and stop it."""
+"""Start one stack (Redis, seeding, its three services) on free ports, with extra environment, and stop it.
+
+The same for a minimal twin (``build="minimal"``, benchmark/minimal): its own Redis seeded alike, its three
+services on Granian, no edge; experiments treat both builds alike.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 from service_runtime.core.topology import Role, Stack
 from system_launcher.net import free_ports
 from system_launcher.procfs import group_cpu_s, group_rss_kib
-from system_launcher.registry import service, stack_services
+from system_launcher.registry import Build, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
 
@@ -38,21 +42,25 @@ class RunningStack:
     stack: Stack
     settings: StackSettings
     supervisor: Supervisor
+    build: Build = "full"
 
     def url(self, role: Role = "scoring") -> str:
         """Base URL of one of its services."""
-        return service(self.stack, role).url(self.settings)
+        return service(self.stack, role, self.build).url(self.settings)
 
     def predict_url(self, role: Role = "scoring") -> str:
         """Predict URL of one of its services."""
-        return service(self.stack, role).predict_url(self.settings)
+        return service(self.stack, role, self.build).predict_url(self.settings)
 
     def direct_url(self, role: Role = "scoring") -> str:
         """Base URL of one of its services' own server, the edge bypassed."""
-        return service(self.stack, role).direct_url(self.settings)
+        return service(self.stack, role, self.build).direct_url(self.settings)
 
     def base_url(self, path: str) -> str:
-        """The scoring service's base URL as reached by ``path``: ``edge`` (as users do) or ``direct``."""
+        """The scoring service's base URL as reached by ``path``: ``edge`` (as users do) or ``direct``.
+
+        A minimal stack has no edge: both are its scoring server.
+        """
         return self.url() if path == "edge" else self.direct_url()
 
     def process_groups(self) -> set[int]:
@@ -70,19 +78,24 @@ class RunningStack:
 
 @contextlib.contextmanager
 def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path = Path("var/log/bench"),
-                  say=print) -> Iterator[RunningStack]:  # fmt: skip
-    """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services."""
+                  say=print, build: Build = "full") -> Iterator[RunningStack]:  # fmt: skip
+    """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services.
+
+    ``build="minimal"``: its minimal twin instead (benchmark/minimal), always without an edge.
+    """
     env = dict(env or {})
     described = " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(defaults)"
     ports = one_stack_ports(stack, free_ports(PORTS_PER_STACK))
+    edge = {"edge": False} if build == "minimal" else {}
     with patched_environ(env):
         # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
         # SERVER_THREADS also set the model services' counts.
-        settings = StackSettings(**ports, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run")
-        supervisor = Supervisor(settings, services=stack_services(stack))
+        settings = StackSettings(**ports, **edge, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run")
+        supervisor = Supervisor(settings, services=stack_services(stack, build))
         supervisor.start(say=lambda line: None)
-    say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")
+    label = stack if build == "full" else f"{build} {stack}"
+    say(f"  {label} stack up at {service(stack, 'scoring', build).url(settings)} {described}")
     try:
-        yield RunningStack(stack, settings, supervisor)
+        yield RunningStack(stack, settings, supervisor, build)
     finally:
         supervisor.stop()
