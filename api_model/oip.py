@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from api_model.model import LogisticModel
-from feature_store.schema import N_FEATURES
 from feature_store.vector import Vector, vector_from_request
+from inference_protocol.features import FEATURES_INPUT, PREDICTION_OUTPUT
 from inference_protocol.metadata import ModelMetadata
 from inference_protocol.rest import InferRequest, infer_response, parse_infer_request
-from inference_protocol.tensors import FP64, Rows, TensorSpec, model_not_found
+from inference_protocol.tensors import Rows, model_not_found
 from service_runtime.core.lifecycle import is_draining
 from service_runtime.web.service import readiness_answer
 
-INPUT = TensorSpec("features", FP64, (-1, N_FEATURES))
-OUTPUT = TensorSpec("prediction", FP64, (-1, 1))
+INPUT = FEATURES_INPUT
+OUTPUT = PREDICTION_OUTPUT
 PLATFORM = "python_logistic_regression"
 
 

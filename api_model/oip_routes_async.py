@@ -29,29 +29,29 @@ def add_oip_routes(app: FastAPI, core: ModelCore, max_body_bytes: int) -> None:
     name = metadata.name
 
     @app.get(OIP_SERVER_PATH)
-    async def server_metadata() -> Response:
+    async def oip_server_metadata() -> Response:
         return json_response(server_body(metadata.version))
 
     @app.get(OIP_LIVE_PATH)
-    async def live() -> Response:
+    async def oip_live() -> Response:
         return json_response(live_body())
 
     @app.get(OIP_READY_PATH)
-    async def ready() -> Response:
+    async def oip_ready() -> Response:
         status, body = when_ready(ready_body())
         return json_response(body, status)
 
     @app.get(oip_model_path(name))
-    async def model_metadata() -> Response:
+    async def oip_model_metadata() -> Response:
         return json_response(metadata.body())
 
     @app.get(oip_model_ready_path(name))
-    async def model_ready() -> Response:
+    async def oip_model_ready() -> Response:
         status, body = when_ready(model_ready_body(name))
         return json_response(body, status)
 
     @app.post(oip_infer_path(name))
-    async def infer(request: Request) -> Response:
+    async def oip_infer(request: Request) -> Response:
         ctx = request_context(request)
         raw = await read_body(request, max_body_bytes)
         parsed, vectors = parse_rest_infer(raw, request.headers.get(HEADER_LENGTH))

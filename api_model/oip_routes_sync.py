@@ -28,29 +28,29 @@ def add_oip_routes(app: Flask, core: ModelCore, max_body_bytes: int) -> None:
     name = metadata.name
 
     @app.get(OIP_SERVER_PATH)
-    def server_metadata() -> Response:
+    def oip_server_metadata() -> Response:
         return json_response(server_body(metadata.version))
 
     @app.get(OIP_LIVE_PATH)
-    def live() -> Response:
+    def oip_live() -> Response:
         return json_response(live_body())
 
     @app.get(OIP_READY_PATH)
-    def ready() -> Response:
+    def oip_ready() -> Response:
         status, body = when_ready(ready_body())
         return json_response(body, status)
 
     @app.get(oip_model_path(name))
-    def model_metadata() -> Response:
+    def oip_model_metadata() -> Response:
         return json_response(metadata.body())
 
     @app.get(oip_model_ready_path(name))
-    def model_ready() -> Response:
+    def oip_model_ready() -> Response:
         status, body = when_ready(model_ready_body(name))
         return json_response(body, status)
 
     @app.post(oip_infer_path(name))
-    def infer() -> Response:
+    def oip_infer() -> Response:
         ctx = request_context()
         raw = read_body(request, max_body_bytes)
         parsed, vectors = parse_rest_infer(raw, request.headers.get(HEADER_LENGTH))

@@ -57,6 +57,10 @@ class Service:
         """Its predict URL (for scoring with the edge on: through the edge)."""
         return self.url(settings, predict_path(self.stack))
 
+    def grpc_target(self, settings: StackSettings) -> str:
+        """Where a model service serves the Open Inference Protocol over gRPC: ``host:port``."""
+        return f"{settings.address_of(self.name)}:{settings.grpc_port(self.stack, self.role)}"
+
     def direct_url(self, settings: StackSettings, path: str = "") -> str:
         """The URL of its own server, the edge bypassed, plus ``path``."""
         return f"http://{settings.address_of(self.name)}:{settings.listen_port(self.stack, self.role)}{path}"
@@ -98,11 +102,14 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
             "SCORING_REDIS_URL": settings.effective_redis_url(),
             "SCORING_MODEL_A_URL": service(svc.stack, "model_a").predict_url(settings),
             "SCORING_MODEL_B_URL": service(svc.stack, "model_b").predict_url(settings),
+            "SCORING_MODEL_A_GRPC_TARGET": service(svc.stack, "model_a").grpc_target(settings),
+            "SCORING_MODEL_B_GRPC_TARGET": service(svc.stack, "model_b").grpc_target(settings),
         }
         if settings.edge:  # the edge stamps each request's arrival: its deadline counts time queued there
             env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
         env["MODEL_NAME"] = svc.role
+        env["MODEL_GRPC_PORT"] = str(settings.grpc_port(svc.stack, svc.role))
         env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
     return env
 

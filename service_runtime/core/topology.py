@@ -80,6 +80,12 @@ def oip_infer_url(service_url: str, model: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{oip_infer_path(model)}"
 
 
+def oip_ready_url(service_url: str) -> str:
+    """The protocol's readiness URL of the service that answers ``service_url``."""
+    parts = urlsplit(service_url)
+    return f"{parts.scheme}://{parts.netloc}{OIP_READY_PATH}"
+
+
 def predict_path(stack: Stack) -> str:
     """``/api/v1/ml/async/predict`` on the async services, ``/api/v1/ml/sync/predict`` on the sync ones."""
     return f"/api/v1/ml/{stack}/predict"

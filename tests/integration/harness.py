@@ -18,10 +18,12 @@ READY_LINE = "all six services are healthy"  # then " behind their edges" when t
 LAUNCHER = [sys.executable, "-m", "system_launcher"]
 
 
-# Every port the launcher binds: six services, Redis, then per stack the scoring backend, edge metrics, edge admin.
+# Every port the launcher binds: six services, Redis, then per stack the scoring backend, edge metrics, edge admin,
+# then the four model services' gRPC ports.
 PORT_NAMES = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A", "SYNC_SCORING", "SYNC_MODEL_B",
               "REDIS", "ASYNC_SCORING_BACKEND", "SYNC_SCORING_BACKEND", "ASYNC_EDGE_METRICS", "SYNC_EDGE_METRICS",
-              "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN"]  # fmt: skip
+              "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN", "ASYNC_MODEL_A_GRPC", "ASYNC_MODEL_B_GRPC", "SYNC_MODEL_A_GRPC",
+              "SYNC_MODEL_B_GRPC"]  # fmt: skip
 LAUNCHER_PORTS = len(PORT_NAMES)
 
 
