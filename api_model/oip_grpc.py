@@ -16,7 +16,7 @@ from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import Stack
 from service_runtime.rpc.server import RpcOptions
 
-SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name  # inference.GRPCInferenceService
+SERVICE = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]  # inference.GRPCInferenceService
 
 
 class InferenceAnswers:

@@ -2,6 +2,11 @@
 
 grpcio-tools' protoc writes ``inference_pb2.py``, ``inference_pb2.pyi`` and ``inference_pb2_grpc.py`` beside the
 ``.proto``; they are committed, and a unit test regenerates them into a temporary directory and compares.
+
+One change to protoc's output: the messages are built in a descriptor pool of their own (``inference_pb2.POOL``),
+not protobuf's default one. Every copy of the protocol names its messages alike (``inference.ModelInferRequest``),
+and the default pool refuses a second file defining the same names: without this, this module and tritonclient's
+(or KServe's) could not be imported in one process.
 """
 
 from __future__ import annotations
@@ -26,7 +31,17 @@ def generate(out_dir: Path) -> dict[str, str]:
             str(PROTO.relative_to(ROOT))]  # fmt: skip
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed on {PROTO}")
-    return {name: (out_dir / PACKAGE_DIR.name / name).read_text() for name in GENERATED}
+    texts = {name: (out_dir / PACKAGE_DIR.name / name).read_text() for name in GENERATED}
+    texts["inference_pb2.py"] = own_pool(texts["inference_pb2.py"])
+    return texts
+
+
+def own_pool(module: str) -> str:
+    """protoc's ``inference_pb2.py`` with its file added to a pool of its own, ``POOL``, instead of the default."""
+    default = "DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile("
+    if module.count(default) != 1:
+        raise RuntimeError("protoc's output changed: no single default-pool line to replace")
+    return module.replace(default, "POOL = _descriptor_pool.DescriptorPool()\nDESCRIPTOR = POOL.AddSerializedFile(")
 
 
 def fresh() -> dict[str, str]:

@@ -1,8 +1,9 @@
 """What the async and sync gRPC servers share: their options, the context of each call, health and metrics.
 
 Both servers bound what a client can make them hold: message sizes, calls at once (``RESOURCE_EXHAUSTED``
-beyond), streams per connection, connections, and idle or old connections, which are closed (clients reconnect:
-this also spreads long-lived channels over the replicas behind a Kubernetes Service).
+beyond, at once), connections, and idle or old connections, which are closed (clients reconnect: this also
+spreads long-lived channels over the replicas behind a Kubernetes Service). Streams per connection are not
+capped below the call limit: HTTP/2's stream limit would make a client queue its calls instead of being told.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from service_runtime.core.context import RequestContext
 from service_runtime.core.deadline import Deadline
@@ -54,7 +58,6 @@ class RpcOptions:
         return [
             ("grpc.max_receive_message_length", self.max_message_bytes),
             ("grpc.max_send_message_length", self.max_message_bytes),
-            ("grpc.max_concurrent_streams", self.max_concurrent_rpcs),
             ("grpc.max_allowed_incoming_connections", self.max_connections),
             ("grpc.max_connection_idle_ms", int(self.max_connection_idle_s * 1000)),
             ("grpc.max_connection_age_ms", int(self.max_connection_age_s * 1000)),
@@ -100,6 +103,27 @@ class Outcome:
 def trailing_metadata(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
     """The request id, returned as HTTP answers return it."""
     return ((REQUEST_ID_KEY, ctx.trace.request_id),)
+
+
+def service_names(services: Sequence[ServiceDescriptor]) -> list[str]:
+    """The full names of the services a server offers: its own, then health and reflection."""
+    return [*(s.full_name for s in services), HEALTH_SERVICE, reflection.SERVICE_NAME]
+
+
+def reflection_pool(services: Sequence[ServiceDescriptor]) -> DescriptorPool:
+    """A descriptor pool holding the files of everything the server offers, for reflection to answer from.
+
+    The served services' messages may live in a pool of their own (``inference_protocol.inference_pb2.POOL``), so
+    reflection gets one pool with their files and those of health and reflection.
+    """
+    pool = DescriptorPool()
+    files = {s.file.name: s.file for s in services} | {
+        health_pb2.DESCRIPTOR.name: health_pb2.DESCRIPTOR,
+        reflection_pb2.DESCRIPTOR.name: reflection_pb2.DESCRIPTOR,
+    }
+    for file in files.values():
+        pool.AddSerializedFile(file.serialized_pb)
+    return pool
 
 
 def health_status(service: str, served: frozenset[str]) -> health_pb2.HealthCheckResponse.ServingStatus | None:

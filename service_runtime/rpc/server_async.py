@@ -7,16 +7,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from service_runtime.core.context import RequestContext
 from service_runtime.rpc.server import (
-    HEALTH_SERVICE,
     Outcome,
     RpcOptions,
     call_context,
     health_status,
+    reflection_pool,
+    service_names,
     trailing_metadata,
 )
 
@@ -79,12 +81,12 @@ class AsyncRpcServer:
 
     @classmethod
     async def start(cls, options: RpcOptions, register: Callable[[grpc.aio.Server], Any],
-                    services: Sequence[str]) -> AsyncRpcServer:  # fmt: skip
-        """Serve the servicers ``register`` adds (full names in ``services``), with health and reflection."""
+                    services: Sequence[ServiceDescriptor]) -> AsyncRpcServer:  # fmt: skip
+        """Serve the servicers ``register`` adds (described by ``services``), with health and reflection."""
         server = grpc.aio.server(maximum_concurrent_rpcs=options.max_concurrent_rpcs, options=options.channel_args())
         register(server)
-        health_pb2_grpc.add_HealthServicer_to_server(AsyncHealthServicer(services), server)
-        reflection.enable_server_reflection([*services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+        health_pb2_grpc.add_HealthServicer_to_server(AsyncHealthServicer(service_names(services)), server)
+        reflection.enable_server_reflection(service_names(services), server, pool=reflection_pool(services))
         port = server.add_insecure_port(options.address)  # raises RuntimeError when the port cannot be bound
         await server.start()
         return cls(server, port)

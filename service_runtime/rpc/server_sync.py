@@ -7,16 +7,18 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from service_runtime.core.context import RequestContext
 from service_runtime.rpc.server import (
-    HEALTH_SERVICE,
     Outcome,
     RpcOptions,
     call_context,
     health_status,
+    reflection_pool,
+    service_names,
     trailing_metadata,
 )
 
@@ -66,8 +68,10 @@ class RpcServer:
         self.port = port
 
     @classmethod
-    def start(cls, options: RpcOptions, register: Callable[[grpc.Server], Any], services: Sequence[str]) -> RpcServer:
-        """Serve the servicers ``register`` adds (full names in ``services``), with health and reflection.
+    def start(
+        cls, options: RpcOptions, register: Callable[[grpc.Server], Any], services: Sequence[ServiceDescriptor]
+    ) -> RpcServer:
+        """Serve the servicers ``register`` adds (described by ``services``), with health and reflection.
 
         A call beyond ``max_concurrent_rpcs`` gets ``RESOURCE_EXHAUSTED`` at once rather than waiting for a thread.
         """
@@ -75,8 +79,8 @@ class RpcServer:
         server = grpc.server(pool, maximum_concurrent_rpcs=options.max_concurrent_rpcs,
                              options=options.channel_args())  # fmt: skip
         register(server)
-        health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(services), server)
-        reflection.enable_server_reflection([*services, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+        health_pb2_grpc.add_HealthServicer_to_server(HealthServicer(service_names(services)), server)
+        reflection.enable_server_reflection(service_names(services), server, pool=reflection_pool(services))
         port = server.add_insecure_port(options.address)  # raises RuntimeError when the port cannot be bound
         server.start()
         return cls(server, pool, port)
