@@ -20,6 +20,7 @@ import pytest
 import requests
 import tritonclient.grpc as triton_grpc
 import tritonclient.http as triton_http
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tritonclient.utils import InferenceServerException
@@ -200,6 +201,12 @@ def test_health_reflection_and_request_id_over_grpc(running, stack):
         )
         names = {s.name for answer in listing for s in answer.list_services_response.service}
         assert {SERVICE, "grpc.health.v1.Health"} <= names
+        # What grpcurl asks to describe a service: the file that defines it, from the server itself.
+        (found,) = reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=SERVICE)]), timeout=TIMEOUT
+        )
+        (proto,) = found.file_descriptor_response.file_descriptor_proto
+        assert descriptor_pb2.FileDescriptorProto.FromString(proto).package == "inference"
         _, call = GRPCInferenceServiceStub(ch).ServerLive.with_call(
             pb.ServerLiveRequest(), metadata=(("x-request-id", "oip-42"),), timeout=TIMEOUT
         )
