@@ -5,11 +5,19 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from api_model.model import LogisticModel
+from api_model.oip_description import oip_operations
 from api_model.settings import ModelSettings
 from feature_store.schema import FEATURES_JSON_SCHEMA
 from service_runtime.core.openapi import ERROR_RESPONSES, Operation, document, probe_operations, request_body
 from service_runtime.core.server_settings import ServerSettings
-from service_runtime.core.topology import Stack, predict_path
+from service_runtime.core.topology import (
+    OIP_SERVER_PATH,
+    Stack,
+    oip_infer_path,
+    oip_model_path,
+    oip_model_ready_path,
+    predict_path,
+)
 from service_runtime.web.service import Service, service_policy
 
 
@@ -38,10 +46,15 @@ def predict_operation(stack: Stack) -> Operation:
 
 def describe(model: LogisticModel, settings: ModelSettings, server: ServerSettings, stack: Stack) -> Service:
     """The service that serves ``model`` on ``stack``: the same document on both stacks but for the predict path."""
-    operations = [*probe_operations(), predict_operation(stack)]
+    operations = [*probe_operations(), predict_operation(stack), *oip_operations(model.name)]
     return Service(
         name=settings.name,
         stack=stack,
-        policy=service_policy(server, stack),
+        policy=service_policy(server, stack, paths=oip_paths(model.name)),
         openapi=document(f"{model.name} ({stack})", model.version, operations),
     )
+
+
+def oip_paths(model: str) -> tuple[str, ...]:
+    """The protocol's routes that metrics name (the health routes are probes, left unmeasured)."""
+    return (OIP_SERVER_PATH, oip_model_path(model), oip_model_ready_path(model), oip_infer_path(model))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Protocol
 
 import aiohttp
 
@@ -22,6 +24,8 @@ from service_runtime.core.errors import ApiError, model_unavailable
 from service_runtime.core.topology import health_url
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
+Encode = Callable[[Vector], bytes]
+Parse = Callable[[str, bytes], ModelPrediction]
 
 
 def open_session(pool_size: int, keepalive_s: float) -> aiohttp.ClientSession:
@@ -32,19 +36,39 @@ def open_session(pool_size: int, keepalive_s: float) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, headers=JSON_HEADERS)
 
 
+class AsyncPredictor(Protocol):
+    """What a model pair calls: any transport's model client (this module's, or the gRPC one)."""
+
+    label: str
+
+    async def outcome(self, vector: Vector, ctx: RequestContext) -> ModelPrediction | ApiError:
+        """The prediction, or the failure."""
+        ...
+
+    async def check(self, timeout_s: float) -> str:
+        """``ok``, or why not."""
+        ...
+
+
 class AsyncModelClient:
     """Calls one model service's predict endpoint."""
 
     def __init__(
         self, label: str, url: str, session: aiohttp.ClientSession, connect_timeout_s: float, timeout_s: float,
-        max_answer_bytes: int,
+        max_answer_bytes: int, encode: Encode = jsonio.dumps, parse: Parse = parse_model_answer,
+        check_url: str | None = None,
     ) -> None:  # fmt: skip
+        """``url`` answers ``encode(vector)`` with what ``parse`` reads (by default the study's JSON route);
+        ``check_url`` is its readiness check (by default the service's liveness route)."""
         self.label = label
         self._url = url
+        self._check_url = check_url or health_url(url)
         self._session = session
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
         self._max_answer_bytes = max_answer_bytes
+        self._encode = encode
+        self._parse = parse
 
     async def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
         """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none.
@@ -60,12 +84,12 @@ class AsyncModelClient:
             timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(self._connect_timeout_s, budget))
             try:
                 async with self._session.post(
-                    self._url, data=jsonio.dumps(vector), headers=ctx.trace.outbound_headers(), timeout=timeout
+                    self._url, data=self._encode(vector), headers=ctx.trace.outbound_headers(), timeout=timeout
                 ) as response:
                     raw = await self._read(response)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise model_unavailable(self.label, type(exc).__name__) from exc
-            return parse_model_answer(self.label, raw)
+            return self._parse(self.label, raw)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         """The whole answer within the size bound (leaving the block unread closes the connection)."""
@@ -83,9 +107,7 @@ class AsyncModelClient:
     async def check(self, timeout_s: float) -> str:
         """``ok`` when the model service is live, else why not (for readiness)."""
         try:
-            async with self._session.get(
-                health_url(self._url), timeout=aiohttp.ClientTimeout(total=timeout_s)
-            ) as response:
+            async with self._session.get(self._check_url, timeout=aiohttp.ClientTimeout(total=timeout_s)) as response:
                 return "ok" if response.status == 200 else f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             return type(exc).__name__
@@ -101,7 +123,7 @@ class AsyncModelClient:
 class AsyncModelPair:
     """Both models, called concurrently on the event loop."""
 
-    def __init__(self, model_a: AsyncModelClient, model_b: AsyncModelClient) -> None:
+    def __init__(self, model_a: AsyncPredictor, model_b: AsyncPredictor) -> None:
         self._model_a = model_a
         self._model_b = model_b
 

@@ -8,8 +8,10 @@ cost more CPU than the rest of the call (doc/performance.md), so the client talk
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import urllib3
@@ -31,6 +33,8 @@ from service_runtime.core.errors import ApiError, model_unavailable
 from service_runtime.core.topology import health_url
 
 JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
+Encode = Callable[[Vector], bytes]
+Parse = Callable[[str, bytes], ModelPrediction]
 
 
 def open_pools(pool_size: int) -> urllib3.PoolManager:
@@ -40,20 +44,39 @@ def open_pools(pool_size: int) -> urllib3.PoolManager:
     return urllib3.PoolManager(maxsize=pool_size, block=False, retries=False)
 
 
+class Predictor(Protocol):
+    """What a model pair calls: any transport's model client (this module's, or the gRPC one)."""
+
+    label: str
+
+    def outcome(self, vector: Vector, ctx: RequestContext) -> ModelPrediction | ApiError:
+        """The prediction, or the failure."""
+        ...
+
+    def check(self, timeout_s: float) -> str:
+        """``ok``, or why not."""
+        ...
+
+
 class ModelClient:
     """Calls one model service's predict endpoint."""
 
     def __init__(
         self, label: str, url: str, pools: urllib3.PoolManager, connect_timeout_s: float, timeout_s: float,
-        max_answer_bytes: int,
+        max_answer_bytes: int, encode: Encode = jsonio.dumps, parse: Parse = parse_model_answer,
+        check_url: str | None = None,
     ) -> None:  # fmt: skip
+        """``url`` answers ``encode(vector)`` with what ``parse`` reads (by default the study's JSON route);
+        ``check_url`` is its readiness check (by default the service's liveness route)."""
         self.label = label
         self._path = urlsplit(url).path
-        self._health_path = urlsplit(health_url(url)).path
+        self._health_path = urlsplit(check_url or health_url(url)).path
         self._pool = pools.connection_from_url(url)  # resolved once, not parsed on every call
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
         self._max_answer_bytes = max_answer_bytes
+        self._encode = encode
+        self._parse = parse
 
     def predict(self, vector: Vector, ctx: RequestContext) -> ModelPrediction:
         """The model's prediction, timed as stage ``label`` and bounded by the deadline; a 503 when it gives none.
@@ -69,7 +92,7 @@ class ModelClient:
                 response = self._pool.urlopen(
                     "POST",
                     self._path,
-                    body=jsonio.dumps(vector),
+                    body=self._encode(vector),
                     headers=JSON_HEADERS | ctx.trace.outbound_headers(),
                     timeout=urllib3.Timeout(connect=min(self._connect_timeout_s, budget), read=budget),
                     retries=False,
@@ -77,7 +100,7 @@ class ModelClient:
                 )
             except urllib3.exceptions.HTTPError as exc:
                 raise model_unavailable(self.label, type(exc).__name__) from exc
-            return parse_model_answer(self.label, self._read(response, ends))
+            return self._parse(self.label, self._read(response, ends))
 
     def _read(self, response: urllib3.BaseHTTPResponse, ends: float) -> bytes:
         """The whole answer by ``ends``, within the size bound; the connection is reused only after a whole read."""
@@ -129,7 +152,7 @@ class ModelClient:
 class ModelPair:
     """Both models, called in parallel on a thread pool or one after the other."""
 
-    def __init__(self, model_a: ModelClient, model_b: ModelClient, executor: ThreadPoolExecutor | None) -> None:
+    def __init__(self, model_a: Predictor, model_b: Predictor, executor: ThreadPoolExecutor | None) -> None:
         self._model_a = model_a
         self._model_b = model_b
         self._executor = executor

@@ -8,10 +8,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from service_runtime.core.settings import redis_url_field, settings_config
-from service_runtime.core.topology import DEFAULT_PORTS, Model, Stack, predict_path
+from service_runtime.core.topology import DEFAULT_GRPC_PORTS, DEFAULT_PORTS, Model, Stack, predict_path
 
 # Pools never smaller than this, whatever the worker's concurrency.
 MIN_POOL = 8
+# How scoring reaches the models (api_scoring/resources_*.py picks the clients once per worker).
+ModelProtocol = Literal["rest", "oip-rest", "grpc"]
 
 
 class ScoringSettings(BaseSettings):
@@ -55,11 +57,27 @@ class ScoringSettings(BaseSettings):
         description="Sync stack only: call the two models in parallel (thread pool) or one after the other.",
     )
     max_body_bytes: int = Field(default=65_536, gt=0, description="Largest accepted request body.")
+    model_protocol: ModelProtocol = Field(
+        default="rest",
+        description="How scoring calls the models: rest (the study's JSON route), oip-rest (the Open Inference "
+        "Protocol's /v2/models/{name}/infer) or grpc (the protocol over gRPC).",
+    )
+    model_a_grpc_target: str | None = Field(
+        default=None, description="model_a's gRPC address (host:port); default: this stack's."
+    )
+    model_b_grpc_target: str | None = Field(
+        default=None, description="model_b's gRPC address (host:port); default: this stack's."
+    )
 
     def model_url(self, model: Model, stack: Stack) -> str:
         """The predict URL of a model, defaulting to the stack's own service on this host."""
         configured = self.model_a_url if model == "model_a" else self.model_b_url
         return configured or f"http://127.0.0.1:{DEFAULT_PORTS[(stack, model)]}{predict_path(stack)}"
+
+    def model_grpc_target(self, model: Model, stack: Stack) -> str:
+        """The gRPC address of a model, defaulting to the stack's own service on this host."""
+        configured = self.model_a_grpc_target if model == "model_a" else self.model_b_grpc_target
+        return configured or f"127.0.0.1:{DEFAULT_GRPC_PORTS[(stack, model)]}"
 
     def model_pool(self, concurrency: int) -> int:
         """Connections per model per worker: one per request the worker serves at once, unless set."""

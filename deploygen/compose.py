@@ -129,7 +129,8 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
         **_built(service_target(svc, settings)),
         "command": service_argv(svc, settings),
         "environment": container_env(svc, settings),
-        "ports": [_published(settings, port)],
+        "ports": [_published(settings, port)]
+        + ([] if svc.role == "scoring" else [_published(settings, settings.grpc_port(svc.stack, svc.role))]),
         "healthcheck": _healthcheck(healthcheck_argv(svc, settings)),
         "deploy": _deploy(SERVICE_LIMITS),
         # Longer than gunicorn's graceful timeout (SERVER_GRACEFUL_TIMEOUT_S, 10 s): in-flight requests finish.

@@ -45,6 +45,8 @@ from system_launcher.settings import REDIS_NAME, StackSettings
 K8S_DIR = Path("deploy/k8s")
 # Every service listens on this port (the base's port named http): each pod has its own address.
 PORT = 8080
+# And every model service serves the Open Inference Protocol over gRPC on this one (the base's port named grpc).
+GRPC_PORT = 9000
 EDGE_METRICS_PORT = 9901
 APP_CONTAINER = "app"
 EDGE_CONTAINER = "edge"
@@ -64,6 +66,7 @@ def k8s_settings(stack: Stack) -> StackSettings:
     # base's 9901 in every pod.
     ports |= {f"{s}_scoring_backend_port": PORT for s in STACKS} | {f"{s}_edge_metrics_port": EDGE_METRICS_PORT
                                                                      for s in STACKS}  # fmt: skip
+    ports |= {f"{svc.stack}_{svc.role}_grpc_port": GRPC_PORT for svc in SERVICES if svc.role != "scoring"}
     settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, **ports)
     # The services' registry names already carry the stack; Redis gets it from the overlay's name prefix.
     return settings.model_copy(update={"redis_url": f"redis://{stack}-{REDIS_NAME}:{settings.redis_port}/0"})

@@ -28,23 +28,32 @@ SCORING_MAX_IN_FLIGHT = 16
 class FaultStack:
     """One stack (Redis, model_a, model_b behind a proxy, scoring) started by the project's supervisor."""
 
-    def __init__(self, stack: Stack, base: Path, edge: bool = False) -> None:
+    def __init__(self, stack: Stack, base: Path, edge: bool = False, protocol: str = "rest") -> None:
+        """``protocol``: how scoring calls the models (``SCORING_MODEL_PROTOCOL``); model_b's proxy sits in
+        front of its HTTP port, or of its gRPC port for ``grpc``."""
         ports = free_ports(PORTS_PER_STACK + 1)
         self.stack = stack
         self.settings = StackSettings(**one_stack_ports(stack, ports[:-1]), edge=edge, log_dir=base / "log",
                                       run_dir=base / "run")  # fmt: skip
         self.model_b = service(stack, "model_b")
         self.scoring = service(stack, "scoring")
-        self.proxy = FaultProxy(upstream=("127.0.0.1", self.settings.port(stack, "model_b")), port=ports[-1])
-        proxied = f"http://127.0.0.1:{ports[-1]}{predict_path(stack)}"
+        grpc = protocol == "grpc"
+        upstream = self.settings.grpc_port(stack, "model_b") if grpc else self.settings.port(stack, "model_b")
+        self.proxy = FaultProxy(upstream=("127.0.0.1", upstream), port=ports[-1])
+        proxied = (
+            {"SCORING_MODEL_B_GRPC_TARGET": f"127.0.0.1:{ports[-1]}"}
+            if grpc
+            else {"SCORING_MODEL_B_URL": f"http://127.0.0.1:{ports[-1]}{predict_path(stack)}"}
+        )
         everyone = {"SERVER_ACCESS_LOG": "true"}
         self.supervisor = Supervisor(
             self.settings,
             stack_services(stack),
             overrides={
                 self.scoring.name: everyone
+                | proxied
                 | {
-                    "SCORING_MODEL_B_URL": proxied,
+                    "SCORING_MODEL_PROTOCOL": protocol,
                     "SERVER_WORKERS": "1",
                     "SERVER_MAX_IN_FLIGHT": str(SCORING_MAX_IN_FLIGHT),
                 },

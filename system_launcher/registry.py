@@ -89,6 +89,10 @@ class Service:
         """The port its own server listens on: behind the edge, scoring's backend port."""
         return settings.listen_port(self.stack, self.role) if self.behind_edge else settings.port(self.stack, self.role)
 
+    def grpc_target(self, settings: StackSettings) -> str:
+        """Where a model service serves the Open Inference Protocol over gRPC: ``host:port``."""
+        return f"{settings.address_of(self.name)}:{settings.grpc_port(self.stack, self.role)}"
+
     def direct_url(self, settings: StackSettings, path: str = "") -> str:
         """The URL of its own server, the edge bypassed, plus ``path``."""
         return f"http://{settings.address_of(self.name)}:{self.listen_port(settings)}{path}"
@@ -136,6 +140,8 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
             "SCORING_REDIS_URL": settings.effective_redis_url(),
             "SCORING_MODEL_A_URL": service(svc.stack, "model_a", svc.build).predict_url(settings),
             "SCORING_MODEL_B_URL": service(svc.stack, "model_b", svc.build).predict_url(settings),
+            "SCORING_MODEL_A_GRPC_TARGET": service(svc.stack, "model_a", svc.build).grpc_target(settings),
+            "SCORING_MODEL_B_GRPC_TARGET": service(svc.stack, "model_b", svc.build).grpc_target(settings),
         }
         if (
             settings.edge and svc.behind_edge
@@ -143,6 +149,7 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
             env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
         env["MODEL_NAME"] = svc.role
+        env["MODEL_GRPC_PORT"] = str(settings.grpc_port(svc.stack, svc.role))
         env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
     return env
 

@@ -13,10 +13,13 @@ from service_runtime.core.settings import settings_config
 from service_runtime.core.topology import (
     DEFAULT_EDGE_ADMIN_PORTS,
     DEFAULT_EDGE_METRICS_PORTS,
+    DEFAULT_GRPC_PORTS,
     DEFAULT_PORTS,
     DEFAULT_REDIS_PORT,
     DEFAULT_SCORING_BACKEND_PORTS,
+    MODELS,
     ROLES,
+    Model,
     Role,
     Stack,
 )
@@ -50,6 +53,18 @@ class StackSettings(BaseSettings):
     sync_scoring_port: int = DEFAULT_PORTS[("sync", "scoring")]
     sync_model_b_port: int = DEFAULT_PORTS[("sync", "model_b")]
     redis_port: int = Field(default=DEFAULT_REDIS_PORT, description="Port of the Redis the launcher starts.")
+    async_model_a_grpc_port: int = Field(
+        default=DEFAULT_GRPC_PORTS[("async", "model_a")], description="Where async model_a serves gRPC."
+    )
+    async_model_b_grpc_port: int = Field(
+        default=DEFAULT_GRPC_PORTS[("async", "model_b")], description="Where async model_b serves gRPC."
+    )
+    sync_model_a_grpc_port: int = Field(
+        default=DEFAULT_GRPC_PORTS[("sync", "model_a")], description="Where sync model_a serves gRPC."
+    )
+    sync_model_b_grpc_port: int = Field(
+        default=DEFAULT_GRPC_PORTS[("sync", "model_b")], description="Where sync model_b serves gRPC."
+    )
     edge: bool = Field(
         default=True,
         description="Run the Envoy edge on each stack's scoring port, in front of the scoring server (false: the "
@@ -142,6 +157,10 @@ class StackSettings(BaseSettings):
             return getattr(self, f"{stack}_scoring_backend_port")
         return self.port(stack, role)
 
+    def grpc_port(self, stack: Stack, model: Model) -> int:
+        """The port a model service serves the Open Inference Protocol over gRPC on."""
+        return getattr(self, f"{stack}_{model}_grpc_port")
+
     def edge_ports(self, stack: Stack) -> dict[str, int]:
         """The edge's ports: where it listens for users, its metrics and its admin."""
         return {"listen": self.port(stack, "scoring"), "metrics": getattr(self, f"{stack}_edge_metrics_port"),
@@ -160,17 +179,20 @@ class StackSettings(BaseSettings):
         return self.redis_url or f"redis://{self.address_of(REDIS_NAME)}:{self.redis_port}/0"
 
 
-# Ports one stack needs on a host: its three services, Redis, then scoring's backend, the edge's metrics and admin.
-PORTS_PER_STACK = len(ROLES) + 4
+# Ports one stack needs on a host: its three services, Redis, then scoring's backend, the edge's metrics and admin,
+# then the two models' gRPC ports.
+PORTS_PER_STACK = len(ROLES) + 4 + len(MODELS)
 
 
 def one_stack_ports(stack: Stack, ports: list[int]) -> dict[str, int]:
     """``StackSettings`` port fields putting one stack (services, Redis, edge) on ``PORTS_PER_STACK`` given ports."""
     if len(ports) != PORTS_PER_STACK:
         raise ValueError(
-            f"need {PORTS_PER_STACK} ports: {', '.join(ROLES)}, Redis, scoring backend, edge metrics, admin"
+            f"need {PORTS_PER_STACK} ports: {', '.join(ROLES)}, Redis, scoring backend, edge metrics, admin, "
+            f"gRPC of {', '.join(MODELS)}"
         )
     services = {f"{stack}_{role}_port": port for role, port in zip(ROLES, ports, strict=False)}
-    backend, metrics, admin = ports[-3:]
+    backend, metrics, admin = ports[len(ROLES) + 1 : len(ROLES) + 4]
+    grpc = {f"{stack}_{model}_grpc_port": port for model, port in zip(MODELS, ports[len(ROLES) + 4 :], strict=True)}
     return services | {"redis_port": ports[len(ROLES)], f"{stack}_scoring_backend_port": backend,
-                       f"{stack}_edge_metrics_port": metrics, f"{stack}_edge_admin_port": admin}  # fmt: skip
+                       f"{stack}_edge_metrics_port": metrics, f"{stack}_edge_admin_port": admin} | grpc  # fmt: skip

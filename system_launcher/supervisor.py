@@ -125,6 +125,8 @@ class Supervisor:
 
     def _check_ports_free(self) -> None:
         ports = {svc.name: svc.listen_port(self.settings) for svc in self.services}
+        ports |= {f"{svc.name}: grpc": self.settings.grpc_port(svc.stack, svc.role)
+                  for svc in self.services if svc.role != "scoring"}  # fmt: skip
         for edge in self.edges():
             ports |= {f"{edge.name}: {kind}": port for kind, port in self.settings.edge_ports(edge.stack).items()}
         if self.settings.redis_url is None:

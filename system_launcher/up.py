@@ -16,6 +16,7 @@ from service_runtime.core.topology import (
     METRICS_PATH,
     READINESS_PATH,
     STACKS,
+    oip_infer_path,
     predict_path,
 )
 from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
@@ -41,6 +42,13 @@ def curl_lines(settings: StackSettings) -> list[str]:
     for stack in STACKS:
         url = service(stack, "model_b").predict_url(settings)
         lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' {url}""")
+    lines.append("# the Open Inference Protocol: REST on the models' ports, gRPC beside them (tritonclient, grpcurl)")
+    oip_body = '{"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}'
+    for stack in STACKS:
+        model_a = service(stack, "model_a")
+        lines.append(f"curl -s {json} -d '{oip_body}' {model_a.url(settings, oip_infer_path('model_a'))}")
+        lines.append(f"grpcurl -plaintext -d '{{\"name\": \"model_a\"}}' {model_a.grpc_target(settings)} "
+                     "inference.GRPCInferenceService/ModelMetadata")  # fmt: skip
     lines.append("# liveness of every service (scoring through its edge, when the edge is on)")
     for svc in SERVICES:
         lines.append(f"curl -s {svc.url(settings, HEALTHCHECK_PATH)}")

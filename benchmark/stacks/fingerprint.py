@@ -21,7 +21,7 @@ LOCK_FILE = ROOT / "uv.lock"
 PACKAGES = (
     "fastapi", "uvicorn", "uvicorn-worker", "gunicorn", "granian", "aiohttp", "flask", "werkzeug", "requests",
     "redis", "hiredis", "orjson", "pydantic", "meinheld", "greenlet", "locust", "gevent", "geventhttpclient",
-    "pyinstrument", "yappi", "matplotlib",
+    "pyinstrument", "yappi", "matplotlib", "grpcio", "protobuf",
 )  # fmt: skip
 
 
@@ -81,12 +81,17 @@ def lock_sha256() -> str | None:
 
 
 def service_settings() -> dict:
-    """The settings the services of a default stack start with here: model cost, deadline, fan-out, worker layout."""
+    """The settings the services of a default stack start with here: model cost, deadline, fan-out, the transport
+    to the models (``SCORING_MODEL_PROTOCOL``), worker layout."""
     model, scoring, server, stack = ModelSettings(), ScoringSettings(), ServerSettings(), StackSettings()
     cores = cpu_count()
     return {
         "model": {"wait_min_ms": model.wait_min_ms, "wait_max_ms": model.wait_max_ms, "cpu_ms": model.cpu_ms},
-        "scoring": {"deadline_s": scoring.deadline_s, "fanout": scoring.fanout},
+        "scoring": {
+            "deadline_s": scoring.deadline_s,
+            "fanout": scoring.fanout,
+            "model_protocol": scoring.model_protocol,
+        },
         "layout": {
             "cores": cores,
             "async_server": stack.server_label("async"),

@@ -17,6 +17,7 @@ from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 
 OPENAPI_VERSION = "3.1.0"
 _REF = "#/components/schemas/{model}"
+BINARY_MEDIA_TYPE = "application/octet-stream"
 
 
 class ErrorBody(BaseModel):
@@ -49,6 +50,8 @@ class Operation:
     request: dict[str, Any] | None = None  # the JSON schema of a required request body
     errors: dict[int, str] = field(default_factory=dict)  # status -> description, answered as ErrorBody
     tags: tuple[str, ...] = ()
+    description: str = ""
+    binary_response: bool = False  # the 200 answer may also be application/octet-stream
 
 
 def probe_operations() -> list[Operation]:
@@ -80,11 +83,15 @@ def document(title: str, version: str, operations: list[Operation]) -> dict[str,
 def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     answer = _schema_of(op.response, schemas) if op.response else {}
     responses = {"200": _json("Successful Response", answer)}
+    if op.binary_response:
+        responses["200"]["content"][BINARY_MEDIA_TYPE] = {"schema": {"type": "string", "format": "binary"}}
     for status, description in sorted(op.errors.items()):
         responses[str(status)] = _json(description, _schema_of(ErrorBody, schemas))
     item: dict[str, Any] = {"summary": op.summary, "operationId": op.operation_id, "responses": responses}
     if op.tags:
         item["tags"] = list(op.tags)
+    if op.description:
+        item["description"] = op.description
     if op.request is not None:
         item["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.request}}}
     return item

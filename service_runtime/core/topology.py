@@ -39,12 +39,51 @@ DEFAULT_REDIS_PORT = 6379
 DEFAULT_SCORING_BACKEND_PORTS: dict[Stack, int] = {"async": 18001, "sync": 15001}
 DEFAULT_EDGE_METRICS_PORTS: dict[Stack, int] = {"async": 9901, "sync": 9902}
 DEFAULT_EDGE_ADMIN_PORTS: dict[Stack, int] = {"async": 19901, "sync": 19902}
+# Where each model service serves the Open Inference Protocol over gRPC, beside its HTTP port.
+DEFAULT_GRPC_PORTS: dict[tuple[Stack, Model], int] = {
+    ("async", "model_a"): 8100,
+    ("async", "model_b"): 8102,
+    ("sync", "model_a"): 5100,
+    ("sync", "model_b"): 5102,
+}
+
+# The Open Inference Protocol's REST routes (KServe v2) that every model service answers beside the study's own.
+OIP_LIVE_PATH = "/v2/health/live"
+OIP_READY_PATH = "/v2/health/ready"
+OIP_SERVER_PATH = "/v2"
 
 
 def health_url(service_url: str) -> str:
     """The liveness URL of the service that answers ``service_url``."""
     parts = urlsplit(service_url)
     return f"{parts.scheme}://{parts.netloc}{HEALTHCHECK_PATH}"
+
+
+def oip_model_path(model: str) -> str:
+    """The protocol's metadata route of one model: ``/v2/models/model_a``."""
+    return f"/v2/models/{model}"
+
+
+def oip_model_ready_path(model: str) -> str:
+    """The protocol's readiness route of one model."""
+    return f"{oip_model_path(model)}/ready"
+
+
+def oip_infer_path(model: str) -> str:
+    """The protocol's inference route of one model."""
+    return f"{oip_model_path(model)}/infer"
+
+
+def oip_infer_url(service_url: str, model: str) -> str:
+    """The inference URL of ``model`` on the service that answers ``service_url``."""
+    parts = urlsplit(service_url)
+    return f"{parts.scheme}://{parts.netloc}{oip_infer_path(model)}"
+
+
+def oip_ready_url(service_url: str) -> str:
+    """The protocol's readiness URL of the service that answers ``service_url``."""
+    parts = urlsplit(service_url)
+    return f"{parts.scheme}://{parts.netloc}{OIP_READY_PATH}"
 
 
 def predict_path(stack: Stack) -> str:

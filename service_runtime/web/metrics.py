@@ -40,6 +40,12 @@ UPSTREAM_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 UPSTREAM_ERRORS = Counter("upstream_errors_total", "Failed calls to a dependency.", ["service", "upstream", "reason"])
+# gRPC calls served (service_runtime.rpc), under the names go-grpc-prometheus made usual. Methods are the
+# servicer's own (a fixed set), codes grpc's.
+RPCS = Counter("grpc_server_handled_total", "gRPC calls answered.", ["service", "grpc_method", "grpc_code"])
+RPC_DURATION = Histogram(
+    "grpc_server_handling_seconds", "Time to answer a gRPC call.", ["service", "grpc_method"], buckets=LATENCY_BUCKETS
+)
 
 
 def observe_request(service: str, path: str, method: str, status: int, durations: dict[str, float],
@@ -53,6 +59,12 @@ def observe_request(service: str, path: str, method: str, status: int, durations
             _upstream_duration(service, upstream).observe(durations[upstream])
     for upstream, reason in stages.failures().items():
         UPSTREAM_ERRORS.labels(service, upstream, reason).inc()
+
+
+def observe_rpc(service: str, method: str, code: str, seconds: float) -> None:
+    """Record one answered gRPC call."""
+    RPCS.labels(service, method, code).inc()
+    RPC_DURATION.labels(service, method).observe(seconds)
 
 
 # ``.labels()`` takes a lock and builds a key on every call; the label sets are few and fixed

@@ -20,14 +20,22 @@ from service_runtime.core.deadline import Deadline
 from service_runtime.core.errors import ApiError, error_body
 from service_runtime.core.lifecycle import is_draining
 from service_runtime.core.server_settings import ServerSettings
-from service_runtime.core.topology import HEALTHCHECK_PATH, METRICS_PATH, READINESS_PATH, Stack, predict_path
+from service_runtime.core.topology import (
+    HEALTHCHECK_PATH,
+    METRICS_PATH,
+    OIP_LIVE_PATH,
+    OIP_READY_PATH,
+    READINESS_PATH,
+    Stack,
+    predict_path,
+)
 from service_runtime.core.tracing import Trace
 from service_runtime.web.metrics import observe_request
 
 log = logging.getLogger("service.access")
 
 # Probes and scrapes are neither limited nor measured: they must answer even when the worker is full.
-UNMETERED_PATHS = frozenset({HEALTHCHECK_PATH, READINESS_PATH, METRICS_PATH})
+UNMETERED_PATHS = frozenset({HEALTHCHECK_PATH, READINESS_PATH, METRICS_PATH, OIP_LIVE_PATH, OIP_READY_PATH})
 # Metric labels take values from fixed sets: a client choosing the method or path cannot add series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SHED_HEADERS = {"Retry-After": "1", "Content-Type": jsonio.JSON_MEDIA_TYPE}
@@ -132,14 +140,16 @@ class ServiceTime:
             self.seconds += (self.FASTER if seconds < self.seconds else self.SLOWER) * (seconds - self.seconds)
 
 
-def service_policy(server: ServerSettings, stack: Stack, deadline_s: float = math.inf) -> ServicePolicy:
-    """The limits, deadline and metric labels of a service of ``stack`` served as ``server`` describes."""
+def service_policy(server: ServerSettings, stack: Stack, deadline_s: float = math.inf,
+                   paths: tuple[str, ...] = ()) -> ServicePolicy:  # fmt: skip
+    """The limits, deadline and metric labels of a service of ``stack`` served as ``server`` describes (its
+    routes besides the predict route in ``paths``)."""
     return ServicePolicy(
         name=server.name,
         max_in_flight=server.in_flight_limit(),
         deadline_s=deadline_s,
         access_log=server.access_log,
-        known_paths=frozenset({predict_path(stack)}),
+        known_paths=frozenset({predict_path(stack), *paths}),
         trust_request_start=server.trust_request_start,
         request_timeout_s=server.request_timeout_s,
     )

@@ -7,10 +7,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
+from service_runtime.core.topology import HEALTHCHECK_PATH
+from system_launcher.polling import wait_until
 from system_launcher.procfs import descendants
+from system_launcher.registry import Service, service_argv, service_env
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,10 +25,12 @@ READY_LINE = "all six services are healthy"  # then " behind their edges" when t
 LAUNCHER = [sys.executable, "-m", "system_launcher"]
 
 
-# Every port the launcher binds: six services, Redis, then per stack the scoring backend, edge metrics, edge admin.
+# Every port the launcher binds: six services, Redis, then per stack the scoring backend, edge metrics, edge admin,
+# then the four model services' gRPC ports.
 PORT_NAMES = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A", "SYNC_SCORING", "SYNC_MODEL_B",
               "REDIS", "ASYNC_SCORING_BACKEND", "SYNC_SCORING_BACKEND", "ASYNC_EDGE_METRICS", "SYNC_EDGE_METRICS",
-              "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN"]  # fmt: skip
+              "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN", "ASYNC_MODEL_A_GRPC", "ASYNC_MODEL_B_GRPC", "SYNC_MODEL_A_GRPC",
+              "SYNC_MODEL_B_GRPC"]  # fmt: skip
 LAUNCHER_PORTS = len(PORT_NAMES)
 
 
@@ -80,3 +89,35 @@ class Launcher:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             raise
+
+
+@contextmanager
+def extra_service(svc: Service, settings: StackSettings, log: Path, **overrides: str) -> Iterator[subprocess.Popen]:
+    """One more process of ``svc`` beside a running system, started with the registry's command and environment
+    (``overrides`` last, e.g. its own ``SERVER_PORT``), healthy on entry, stopped (SIGTERM to its group) on exit."""
+    env = service_env(svc, settings) | overrides
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "SCORING_", "MODEL_"))}
+    with log.open("wb") as out:
+        popen = subprocess.Popen(service_argv(svc, settings, sys.executable), cwd=ROOT, env=clean | env, stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)  # fmt: skip
+    health = f"http://127.0.0.1:{env['SERVER_PORT']}{HEALTHCHECK_PATH}"
+    try:
+        wait_until(lambda: popen.poll() is not None or _answers(health), 60)
+        assert popen.poll() is None, log.read_text()
+        yield popen
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGTERM)
+        try:
+            popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait(timeout=10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False

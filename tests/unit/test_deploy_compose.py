@@ -104,7 +104,9 @@ def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
     assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES), *(edge.name for edge in EDGES)}
     for svc in SERVICES:
         port = native.listen_port(svc.stack, svc.role)  # scoring's server publishes its backend port
-        assert compose["services"][svc.name]["ports"] == [f"127.0.0.1:{port}:{port}"]
+        # and each model service its gRPC port too
+        ports = [port] if svc.role == "scoring" else [port, native.grpc_port(svc.stack, svc.role)]
+        assert compose["services"][svc.name]["ports"] == [f"127.0.0.1:{p}:{p}" for p in ports]
     for stack in STACKS:  # the edge takes the scoring port users know, and publishes its metrics
         edge_ports = native.edge_ports(stack)
         expected = [f"127.0.0.1:{edge_ports[kind]}:{edge_ports[kind]}" for kind in ("listen", "metrics")]

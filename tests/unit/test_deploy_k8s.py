@@ -23,7 +23,7 @@ from deploygen.containers import (
     image,
     service_target,
 )
-from deploygen.k8s import K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
+from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
     SERVICES,
@@ -139,9 +139,11 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
     for svc in stack_services(stack):
         env = env_of(container(find(docs, "Deployment", svc.name), "app"))
         urls += [value for value in env.values() if "://" in value]
+        # gRPC targets are host:port, no scheme
+        urls += [f"grpc://{value}" for key, value in env.items() if key.endswith("_GRPC_TARGET")]
     urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
     urls.append(env_of(container(find(docs, "Job", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
-    assert len(urls) >= 5
+    assert len(urls) >= 7
     for url in urls:
         parts = urlsplit(url)
         assert parts.port in service_ports.get(parts.hostname, set()), f"{url}: no such Service port"
@@ -154,9 +156,13 @@ def test_services_listen_where_their_probes_and_services_point(rendered, stack):
     docs = rendered[stack]
     for svc in stack_services(stack):
         app = container(find(docs, "Deployment", svc.name), "app")
-        (port,) = app["ports"]
-        assert port == {"name": "http", "containerPort": PORT}
+        ports = {p["name"]: p["containerPort"] for p in app["ports"]}
+        assert ports == ({"http": PORT} if svc.role == "scoring" else {"http": PORT, "grpc": GRPC_PORT})
         assert env_of(app)["SERVER_PORT"] == str(PORT)
+        if svc.role != "scoring":
+            assert env_of(app)["MODEL_GRPC_PORT"] == str(GRPC_PORT)
+            service_ports = {p["name"]: p for p in find(docs, "Service", svc.name)["spec"]["ports"]}
+            assert service_ports["grpc"] == {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc"}
         assert app["livenessProbe"]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
         assert app["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
         assert find(docs, "Service", svc.name)["spec"]["ports"][0]["targetPort"] == "http"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import subprocess
 import sys
@@ -103,7 +104,11 @@ def test_the_sync_apps_load_none_of_the_async_stacks_libraries(app):
         f"print(sorted(n for n in sys.modules if n.split('.')[0] in {ASYNC_LIBRARIES!r})); "
         "print(r.async_client_loaded())"
     )
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # The model app starts its gRPC server: on any free port, not the default one. grpcio's package imports its
+    # own grpc.aio module, but the sync apps never create anything of it (a thread-pool server, blocking channels).
+    env = os.environ | {"MODEL_GRPC_PORT": "0"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     loaded, async_client = result.stdout.splitlines()
     assert loaded == "[]"

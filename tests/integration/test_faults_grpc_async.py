@@ -1,0 +1,10 @@
+"""Failure behaviour of the async stack when scoring calls the models over gRPC (twin: test_faults_grpc_sync.py)."""
+
+import pytest
+
+from tests.integration.faults_grpc_contract import *  # noqa: F403  (the shared tests, collected here for this stack)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return "async"
