@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
 from api_scoring.model_client_async import AsyncModelClient, AsyncModelPair, open_session
+from api_scoring.payloads import ScoreRequest, combine
 from api_scoring.settings import ScoringSettings
 from feature_store.reader_async import AsyncFeatureReader
-from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.context import RequestContext
 from service_runtime.core.topology import MODELS
 
 
@@ -25,9 +27,9 @@ class AsyncScoringResources:
     ready_timeout_s: float
 
     @classmethod
-    async def open(cls, settings: ScoringSettings, server: ServerSettings) -> AsyncScoringResources:
-        """Open the worker's clients (inside the running event loop), sized to the requests it serves at once."""
-        concurrency = server.in_flight_limit()
+    async def open(cls, settings: ScoringSettings, concurrency: int) -> AsyncScoringResources:
+        """Open the worker's clients (inside the running event loop), sized to the ``concurrency`` requests (or
+        jobs) it serves at once."""
         session = open_session(settings.model_pool(concurrency), settings.client_keepalive_s)
         clients = [
             AsyncModelClient(
@@ -43,6 +45,12 @@ class AsyncScoringResources:
             settings.redis_pool(concurrency),
         )
         return cls(features, AsyncModelPair(*clients), clients, session, settings.ready_timeout_s)
+
+    async def score(self, request: ScoreRequest, ctx: RequestContext) -> dict[str, Any]:
+        """The scoring answer: the one code path of the predict route and of the job worker."""
+        features = request.features or await self.features.get(request.entity_id, ctx)
+        outcome = await self.models.predict_both(features, ctx)
+        return combine(request.entity_id, outcome)
 
     async def readiness(self) -> dict[str, str]:
         """``ok`` or the reason, for Redis and each model."""

@@ -31,8 +31,9 @@ class FaultStack:
     def __init__(self, stack: Stack, base: Path, edge: bool = False) -> None:
         ports = free_ports(PORTS_PER_STACK + 1)
         self.stack = stack
+        # No job workers: the faults are the predict path's.
         self.settings = StackSettings(**one_stack_ports(stack, ports[:-1]), edge=edge, log_dir=base / "log",
-                                      run_dir=base / "run")  # fmt: skip
+                                      run_dir=base / "run", redis_dir=base / "redis", job_workers=0)  # fmt: skip
         self.model_b = service(stack, "model_b")
         self.scoring = service(stack, "scoring")
         self.proxy = FaultProxy(upstream=("127.0.0.1", self.settings.port(stack, "model_b")), port=ports[-1])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from service_runtime.core.topology import Role, Stack
-from system_launcher.net import free_ports
+from system_launcher.net import free_port_block, free_ports
 from system_launcher.procfs import group_cpu_s, group_rss_kib
 from system_launcher.registry import service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
@@ -70,19 +72,29 @@ class RunningStack:
 
 @contextlib.contextmanager
 def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path = Path("var/log/bench"),
-                  say=print) -> Iterator[RunningStack]:  # fmt: skip
-    """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services."""
+                  say=print, job_workers: int = 0) -> Iterator[RunningStack]:  # fmt: skip
+    """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services.
+
+    ``job_workers``: job worker processes to run too (job mode; 0 for the experiments of the predict route, which
+    measure the stack as it was before job mode). Redis starts empty, its files in a fresh directory.
+    """
     env = dict(env or {})
     described = " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(defaults)"
-    ports = one_stack_ports(stack, free_ports(PORTS_PER_STACK))
-    with patched_environ(env):
-        # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
-        # SERVER_THREADS also set the model services' counts.
-        settings = StackSettings(**ports, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run")
-        supervisor = Supervisor(settings, services=stack_services(stack))
-        supervisor.start(say=lambda line: None)
-    say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")
+    singles = free_ports(PORTS_PER_STACK)
+    ports = one_stack_ports(stack, singles, free_port_block(max(1, job_workers), avoid=singles))
+    redis_dir = Path(tempfile.mkdtemp(prefix=f"bench-redis-{stack}-"))
     try:
-        yield RunningStack(stack, settings, supervisor)
+        with patched_environ(env):
+            # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
+            # SERVER_THREADS also set the model services' counts.
+            settings = StackSettings(**ports, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run",
+                                     redis_dir=redis_dir, job_workers=job_workers)  # fmt: skip
+            supervisor = Supervisor(settings, services=stack_services(stack))
+            supervisor.start(say=lambda line: None)
+        say(f"  {stack} stack up at {service(stack, 'scoring').url(settings)} {described}")
+        try:
+            yield RunningStack(stack, settings, supervisor)
+        finally:
+            supervisor.stop()
     finally:
-        supervisor.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)

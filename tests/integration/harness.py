@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from system_launcher.net import free_port_block
 from system_launcher.procfs import descendants
 from system_launcher.settings import StackSettings
 
@@ -23,12 +24,26 @@ PORT_NAMES = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A",
               "REDIS", "ASYNC_SCORING_BACKEND", "SYNC_SCORING_BACKEND", "ASYNC_EDGE_METRICS", "SYNC_EDGE_METRICS",
               "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN"]  # fmt: skip
 LAUNCHER_PORTS = len(PORT_NAMES)
+JOB_WORKERS = 2  # per stack
 
 
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
-    """STACK_* variables for a launcher on the given ``LAUNCHER_PORTS`` ports (in ``PORT_NAMES`` order)."""
+    """STACK_* variables for a launcher on the given ``LAUNCHER_PORTS`` ports (in ``PORT_NAMES`` order), each stack's
+    job workers on a block of free ports of their own, and Redis' files beside the logs."""
     env = {f"STACK_{name}_PORT": str(port) for name, port in zip(PORT_NAMES, ports, strict=True)}
-    return env | {"STACK_LOG_DIR": str(log_dir), "STACK_RUN_DIR": str(log_dir.parent / "run")} | extra
+    for stack in ("ASYNC", "SYNC"):
+        first = free_port_block(JOB_WORKERS, avoid=[int(v) for v in env.values()])
+        env[f"STACK_{stack}_JOBS_WORKER_PORT"] = str(first)
+    return (
+        env
+        | {
+            "STACK_LOG_DIR": str(log_dir),
+            "STACK_RUN_DIR": str(log_dir.parent / "run"),
+            "STACK_REDIS_DIR": str(log_dir.parent / "redis"),
+            "STACK_JOB_WORKERS": str(JOB_WORKERS),
+        }
+        | extra
+    )
 
 
 def settings_from_env(env: dict[str, str]) -> StackSettings:
