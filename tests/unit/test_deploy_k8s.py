@@ -142,7 +142,8 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
     for svc in stack_services(stack):
         env = env_of(container(find(docs, "Deployment", svc.name), "app"))
         urls += [value for value in env.values() if "://" in value]
-    urls += [v for v in env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app")).values() if "://" in v]
+    worker_env = env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app"))
+    urls += [value for value in worker_env.values() if "://" in value]
     urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
     urls.append(env_of(container(find(docs, "Job", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
     assert len(urls) >= 5
