@@ -159,9 +159,10 @@ def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(c
         assert " ".join(job_worker_healthcheck_argv(worker, settings)) in probe
         assert f"127.0.0.1:{entry['environment']['WORKER_PORT']}/api/v1/healthcheck" in probe
         assert entry["depends_on"]["seed"] == {"condition": "service_completed_successfully"}
-        assert entry["environment"]["JOBS_REDIS_URL"] == compose["services"][f"{stack}-scoring"]["environment"][
-            "JOBS_REDIS_URL"
-        ]
+        assert (
+            entry["environment"]["JOBS_REDIS_URL"]
+            == compose["services"][f"{stack}-scoring"]["environment"]["JOBS_REDIS_URL"]
+        )
 
 
 def test_redis_keeps_its_append_only_file_on_a_named_volume(compose):
