@@ -33,7 +33,7 @@ RECLAIMED = Counter("jobs_reclaimed_total", "Jobs taken over from a worker silen
                     ["stack"])  # fmt: skip
 SKIPPED = Counter("jobs_skipped_total", "Entries not run: cancelled, expired, already ended, out of attempts.",
                   ["stack", "reason"])  # fmt: skip
-SUPERSEDED = Counter("jobs_superseded_total", "Runs whose end was not stored: another worker stored one first.",
+SUPERSEDED = Counter("jobs_superseded_total", "Runs whose end was not stored: the job had ended meanwhile.",
                      ["stack"])  # fmt: skip
 QUEUE_ERRORS = Counter("jobs_queue_errors_total", "Queue commands that failed (the entry stays pending).", ["stack"])
 SUBMISSION_TO_RESULT = Histogram(
@@ -62,9 +62,12 @@ def ended(stack: str, kind: str, error: str, finished: Finished) -> None:
         SUBMISSION_TO_RESULT.labels(stack).observe(finished.waited_s)
 
 
-def retried(stack: str, error: str) -> None:
-    """Record a run that went back to the queue."""
-    RETRIED.labels(stack, _known(error)).inc()
+def retried(stack: str, error: str, requeued: bool) -> None:
+    """Record a run that met an outage: the job went back to the queue, or had ended meanwhile (another worker)."""
+    if requeued:
+        RETRIED.labels(stack, _known(error)).inc()
+    else:
+        SUPERSEDED.labels(stack).inc()
 
 
 def skipped(stack: str, reason: str) -> None:

@@ -109,8 +109,8 @@ class AsyncJobWorker:
                 return
             ending = await self._score(resources, job_id, begun)
             if ending.kind == "retry":
-                if await consumer.requeue(entry, job_id, ending.payload):
-                    metrics.retried(self.stack, ending.error)
+                requeued = await consumer.requeue(entry, job_id, ending.payload)
+                metrics.retried(self.stack, ending.error, requeued)
                 return
             result, error = (ending.payload, None) if ending.kind == "done" else (None, ending.payload)
             metrics.ended(self.stack, ending.kind, ending.error, await consumer.finish(entry, job_id, result, error))

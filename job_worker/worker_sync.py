@@ -101,8 +101,8 @@ class JobWorker:
                 return
             ending = self._score(resources, job_id, begun)
             if ending.kind == "retry":
-                if consumer.requeue(entry, job_id, ending.payload):
-                    metrics.retried(self.stack, ending.error)
+                requeued = consumer.requeue(entry, job_id, ending.payload)
+                metrics.retried(self.stack, ending.error, requeued)
                 return
             result, error = (ending.payload, None) if ending.kind == "done" else (None, ending.payload)
             metrics.ended(self.stack, ending.kind, ending.error, consumer.finish(entry, job_id, result, error))
