@@ -98,8 +98,7 @@ def job_operations(stack: Stack) -> list[Operation]:
         Operation(
             "post", jobs_path(stack), "Submit a scoring job: the predict body; the result is read later", "submit_job",
             response=JobAccepted, status=202, request=request_body(ENTITY_SCHEMA, FEATURES_JSON_SCHEMA),
-            errors=ERROR_RESPONSES | {422: "Valid JSON, invalid request; or an Idempotency-Key reused with another "
-                                      "body"} | unavailable,
+            errors=ERROR_RESPONSES | {409: "The Idempotency-Key was used for another body"} | unavailable,
             tags=("jobs",), parameters=(idempotency,), headers={"Location": "The job's URL."},
         ),
         Operation(

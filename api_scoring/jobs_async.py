@@ -28,12 +28,9 @@ def add_job_routes(
         response.headers.update(location(stack, accepted.job_id))
         return response
 
-    @app.get(job_path(stack))
-    async def get_job(request: Request, job_id: str) -> Response:
-        ctx = request_context(request)
-        return json_response((await jobs_of(request).view(job_id, ctx)).body(), stages=ctx.stages)
-
-    @app.delete(job_path(stack))
-    async def cancel_job(request: Request, job_id: str) -> Response:
-        ctx = request_context(request)
-        return json_response((await jobs_of(request).cancel(job_id, ctx)).body(), stages=ctx.stages)
+    # One route for both methods: Starlette's 405 names the methods of the first route matching the path only.
+    @app.api_route(job_path(stack), methods=["GET", "DELETE"])
+    async def job(request: Request, job_id: str) -> Response:
+        ctx, jobs = request_context(request), jobs_of(request)
+        view = await (jobs.view(job_id, ctx) if request.method == "GET" else jobs.cancel(job_id, ctx))
+        return json_response(view.body(), stages=ctx.stages)

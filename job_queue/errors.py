@@ -27,9 +27,9 @@ def job_not_cancellable(job_id: str, status: str) -> ApiError:
 
 
 def idempotency_key_reused(job_id: str) -> ApiError:
-    """A 422 for an idempotency key sent again with another body."""
+    """A 409 for an idempotency key sent again with another body: it conflicts with the job the key made."""
     return ApiError(
-        422, "idempotency_key_reused", "this Idempotency-Key was used for another request body", job_id=job_id
+        409, "idempotency_key_reused", "this Idempotency-Key was used for another request body", job_id=job_id
     )
 
 

@@ -156,7 +156,7 @@ def test_idempotent_resubmission_returns_the_same_job(job_stack, http):
     assert replay.json()["status"] == "done"
     records = job_stack.redis.keys(job_stack.keys.record("*"))
     assert sum(job_stack.redis.hget(r, "idem") == job_stack.keys.idempotency(key).encode() for r in records) == 1
-    body = assert_error(submit(http, job_stack, b'{"entity_id": "78"}', key=key), 422)
+    body = assert_error(submit(http, job_stack, b'{"entity_id": "78"}', key=key), 409)
     assert (body["error"], body["job_id"]) == ("idempotency_key_reused", first)
     assert accepted(submit(http, job_stack, b'{"entity_id": "77"}')) != first  # no key: a new job
 
