@@ -59,10 +59,12 @@ def test_make_up_explains_a_busy_port(tmp_path):
 def test_meinheld_worker_serves_the_sync_scoring_path(running, http, tmp_path):
     ports = free_ports(LAUNCHER_PORTS)
     settings = StackSettings(
-        **{k.removeprefix("STACK_").lower(): v for k, v in stack_env(ports, tmp_path / "log").items()},
+        **{
+            k.removeprefix("STACK_").lower(): v
+            for k, v in stack_env(ports, tmp_path / "log", STACK_JOB_WORKERS="0").items()
+        },
         redis_url=running.settings.effective_redis_url(),
         sync_worker_class="meinheld",
-        job_workers=0,
     )
     sync_services = stack_services("sync")
     with Supervisor(settings, sync_services) as supervisor:
