@@ -104,6 +104,7 @@ class AsyncJobWorker:
         gauge.inc()
         try:
             begun = await consumer.start(entry, job_id)
+            self.state.queue_answered()  # a busy worker reads seldom: any answer shows the queue is reachable
             if isinstance(begun, Skipped):
                 metrics.skipped(self.stack, begun.reason)
                 return

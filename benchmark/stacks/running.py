@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service_runtime.core.topology import Role, Stack
+from service_runtime.core.topology import Role, Stack, jobs_path
 from system_launcher.net import free_port_block, free_ports
 from system_launcher.procfs import group_cpu_s, group_rss_kib
-from system_launcher.registry import service, stack_services
+from system_launcher.registry import JobWorker, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
 
@@ -57,16 +57,24 @@ class RunningStack:
         """The scoring service's base URL as reached by ``path``: ``edge`` (as users do) or ``direct``."""
         return self.url() if path == "edge" else self.direct_url()
 
+    def jobs_url(self, path: str = "edge") -> str:
+        """Where jobs are submitted (``POST``) and read (``GET .../{job_id}``), through the edge or ``direct``."""
+        return self.base_url(path) + jobs_path(self.stack)
+
+    def job_workers(self) -> list[JobWorker]:
+        """The job workers it runs (``job_workers``); ``worker.url(settings, "/metrics")`` is each one's metrics."""
+        return self.supervisor.job_workers()
+
     def process_groups(self) -> set[int]:
         """The process group of Redis and of each service (master and workers)."""
         return {p.popen.pid for p in self.supervisor.processes}
 
     def cpu_s(self) -> float:
-        """CPU seconds used so far by Redis and the three services (all their workers)."""
+        """CPU seconds used so far by Redis, the three services (all their workers) and the job workers."""
         return group_cpu_s(self.process_groups())
 
     def rss_kib(self) -> int:
-        """Resident memory of Redis and the three services, in KiB."""
+        """Resident memory of Redis, the three services and the job workers, in KiB."""
         return group_rss_kib(self.process_groups())
 
 
