@@ -17,7 +17,7 @@ from job_queue.schema import GROUP, JobKeys
 from service_runtime.core.topology import HEALTHCHECK_PATH, Stack, jobs_path
 from system_launcher.net import free_port_block, free_ports
 from system_launcher.polling import wait_until
-from system_launcher.procfs import pid_alive
+from system_launcher.procfs import pid_alive, pid_stopped
 from system_launcher.registry import JobWorker, job_workers, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Process, Supervisor
@@ -102,6 +102,25 @@ class JobStack:
         self.supervisor.start_job_worker(worker)
         url = worker.url(self.settings, HEALTHCHECK_PATH)
         wait_until(lambda: requests.get(url, timeout=0.5).status_code == 200, 30, (requests.RequestException,))
+
+    def catch_mid_job(self, job_id: str, sig: int) -> JobWorker | None:
+        """SIGKILL or SIGSTOP the worker running ``job_id``: that worker if the job was still running once the signal
+        took effect; else None, with the signal undone (a killed worker restarted, a stopped one continued)."""
+        self.wait_status(job_id, {"running"}, 5)
+        worker = self.holder(job_id)
+        popen = self.process(worker).popen
+        self.signal(worker, sig)
+        if sig == signal.SIGKILL:
+            popen.wait(timeout=5)
+        else:
+            wait_until(lambda: pid_stopped(popen.pid), 5, interval_s=0.01)
+        if self.redis.hget(self.keys.record(job_id), "status") == b"running" and self.holder(job_id) == worker:
+            return worker
+        if sig == signal.SIGKILL:
+            self.restart(worker)
+        else:
+            self.signal(worker, signal.SIGCONT)
+        return None
 
     def depth(self) -> int:
         """Entries in the stream: jobs accepted and not finished."""
