@@ -50,7 +50,7 @@ def describe(model: LogisticModel, settings: ModelSettings, server: ServerSettin
     return Service(
         name=settings.name,
         stack=stack,
-        policy=service_policy(server, stack, paths=oip_paths(model.name)),
+        policy=service_policy(server, stack, routes=oip_paths(model.name), timed=(oip_infer_path(model.name),)),
         openapi=document(f"{model.name} ({stack})", model.version, operations),
     )
 

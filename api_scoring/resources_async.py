@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
 from api_scoring.grpc_client_async import AsyncGrpcModelClient
 from api_scoring.model_client_async import AsyncModelClient, AsyncModelPair, AsyncPredictor, open_session
-from api_scoring.payloads import oip_request_body, parse_oip_answer
+from api_scoring.payloads import ScoreRequest, combine, oip_request_body, parse_oip_answer
 from api_scoring.settings import ScoringSettings
 from feature_store.reader_async import AsyncFeatureReader
-from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.context import RequestContext
 from service_runtime.core.topology import MODELS, Model, oip_infer_url, oip_ready_url
 
 log = logging.getLogger(__name__)
@@ -31,9 +32,9 @@ class AsyncScoringResources:
     channels: list[AsyncGrpcModelClient] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: ScoringSettings, server: ServerSettings) -> AsyncScoringResources:
-        """Open the worker's clients (inside the running event loop), sized to the requests it serves at once."""
-        concurrency = server.in_flight_limit()
+    async def open(cls, settings: ScoringSettings, concurrency: int) -> AsyncScoringResources:
+        """Open the worker's clients (inside the running event loop), sized to the ``concurrency`` requests (or
+        jobs) it serves at once."""
         session = open_session(settings.model_pool(concurrency), settings.client_keepalive_s)
         clients = [model_client(settings, name, session) for name in MODELS]
         features = AsyncFeatureReader(
@@ -45,6 +46,12 @@ class AsyncScoringResources:
         log.info("worker clients opened")
         channels = [c for c in clients if isinstance(c, AsyncGrpcModelClient)]
         return cls(features, AsyncModelPair(*clients), clients, session, settings.ready_timeout_s, channels)
+
+    async def score(self, request: ScoreRequest, ctx: RequestContext) -> dict[str, Any]:
+        """The scoring answer: the one code path of the predict route and of the job worker."""
+        features = request.features or await self.features.get(request.entity_id, ctx)
+        outcome = await self.models.predict_both(features, ctx)
+        return combine(request.entity_id, outcome)
 
     async def readiness(self) -> dict[str, str]:
         """``ok`` or the reason, for Redis and each model."""

@@ -5,15 +5,16 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import urllib3
 
 from api_scoring.grpc_client_sync import GrpcModelClient
 from api_scoring.model_client_sync import ModelClient, ModelPair, Predictor, open_pools
-from api_scoring.payloads import oip_request_body, parse_oip_answer
+from api_scoring.payloads import ScoreRequest, combine, oip_request_body, parse_oip_answer
 from api_scoring.settings import ScoringSettings
 from feature_store.reader_sync import FeatureReader
-from service_runtime.core.server_settings import ServerSettings
+from service_runtime.core.context import RequestContext
 from service_runtime.core.topology import MODELS, Model, oip_infer_url, oip_ready_url
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,8 @@ class ScoringResources:
     channels: list[GrpcModelClient] = field(default_factory=list)
 
     @classmethod
-    def open(cls, settings: ScoringSettings, server: ServerSettings) -> ScoringResources:
-        """Open clients sized to the requests the worker serves at once (its threads)."""
-        concurrency = server.in_flight_limit()
+    def open(cls, settings: ScoringSettings, concurrency: int) -> ScoringResources:
+        """Open clients sized to the ``concurrency`` requests (or jobs) the worker serves at once (its threads)."""
         pools = open_pools(settings.model_pool(concurrency))
         executor = (
             ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fanout")
@@ -52,6 +52,12 @@ class ScoringResources:
         channels = [c for c in clients if isinstance(c, GrpcModelClient)]
         return cls(features, ModelPair(*clients, executor=executor), clients, pools, executor,
                    settings.ready_timeout_s, channels)  # fmt: skip
+
+    def score(self, request: ScoreRequest, ctx: RequestContext) -> dict[str, Any]:
+        """The scoring answer: the one code path of the predict route and of the job worker."""
+        features = request.features or self.features.get(request.entity_id, ctx)
+        outcome = self.models.predict_both(features, ctx)
+        return combine(request.entity_id, outcome)
 
     def readiness(self) -> dict[str, str]:
         """``ok`` or the reason, for Redis and each model."""

@@ -5,6 +5,10 @@ settings: each process has its own host name and listens on all its interfaces, 
 as natively, published on the host's loopback only. ``make deploy-files`` rewrites the file and a
 test fails when the committed one is stale.
 
+Redis keeps its append-only file on the named volume ``redis-data``, so accepted jobs survive a restart of its
+container; each stack's job workers are one service with ``STACK_JOB_WORKERS`` replicas, their probe and
+metrics port not published (replicas cannot share a host port).
+
 Profiles: Compose only ever leaves out services that carry a profile, so Redis, the seeding job and
 both stacks carry none and ``docker compose up`` runs the whole system. The profiles add Locust:
 ``async`` a master with workers driving the async stack, ``sync`` the same for the sync stack,
@@ -38,7 +42,10 @@ from service_runtime.core.topology import HEALTHCHECK_PATH, STACKS, Stack
 from system_launcher.registry import (
     EDGES,
     SERVICES,
+    JobWorker,
     Service,
+    job_worker_argv,
+    job_worker_env,
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
@@ -51,6 +58,8 @@ from system_launcher.settings import REDIS_NAME, StackSettings
 
 PROJECT = "async-vs-sync-scoring"
 EDGE_DIR = Path("deploy/edge")
+REDIS_VOLUME = "redis-data"
+REDIS_DATA_DIR = Path("/data")  # the official image's working directory
 SEED_NAME = "seed"
 LOCUST_WEB_PORT = 8089  # Locust's default web UI port inside the master's container
 LOCUST_HOST_PORTS: dict[Stack, int] = {"async": 8089, "sync": 8090}
@@ -65,13 +74,19 @@ HEADER = """\
 
 
 def compose_settings() -> StackSettings:
-    """The registry's settings in compose: one host name per container, each listening on all interfaces."""
-    return StackSettings(bind_host="0.0.0.0", per_service_hosts=True)
+    """The registry's settings in compose: one host name per container, each listening on all interfaces, Redis'
+    files on its volume."""
+    return StackSettings(bind_host="0.0.0.0", per_service_hosts=True, redis_dir=REDIS_DATA_DIR)
 
 
 def healthcheck_argv(svc: Service, settings: StackSettings) -> list[str]:
     """A health probe the image can run without curl: ``urlopen`` raises, so exits non-zero, on anything but 2xx."""
     return _probe(settings.listen_port(svc.stack, svc.role))
+
+
+def job_worker_healthcheck_argv(worker: JobWorker, settings: StackSettings) -> list[str]:
+    """A job worker's probe: its own liveness, on its probe port."""
+    return _probe(settings.jobs_worker_port(worker.stack, worker.index))
 
 
 def edge_healthcheck_argv(stack: Stack, settings: StackSettings) -> list[str]:
@@ -91,16 +106,18 @@ def edge_config_file(stack: Stack) -> Path:
 
 def render(settings: StackSettings | None = None) -> str:
     """The whole ``docker-compose.yml``."""
-    document = {"name": PROJECT, "services": compose_services(settings or compose_settings())}
+    document = {"name": PROJECT, "services": compose_services(settings or compose_settings()),
+                "volumes": {REDIS_VOLUME: {}}}  # fmt: skip
     return HEADER + to_yaml(document)
 
 
 def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
-    """Redis, the seeding job, the six services, and per stack a Locust master with its workers."""
+    """Redis, the seeding job, the six services, per stack its job workers, and a Locust master with its workers."""
     services = {
         REDIS_NAME: {
             "image": REDIS_IMAGE,
             "command": redis_argv(REDIS_SERVER, settings),
+            "volumes": [f"{REDIS_VOLUME}:{settings.redis_dir}"],
             "ports": [_published(settings, settings.redis_port)],
             "healthcheck": _healthcheck(["redis-cli", "ping"]),
             "deploy": _deploy(REDIS_LIMITS),
@@ -118,6 +135,10 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
     if settings.edge:
         for edge in EDGES:
             services[edge.name] = _edge(edge.stack, settings)
+    if settings.job_workers:
+        for stack in STACKS:
+            worker = JobWorker(stack)
+            services[worker.kind] = _job_worker(worker, settings)
     for stack in STACKS:
         services |= _locust(stack, settings)
     return services
@@ -144,6 +165,25 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
             service(svc.stack, "model_b").name: {"condition": "service_healthy"},
         }
     return entry
+
+
+def _job_worker(worker: JobWorker, settings: StackSettings) -> dict[str, Any]:
+    """A stack's job workers: ``STACK_JOB_WORKERS`` replicas of one container, each its own consumer."""
+    return {
+        **_built(RUNTIME),
+        "command": job_worker_argv(),
+        "environment": job_worker_env(worker, settings),
+        "healthcheck": _healthcheck(job_worker_healthcheck_argv(worker, settings)),
+        "depends_on": {
+            REDIS_NAME: {"condition": "service_healthy"},
+            SEED_NAME: {"condition": "service_completed_successfully"},
+            service(worker.stack, "model_a").name: {"condition": "service_healthy"},
+            service(worker.stack, "model_b").name: {"condition": "service_healthy"},
+        },
+        "deploy": {"replicas": settings.job_workers, **_deploy(SERVICE_LIMITS)},
+        # Longer than WORKER_GRACE_S (10 s): the jobs in hand finish.
+        "stop_grace_period": "15s",
+    }
 
 
 def _edge(stack: Stack, settings: StackSettings) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from api_model.settings import ModelSettings
 from api_scoring.settings import ScoringSettings
 from benchmark.settings import BenchSettings
 from feature_store.seed import SeedSettings
+from job_queue.settings import JobSettings
+from job_worker.settings import WorkerSettings
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.web.profiling import ProfilingSettings
 from system_launcher.edge import EdgeSettings
@@ -21,6 +23,8 @@ SETTINGS_CLASSES: tuple[type[BaseSettings], ...] = (
     ServerSettings,
     ModelSettings,
     ScoringSettings,
+    JobSettings,
+    WorkerSettings,
     SeedSettings,
     ProfilingSettings,
     BenchSettings,

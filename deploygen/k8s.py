@@ -1,7 +1,8 @@
 """The registry's part of the Kubernetes manifests: ``python -m deploygen.k8s`` writes, under ``deploy/k8s/``,
 
-- ``overlays/<stack>/commands.yaml``: each container's image, command and environment, as patches on
-  the stack-neutral base, from ``system_launcher/registry.py`` (as for ``make up`` and docker-compose.yml);
+- ``overlays/<stack>/commands.yaml``: each container's image, command and environment (and the job workers'
+  replicas), as patches on the stack-neutral base, from ``system_launcher/registry.py`` (as for ``make up`` and
+  docker-compose.yml);
 - ``base/settings.env``: the settings ConfigMap, every setting the registry does not set per
   container, with its default.
 
@@ -30,7 +31,10 @@ from service_runtime.core.topology import STACKS, Stack
 from system_launcher.edge import EdgeSettings
 from system_launcher.registry import (
     SERVICES,
+    JobWorker,
     Service,
+    job_worker_argv,
+    job_worker_env,
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
@@ -50,6 +54,8 @@ GRPC_PORT = 9000
 EDGE_METRICS_PORT = 9901
 APP_CONTAINER = "app"
 EDGE_CONTAINER = "edge"
+JOBS_WORKER = "jobs-worker"  # the job workers' Deployment in the base
+REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' volume there (an emptyDir until issue 16 makes it durable)
 LOCUST_CONTAINER = "locust"
 # Settings whose cluster value differs from the default. The drain delay must outlast the
 # readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
@@ -67,7 +73,8 @@ def k8s_settings(stack: Stack) -> StackSettings:
     ports |= {f"{s}_scoring_backend_port": PORT for s in STACKS} | {f"{s}_edge_metrics_port": EDGE_METRICS_PORT
                                                                      for s in STACKS}  # fmt: skip
     ports |= {f"{svc.stack}_{svc.role}_grpc_port": GRPC_PORT for svc in SERVICES if svc.role != "scoring"}
-    settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, **ports)
+    ports |= {f"{s}_jobs_worker_port": PORT for s in STACKS}  # job workers: probes and /metrics, as the services
+    settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, redis_dir=REDIS_DATA_DIR, **ports)
     # The services' registry names already carry the stack; Redis gets it from the overlay's name prefix.
     return settings.model_copy(update={"redis_url": f"redis://{stack}-{REDIS_NAME}:{settings.redis_port}/0"})
 
@@ -89,6 +96,9 @@ def commands(stack: Stack) -> list[dict[str, Any]]:
         patches.append(_patch("apps/v1", "Deployment", base_name(svc), {"name": APP_CONTAINER, **container}))
     edge = _container(EDGE, edge_command(), {})
     patches.append(_patch("apps/v1", "Deployment", "edge", {"name": EDGE_CONTAINER, **edge}))
+    worker = _container(RUNTIME, job_worker_argv(), job_worker_env(JobWorker(stack), settings))
+    patches.append(_patch("apps/v1", "Deployment", JOBS_WORKER, {"name": APP_CONTAINER, **worker},
+                          replicas=settings.job_workers))  # fmt: skip
     scoring_url = service(stack, "scoring").url(settings)
     master_argv, worker_argv = locust_master_argv(scoring_url), locust_worker_argv(f"{stack}-locust-master")
     patches += [
@@ -102,6 +112,7 @@ def settings_env() -> str:
     """The settings ConfigMap's env file: every setting of every service the registry leaves to its default."""
     settings = k8s_settings("async")
     per_container = {key for svc in SERVICES for key in container_env(svc, settings)} | set(seed_env(settings))
+    per_container |= set(job_worker_env(JobWorker("async"), settings))
     lines = [GENERATED.rstrip(), "# Every setting no container sets itself, with its default: see .env.example.", ""]
     for cls in SETTINGS_CLASSES:
         # The launcher's own settings (no launcher runs in the cluster) and the edge's (its configuration is
@@ -123,10 +134,12 @@ def rendered_files() -> dict[Path, str]:
     return files
 
 
-def _patch(api_version: str, kind: str, name: str, container: dict[str, Any]) -> dict[str, Any]:
+def _patch(api_version: str, kind: str, name: str, container: dict[str, Any], replicas: int | None = None
+           ) -> dict[str, Any]:  # fmt: skip
     # A strategic-merge patch: kustomize matches the container by name and replaces these fields.
     template = {"spec": {"containers": [container]}}
-    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": {"template": template}}
+    spec = {"template": template} if replicas is None else {"replicas": replicas, "template": template}
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
 def _container(target: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:

@@ -33,8 +33,9 @@ class FaultStack:
         front of its HTTP port, or of its gRPC port for ``grpc``."""
         ports = free_ports(PORTS_PER_STACK + 1)
         self.stack = stack
+        # No job workers: the faults are the predict path's.
         self.settings = StackSettings(**one_stack_ports(stack, ports[:-1]), edge=edge, log_dir=base / "log",
-                                      run_dir=base / "run")  # fmt: skip
+                                      run_dir=base / "run", redis_dir=base / "redis", job_workers=0)  # fmt: skip
         self.model_b = service(stack, "model_b")
         self.scoring = service(stack, "scoring")
         grpc = protocol == "grpc"

@@ -24,6 +24,12 @@ def pid_alive(pid: int) -> bool:
     return fields is not None and fields[0] != "Z"
 
 
+def pid_stopped(pid: int) -> bool:
+    """True if the process is stopped by a signal (SIGSTOP)."""
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] == "T"
+
+
 def children(pid: int) -> list[int]:
     """The direct children of every thread of ``pid``."""
     found: list[int] = []

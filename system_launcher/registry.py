@@ -1,5 +1,5 @@
-"""The one source of truth for how each process of the system starts: the six services, the two edges, Redis,
-seeding, Locust, and the benchmark's minimal twins of the six services.
+"""The one source of truth for how each process of the system starts: the six services, the two edges, the job
+workers, Redis, seeding, Locust, and the benchmark's minimal twins of the six services.
 
 ``make up``, the tests, the benchmark, ``docker-compose.yml`` (``deploygen/compose.py``) and the
 Kubernetes overlays (``deploygen/k8s.py``) build their commands from these functions; only the settings differ: loopback
@@ -8,7 +8,7 @@ natively, one host name per process in containers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
 
@@ -136,13 +136,7 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
         "SERVER_WORKER_CLASS": worker_class(svc, settings),
     }
     if svc.role == "scoring":
-        env |= {
-            "SCORING_REDIS_URL": settings.effective_redis_url(),
-            "SCORING_MODEL_A_URL": service(svc.stack, "model_a", svc.build).predict_url(settings),
-            "SCORING_MODEL_B_URL": service(svc.stack, "model_b", svc.build).predict_url(settings),
-            "SCORING_MODEL_A_GRPC_TARGET": service(svc.stack, "model_a", svc.build).grpc_target(settings),
-            "SCORING_MODEL_B_GRPC_TARGET": service(svc.stack, "model_b", svc.build).grpc_target(settings),
-        }
+        env |= scoring_env(svc.stack, settings, svc.build)
         if (
             settings.edge and svc.behind_edge
         ):  # the edge stamps each request's arrival: its deadline counts time queued there
@@ -162,6 +156,19 @@ def worker_class(svc: Service, settings: StackSettings) -> WorkerClass:
     if svc.build == "minimal":
         return "granian-asgi" if svc.stack == "async" else "granian-wsgi"
     return settings.worker_class(svc.stack)
+
+
+def scoring_env(stack: Stack, settings: StackSettings, build: Build = "full") -> dict[str, str]:
+    """Where scoring code finds its feature store, its models and its job queue (the scoring service, the workers)."""
+    model_a, model_b = service(stack, "model_a", build), service(stack, "model_b", build)
+    return {
+        "SCORING_REDIS_URL": settings.effective_redis_url(),
+        "SCORING_MODEL_A_URL": model_a.predict_url(settings),
+        "SCORING_MODEL_B_URL": model_b.predict_url(settings),
+        "SCORING_MODEL_A_GRPC_TARGET": model_a.grpc_target(settings),
+        "SCORING_MODEL_B_GRPC_TARGET": model_b.grpc_target(settings),
+        "JOBS_REDIS_URL": settings.effective_redis_url(),
+    }
 
 
 def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, str]:
@@ -223,11 +230,55 @@ def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, s
     )
 
 
+@dataclass(frozen=True)
+class JobWorker:
+    """One job worker process of a stack (``job_worker``): natively each has an index and a port of its own; in
+    containers they are replicas of one ``<stack>-jobs-worker``."""
+
+    stack: Stack
+    index: int = 0
+
+    @property
+    def kind(self) -> str:
+        """``async-jobs-worker``: the name of the compose service and of the Kubernetes Deployment."""
+        return f"{self.stack}-jobs-worker"
+
+    @property
+    def name(self) -> str:
+        """``async-jobs-worker-0``: the process natively (its log file is named after it)."""
+        return f"{self.kind}-{self.index}"
+
+    def url(self, settings: StackSettings, path: str = "") -> str:
+        """The URL of its probe and metrics port, plus ``path``."""
+        return f"http://{settings.address_of(self.kind)}:{settings.jobs_worker_port(self.stack, self.index)}{path}"
+
+
+def job_workers(settings: StackSettings, stacks: Iterable[Stack] = STACKS) -> list[JobWorker]:
+    """The ``STACK_JOB_WORKERS`` workers of each of ``stacks``."""
+    return [JobWorker(stack, index) for stack in stacks for index in range(settings.job_workers)]
+
+
+def job_worker_argv(python: str = "python") -> list[str]:
+    """The command that starts a job worker (its stack and port come from ``job_worker_env``)."""
+    return [python, "-m", "job_worker"]
+
+
+def job_worker_env(worker: JobWorker, settings: StackSettings) -> dict[str, str]:
+    """The environment that makes ``job_worker_argv`` the given worker: its stack, port, Redis and models."""
+    return {
+        "WORKER_STACK": worker.stack,
+        "WORKER_HOST": settings.bind_address(),
+        "WORKER_PORT": str(settings.jobs_worker_port(worker.stack, worker.index)),
+    } | scoring_env(worker.stack, settings)
+
+
 def redis_argv(binary: str, settings: StackSettings) -> list[str]:
-    """A throwaway Redis on the bind address (loopback natively), no persistence (the seeding job rebuilds the data)."""
+    """Redis on the bind address (loopback natively), with its append-only file in ``STACK_REDIS_DIR``: accepted jobs
+    survive a restart (no RDB snapshots: the seeding job rebuilds the features anyway)."""
     return [
         binary, "--bind", settings.bind_address(), "--port", str(settings.redis_port),
-        "--save", "", "--appendonly", "no", "--daemonize", "no",
+        "--save", "", "--appendonly", "yes", "--appendfsync", settings.redis_appendfsync,
+        "--dir", str(settings.redis_dir), "--daemonize", "no",
     ]  # fmt: skip
 
 

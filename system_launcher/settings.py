@@ -14,6 +14,7 @@ from service_runtime.core.topology import (
     DEFAULT_EDGE_ADMIN_PORTS,
     DEFAULT_EDGE_METRICS_PORTS,
     DEFAULT_GRPC_PORTS,
+    DEFAULT_JOBS_WORKER_PORTS,
     DEFAULT_PORTS,
     DEFAULT_REDIS_PORT,
     DEFAULT_SCORING_BACKEND_PORTS,
@@ -31,6 +32,8 @@ AsyncServer = Literal["uvicorn", "granian"]
 SyncServer = Literal["gunicorn", "granian"]
 # gunicorn's worker classes for the sync stack (STACK_SYNC_SERVER=gunicorn).
 SyncWorkerClass = Literal["gthread", "gevent", "sync", "meinheld"]
+# Job workers per stack at most (natively each takes a port: STACK_*_JOBS_WORKER_PORT + its index).
+MAX_JOB_WORKERS = 16
 
 
 class StackSettings(BaseSettings):
@@ -109,6 +112,28 @@ class StackSettings(BaseSettings):
         "monkey-patched), sync, or meinheld (the original study's configuration only: its last release is from "
         "2020 and breaks pip check).",
     )
+    redis_dir: Path = Field(
+        default=Path("var/redis"),
+        description="Where the Redis the launcher starts keeps its append-only file (jobs survive a restart); "
+        "relative to the repository root.",
+    )
+    redis_appendfsync: Literal["always", "everysec", "no"] = Field(
+        default="everysec",
+        description="When Redis flushes its append-only file to disk: everysec can lose the last second of "
+        "accepted jobs on a power loss; always loses none, at an fsync per write.",
+    )
+    job_workers: int = Field(
+        default=2, ge=0, le=MAX_JOB_WORKERS,
+        description="Job worker processes per stack (containers: replicas); 0: job mode accepts jobs, none runs.",
+    )  # fmt: skip
+    async_jobs_worker_port: int = Field(
+        default=DEFAULT_JOBS_WORKER_PORTS["async"],
+        description="Health probe and /metrics of the first async job worker; worker i natively: this + i.",
+    )
+    sync_jobs_worker_port: int = Field(
+        default=DEFAULT_JOBS_WORKER_PORTS["sync"],
+        description="Health probe and /metrics of the first sync job worker; worker i natively: this + i.",
+    )
     # An explicit SERVER_WORKERS / SERVER_THREADS applies to every service, models included.
     model_workers: int = Field(
         default=1,
@@ -166,6 +191,12 @@ class StackSettings(BaseSettings):
         return {"listen": self.port(stack, "scoring"), "metrics": getattr(self, f"{stack}_edge_metrics_port"),
                 "admin": getattr(self, f"{stack}_edge_admin_port")}  # fmt: skip
 
+    def jobs_worker_port(self, stack: Stack, index: int = 0) -> int:
+        """The probe and metrics port of a stack's job worker ``index``: one each natively, the same in containers
+        (each has its own address)."""
+        base = getattr(self, f"{stack}_jobs_worker_port")
+        return base if self.per_service_hosts else base + index
+
     def bind_address(self) -> str:
         """The address the services and Redis listen on."""
         return self.bind_host or self.host
@@ -184,8 +215,9 @@ class StackSettings(BaseSettings):
 PORTS_PER_STACK = len(ROLES) + 4 + len(MODELS)
 
 
-def one_stack_ports(stack: Stack, ports: list[int]) -> dict[str, int]:
-    """``StackSettings`` port fields putting one stack (services, Redis, edge) on ``PORTS_PER_STACK`` given ports."""
+def one_stack_ports(stack: Stack, ports: list[int], jobs_worker_port: int | None = None) -> dict[str, int]:
+    """``StackSettings`` port fields putting one stack (services, Redis, edge) on ``PORTS_PER_STACK`` given ports,
+    and its job workers from ``jobs_worker_port`` on (the first port of a block of free ones, ``free_port_block``)."""
     if len(ports) != PORTS_PER_STACK:
         raise ValueError(
             f"need {PORTS_PER_STACK} ports: {', '.join(ROLES)}, Redis, scoring backend, edge metrics, admin, "
@@ -194,5 +226,7 @@ def one_stack_ports(stack: Stack, ports: list[int]) -> dict[str, int]:
     services = {f"{stack}_{role}_port": port for role, port in zip(ROLES, ports, strict=False)}
     backend, metrics, admin = ports[len(ROLES) + 1 : len(ROLES) + 4]
     grpc = {f"{stack}_{model}_grpc_port": port for model, port in zip(MODELS, ports[len(ROLES) + 4 :], strict=True)}
-    return services | {"redis_port": ports[len(ROLES)], f"{stack}_scoring_backend_port": backend,
-                       f"{stack}_edge_metrics_port": metrics, f"{stack}_edge_admin_port": admin} | grpc  # fmt: skip
+    workers = {} if jobs_worker_port is None else {f"{stack}_jobs_worker_port": jobs_worker_port}
+    edge = {f"{stack}_scoring_backend_port": backend, f"{stack}_edge_metrics_port": metrics,
+            f"{stack}_edge_admin_port": admin}  # fmt: skip
+    return services | workers | edge | grpc | {"redis_port": ports[len(ROLES)]}

@@ -23,8 +23,12 @@ from system_launcher.registry import (
     EDGES,
     SERVICES,
     Edge,
+    JobWorker,
     Service,
     edge_plan,
+    job_worker_argv,
+    job_worker_env,
+    job_workers,
     redis_argv,
     seed_argv,
     seed_env,
@@ -60,7 +64,8 @@ class Process:
 
 
 class Supervisor:
-    """Runs Redis (unless REDIS_URL is given), seeds it, and runs the services and, in front of scoring, the edges."""
+    """Runs Redis (unless REDIS_URL is given), seeds it, and runs the services, in front of scoring the edges, and
+    each stack's job workers (``STACK_JOB_WORKERS`` per stack whose scoring service it runs)."""
 
     def __init__(
         self,
@@ -93,6 +98,9 @@ class Supervisor:
             for edge in self.edges():
                 say(f"starting {edge.name} on {service(edge.stack, 'scoring').url(self.settings)}")
                 self.start_edge(edge)
+            for worker in self.job_workers():
+                say(f"starting {worker.name} (probes and metrics on {worker.url(self.settings)})")
+                self.start_job_worker(worker)
             self._wait_healthy(say)
         except BaseException:
             self.stop()
@@ -119,6 +127,16 @@ class Supervisor:
         path.write_text(json.dumps(config, indent=1))
         return self._spawn(edge.name, edge_argv(str(path), self.edge_settings, find_envoy()), {})
 
+    def job_workers(self) -> list[JobWorker]:
+        """The job workers to run: those of each stack whose scoring service this supervisor runs."""
+        stacks = [s.stack for s in self.services if s.role == "scoring"]
+        return job_workers(self.settings, stacks)
+
+    def start_job_worker(self, worker: JobWorker) -> Process:
+        """Start (or restart) one job worker with its registry command and environment."""
+        env = job_worker_env(worker, self.settings) | dict(self.overrides.get(worker.name, {}))
+        return self._spawn(worker.name, job_worker_argv(self.python), env)
+
     def process(self, name: str) -> Process:
         """The running process of a service (or ``redis``) by name."""
         return next(p for p in reversed(self.processes) if p.name == name)
@@ -129,6 +147,8 @@ class Supervisor:
                   for svc in self.services if svc.role != "scoring"}  # fmt: skip
         for edge in self.edges():
             ports |= {f"{edge.name}: {kind}": port for kind, port in self.settings.edge_ports(edge.stack).items()}
+        for worker in self.job_workers():
+            ports[worker.name] = self.settings.jobs_worker_port(worker.stack, worker.index)
         if self.settings.redis_url is None:
             ports["redis"] = self.settings.redis_port
         for name, port in ports.items():
@@ -158,7 +178,8 @@ class Supervisor:
         return process
 
     def start_redis(self) -> Process:
-        """Start (or restart) the throwaway Redis and wait until it answers."""
+        """Start (or restart) Redis on its append-only file and wait until it answers."""
+        (PROJECT_ROOT / self.settings.redis_dir).mkdir(parents=True, exist_ok=True)  # Redis runs from the root
         process = self._spawn("redis", redis_argv(find_redis_server(), self.settings), {})
         self._wait_for_redis()
         return process
@@ -184,6 +205,7 @@ class Supervisor:
         # Each service on its own server, then each edge forwarding to its scoring service.
         checks = [(svc.name, svc.direct_url(self.settings, HEALTHCHECK_PATH)) for svc in self.services]
         checks += [(e.name, service(e.stack, "scoring").health_url(self.settings)) for e in self.edges()]
+        checks += [(w.name, w.url(self.settings, HEALTHCHECK_PATH)) for w in self.job_workers()]
         with requests.Session() as session:
             for name, url in checks:
                 self._poll(name, lambda url=url: session.get(url, timeout=0.5).status_code == 200,
@@ -215,18 +237,12 @@ class Supervisor:
 
     # -- stopping ----------------------------------------------------------------------------------
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
-        """SIGTERM every process group (services first, Redis last), then SIGKILL what is left after ``grace_s``."""
-        for process in reversed(self.processes):
-            _signal_group(process.popen, signal.SIGTERM)
+        """SIGTERM the job workers, so that they finish their jobs while Redis and the models still answer; then
+        every other process group (services first, Redis last); SIGKILL what is left after ``grace_s``."""
         deadline = time.monotonic() + grace_s
-        for process in reversed(self.processes):
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # Also kill workers that may outlive their master, and wait until they are gone:
-            # SIGKILL is delivered asynchronously, and a dying worker still holds the listening socket.
-            _signal_group(process.popen, signal.SIGKILL)
-            process.popen.wait()
-            _wait_group_gone(process.popen.pid, timeout_s=5.0)
+        workers = {w.name for w in self.job_workers()}
+        _terminate([p for p in self.processes if p.name in workers], deadline)
+        _terminate([p for p in self.processes if p.name not in workers], deadline)
         self.processes.clear()
 
     def __enter__(self) -> Supervisor:
@@ -235,6 +251,20 @@ class Supervisor:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _terminate(processes: list[Process], deadline: float) -> None:
+    """SIGTERM every process group (the last started first), wait until ``deadline``, SIGKILL what is left."""
+    for process in reversed(processes):
+        _signal_group(process.popen, signal.SIGTERM)
+    for process in reversed(processes):
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        # Also kill workers that may outlive their master, and wait until they are gone:
+        # SIGKILL is delivered asynchronously, and a dying worker still holds the listening socket.
+        _signal_group(process.popen, signal.SIGKILL)
+        process.popen.wait()
+        _wait_group_gone(process.popen.pid, timeout_s=5.0)
 
 
 def _wait_group_gone(pgid: int, timeout_s: float) -> None:

@@ -1,4 +1,5 @@
-"""``make up`` (``python -m system_launcher``): start Redis, seed it, start all six services, stay in the foreground.
+"""``make up`` (``python -m system_launcher``): start Redis, seed it, start all six services and the job workers, stay
+in the foreground.
 
 Ctrl-C or SIGTERM stops every process it started; nothing is left listening.
 """
@@ -16,13 +17,14 @@ from service_runtime.core.topology import (
     METRICS_PATH,
     READINESS_PATH,
     STACKS,
+    jobs_path,
     oip_infer_path,
     predict_path,
 )
 from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
 from system_launcher.edge import EnvoyNotFound
 from system_launcher.redis_server import RedisServerNotFound
-from system_launcher.registry import SERVICES, service
+from system_launcher.registry import SERVICES, job_workers, service
 from system_launcher.settings import StackSettings
 from system_launcher.supervisor import StartError, Supervisor
 
@@ -38,6 +40,15 @@ def curl_lines(settings: StackSettings) -> list[str]:
     for stack in STACKS:
         for role in ("scoring", "model_a"):
             lines.append(f"curl -s {json} -d '[5.1, 3.5, 1.4, 0.2]' {service(stack, role).predict_url(settings)}")
+    if settings.job_workers:
+        lines.append("# job mode: submit now (202, a job id and its Location), read the result later")
+        for stack in STACKS:
+            url = service(stack, "scoring").url(settings, jobs_path(stack))
+            lines.append(f"""curl -s -i {json} -H 'Idempotency-Key: try-42' -d '{{"entity_id": "42"}}' {url}""")
+            lines.append(f"curl -s {url}/<job_id>   # and curl -s -X DELETE ... cancels it while queued")
+        lines.append("# each job worker's health, and its metrics (queue depth, oldest job, done/failed/reclaimed)")
+        for worker in job_workers(settings):
+            lines.append(f"curl -s {worker.url(settings, METRICS_PATH)} | grep ^jobs_")
     lines.append('# model_b takes {"features": [...]} as well')
     for stack in STACKS:
         url = service(stack, "model_b").predict_url(settings)
@@ -74,10 +85,10 @@ def parser() -> argparse.ArgumentParser:
     """The command line: no options; every setting comes from STACK_* variables or .env."""
     return argparse.ArgumentParser(
         prog="python -m system_launcher",
-        description="Start Redis, seed it, start all six services, print curl lines and stay in the foreground; "
-        "Ctrl-C or SIGTERM stops every process it started.",
+        description="Start Redis, seed it, start all six services and each stack's job workers, print curl lines "
+        "and stay in the foreground; Ctrl-C or SIGTERM stops every process it started.",
         epilog="Settings: STACK_* environment variables or .env (ports, Redis URL, each stack's server and the sync "
-        "worker class, log dir); "
+        "worker class, job workers, log dir); "
         "see .env.example.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -95,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""
         servers = "; ".join(f"{stack}: {settings.server_label(stack)}" for stack in STACKS)
-        print(f"\nall six services are healthy{edges} ({servers}). Try:\n")
+        print(f"\nall six services are healthy{edges} ({servers}), with {settings.job_workers} job workers per stack. "
+              "Try:\n")  # fmt: skip
         print("\n".join(curl_lines(settings)))
         print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
         while not (dead := supervisor.exited()):

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service_runtime.core.topology import Role, Stack
-from system_launcher.net import free_ports
+from service_runtime.core.topology import Role, Stack, jobs_path
+from system_launcher.net import free_port_block, free_ports
 from system_launcher.procfs import group_cpu_s, group_rss_kib
-from system_launcher.registry import Build, service, stack_services
+from system_launcher.registry import Build, JobWorker, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
 
@@ -63,39 +65,57 @@ class RunningStack:
         """
         return self.url() if path == "edge" else self.direct_url()
 
+    def jobs_url(self, path: str = "edge") -> str:
+        """Where jobs are submitted (``POST``) and read (``GET .../{job_id}``), through the edge or ``direct``."""
+        return self.base_url(path) + jobs_path(self.stack)
+
+    def job_workers(self) -> list[JobWorker]:
+        """The job workers it runs (``job_workers``); ``worker.url(settings, "/metrics")`` is each one's metrics."""
+        return self.supervisor.job_workers()
+
     def process_groups(self) -> set[int]:
         """The process group of Redis and of each service (master and workers)."""
         return {p.popen.pid for p in self.supervisor.processes}
 
     def cpu_s(self) -> float:
-        """CPU seconds used so far by Redis and the three services (all their workers)."""
+        """CPU seconds used so far by Redis, the three services (all their workers) and the job workers."""
         return group_cpu_s(self.process_groups())
 
     def rss_kib(self) -> int:
-        """Resident memory of Redis and the three services, in KiB."""
+        """Resident memory of Redis, the three services and the job workers, in KiB."""
         return group_rss_kib(self.process_groups())
 
 
 @contextlib.contextmanager
 def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path = Path("var/log/bench"),
-                  say=print, build: Build = "full") -> Iterator[RunningStack]:  # fmt: skip
+                  say=print, build: Build = "full", job_workers: int = 0) -> Iterator[RunningStack]:  # fmt: skip
     """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services.
 
-    ``build="minimal"``: its minimal twin instead (benchmark/minimal), always without an edge.
+    ``build="minimal"``: its minimal twin instead (benchmark/minimal), always without an edge or job workers.
+    ``job_workers``: job worker processes to run too (job mode; 0 for the experiments of the predict route, which
+    measure the stack as it was before job mode). Redis starts empty, its files in a fresh directory.
     """
+    if build == "minimal" and job_workers:
+        raise ValueError("a minimal stack has no job mode")
     env = dict(env or {})
     described = " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(defaults)"
-    ports = one_stack_ports(stack, free_ports(PORTS_PER_STACK))
+    singles = free_ports(PORTS_PER_STACK)
+    ports = one_stack_ports(stack, singles, free_port_block(max(1, job_workers), avoid=singles))
     edge = {"edge": False} if build == "minimal" else {}
-    with patched_environ(env):
-        # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
-        # SERVER_THREADS also set the model services' counts.
-        settings = StackSettings(**ports, **edge, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run")
-        supervisor = Supervisor(settings, services=stack_services(stack, build))
-        supervisor.start(say=lambda line: None)
-    label = stack if build == "full" else f"{build} {stack}"
-    say(f"  {label} stack up at {service(stack, 'scoring', build).url(settings)} {described}")
+    redis_dir = Path(tempfile.mkdtemp(prefix=f"bench-redis-{stack}-"))
     try:
-        yield RunningStack(stack, settings, supervisor, build)
+        with patched_environ(env):
+            # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
+            # SERVER_THREADS also set the model services' counts.
+            settings = StackSettings(**ports, **edge, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run",
+                                     redis_dir=redis_dir, job_workers=job_workers)  # fmt: skip
+            supervisor = Supervisor(settings, services=stack_services(stack, build))
+            supervisor.start(say=lambda line: None)
+        label = stack if build == "full" else f"{build} {stack}"
+        say(f"  {label} stack up at {service(stack, 'scoring', build).url(settings)} {described}")
+        try:
+            yield RunningStack(stack, settings, supervisor, build)
+        finally:
+            supervisor.stop()
     finally:
-        supervisor.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)

@@ -46,12 +46,15 @@ class Operation:
     path: str
     summary: str
     operation_id: str
-    response: type[BaseModel] | None = None  # the 200 answer; None: any JSON
+    response: type[BaseModel] | None = None  # the success answer; None: any JSON
     request: dict[str, Any] | None = None  # the JSON schema of a required request body
     errors: dict[int, str] = field(default_factory=dict)  # status -> description, answered as ErrorBody
     tags: tuple[str, ...] = ()
     description: str = ""
     binary_response: bool = False  # the 200 answer may also be application/octet-stream
+    status: int = 200  # of the success answer
+    parameters: tuple[dict[str, Any], ...] = ()  # OpenAPI parameter objects (path, header, query)
+    headers: dict[str, str] = field(default_factory=dict)  # headers of the success answer: name -> description
 
 
 def probe_operations() -> list[Operation]:
@@ -63,6 +66,18 @@ def probe_operations() -> list[Operation]:
             errors={503: "Draining, or a dependency unavailable"},
         ),
     ]  # fmt: skip
+
+
+def path_parameter(name: str, pattern: str, description: str) -> dict[str, Any]:
+    """A required path parameter: a string matching ``pattern``."""
+    return {"name": name, "in": "path", "required": True, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}  # fmt: skip
+
+
+def header_parameter(name: str, pattern: str, description: str) -> dict[str, Any]:
+    """An optional request header: a string matching ``pattern``."""
+    return {"name": name, "in": "header", "required": False, "description": description,
+            "schema": {"type": "string", "pattern": pattern}}  # fmt: skip
 
 
 def request_body(*alternatives: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +97,14 @@ def document(title: str, version: str, operations: list[Operation]) -> dict[str,
 
 def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     answer = _schema_of(op.response, schemas) if op.response else {}
-    responses = {"200": _json("Successful Response", answer)}
+    responses = {str(op.status): _json("Successful Response", answer)}
     if op.binary_response:
-        responses["200"]["content"][BINARY_MEDIA_TYPE] = {"schema": {"type": "string", "format": "binary"}}
+        responses[str(op.status)]["content"][BINARY_MEDIA_TYPE] = {"schema": {"type": "string", "format": "binary"}}
+    if op.headers:
+        responses[str(op.status)]["headers"] = {
+            name: {"description": text, "required": True, "schema": {"type": "string"}}
+            for name, text in op.headers.items()
+        }
     for status, description in sorted(op.errors.items()):
         responses[str(status)] = _json(description, _schema_of(ErrorBody, schemas))
     item: dict[str, Any] = {"summary": op.summary, "operationId": op.operation_id, "responses": responses}
@@ -92,6 +112,8 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         item["tags"] = list(op.tags)
     if op.description:
         item["description"] = op.description
+    if op.parameters:
+        item["parameters"] = list(op.parameters)
     if op.request is not None:
         item["requestBody"] = {"required": True, "content": {"application/json": {"schema": op.request}}}
     return item

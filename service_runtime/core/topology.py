@@ -52,6 +52,9 @@ OIP_LIVE_PATH = "/v2/health/live"
 OIP_READY_PATH = "/v2/health/ready"
 OIP_SERVER_PATH = "/v2"
 
+# The job workers' probe and metrics ports: the first worker's; natively worker i listens on this + i.
+DEFAULT_JOBS_WORKER_PORTS: dict[Stack, int] = {"async": 8003, "sync": 5003}
+
 
 def health_url(service_url: str) -> str:
     """The liveness URL of the service that answers ``service_url``."""
@@ -89,3 +92,13 @@ def oip_ready_url(service_url: str) -> str:
 def predict_path(stack: Stack) -> str:
     """``/api/v1/ml/async/predict`` on the async services, ``/api/v1/ml/sync/predict`` on the sync ones."""
     return f"/api/v1/ml/{stack}/predict"
+
+
+def jobs_path(stack: Stack) -> str:
+    """Where a scoring service takes jobs: ``/api/v1/ml/async/jobs``, ``/api/v1/ml/sync/jobs``."""
+    return f"/api/v1/ml/{stack}/jobs"
+
+
+def job_path(stack: Stack, job_id: str = "{job_id}") -> str:
+    """One job of a scoring service (by default the path template, ``.../jobs/{job_id}``)."""
+    return f"{jobs_path(stack)}/{job_id}"

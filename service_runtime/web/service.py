@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,11 @@ class ServicePolicy:
     known_paths: frozenset[str] = frozenset()
     trust_request_start: bool = False  # behind the edge: count the deadline from its x-request-start stamp
     request_timeout_s: float = math.inf  # the whole request must have arrived this long after its arrival
+    # Routes with one variable last segment, as (prefix, label): ``/api/v1/ml/async/jobs/`` -> ``.../{job_id}``.
+    path_templates: tuple[tuple[str, str], ...] = ()
+    # The route whose answers teach the worker how long serving takes (the admission rule's estimate): the
+    # predict route; answers of cheaper routes (a job's status) would make it admit requests it cannot serve.
+    timed_paths: frozenset[str] = frozenset()
 
     def context(self, request_id: str | None, traceparent: str | None, arrived: float | None = None) -> RequestContext:
         """A new request's context: its ids (continued or fresh), its deadline from its arrival, its stage timer.
@@ -82,8 +87,15 @@ class ServicePolicy:
         return None
 
     def path_label(self, path: str) -> str:
-        """The metric label of a path: known routes by name, anything else as ``other`` (bounded cardinality)."""
-        return path if path in self.known_paths else "other"
+        """The metric label of a path: known routes by name (or template), anything else as ``other`` (bounded
+        cardinality)."""
+        if path in self.known_paths:
+            return path
+        for prefix, label in self.path_templates:
+            rest = path[len(prefix) :] if path.startswith(prefix) else ""
+            if rest and "/" not in rest:
+                return label
+        return "other"
 
     @staticmethod
     def method_label(method: str) -> str:
@@ -141,17 +153,22 @@ class ServiceTime:
 
 
 def service_policy(server: ServerSettings, stack: Stack, deadline_s: float = math.inf,
-                   paths: tuple[str, ...] = ()) -> ServicePolicy:  # fmt: skip
-    """The limits, deadline and metric labels of a service of ``stack`` served as ``server`` describes (its
-    routes besides the predict route in ``paths``)."""
+                   routes: Iterable[str] = (), timed: Iterable[str] = ()) -> ServicePolicy:  # fmt: skip
+    """The limits, deadline and metric labels of a service of ``stack`` served as ``server`` describes: its predict
+    route and its other ``routes`` (a template such as ``/jobs/{job_id}`` for a variable last segment); the
+    predict route and the ``timed`` ones teach the worker how long serving takes (its admission rule)."""
+    paths = {predict_path(stack), *routes}
+    templates = tuple((p[: p.rindex("/") + 1], p) for p in sorted(paths) if p.endswith("}"))
     return ServicePolicy(
         name=server.name,
         max_in_flight=server.in_flight_limit(),
         deadline_s=deadline_s,
         access_log=server.access_log,
-        known_paths=frozenset({predict_path(stack), *paths}),
+        known_paths=frozenset(p for p in paths if not p.endswith("}")),
         trust_request_start=server.trust_request_start,
         request_timeout_s=server.request_timeout_s,
+        path_templates=templates,
+        timed_paths=frozenset({predict_path(stack), *timed}),
     )
 
 

@@ -118,7 +118,9 @@ class AsyncServiceMiddleware:
         finally:
             self.in_flight -= 1
             self._gauge.dec()
-            self.service_time.observe(status, self.policy.finish(ctx, scope["path"], scope["method"], status))
+            seconds = self.policy.finish(ctx, scope["path"], scope["method"], status)
+            if scope["path"] in self.policy.timed_paths:
+                self.service_time.observe(status, seconds)
 
 
 def request_context(request: Request) -> RequestContext:

@@ -105,7 +105,9 @@ class ServiceMiddleware:
             with self._lock:
                 self.in_flight -= 1
             self._gauge.dec()
-            self.service_time.observe(status, self.policy.finish(ctx, path, method, status))
+            seconds = self.policy.finish(ctx, path, method, status)
+            if path in self.policy.timed_paths:
+                self.service_time.observe(status, seconds)
 
 
 def request_context() -> RequestContext:

@@ -105,8 +105,8 @@ def test_redis_restarted(fault_stack):
         fault_stack.supervisor.start_redis()
         fault_stack.supervisor.seed()
 
-    # This Redis keeps nothing on disk: between its restart and the end of the reseeding,
-    # entities are honestly unknown.
+    # Redis reloads its append-only file on restart; 404 stays allowed, as a Redis without its data would honestly
+    # answer until the reseeding is done.
     run_fault(fault_stack, shutdown, restart, REDIS_DOWN | {(404, "entity_not_found")})
     client.close()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from service_runtime.core.topology import HEALTHCHECK_PATH
+from system_launcher.net import free_port_block
 from system_launcher.polling import wait_until
 from system_launcher.procfs import descendants
 from system_launcher.registry import Service, service_argv, service_env
@@ -32,12 +33,26 @@ PORT_NAMES = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A",
               "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN", "ASYNC_MODEL_A_GRPC", "ASYNC_MODEL_B_GRPC", "SYNC_MODEL_A_GRPC",
               "SYNC_MODEL_B_GRPC"]  # fmt: skip
 LAUNCHER_PORTS = len(PORT_NAMES)
+JOB_WORKERS = 2  # per stack
 
 
 def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
-    """STACK_* variables for a launcher on the given ``LAUNCHER_PORTS`` ports (in ``PORT_NAMES`` order)."""
+    """STACK_* variables for a launcher on the given ``LAUNCHER_PORTS`` ports (in ``PORT_NAMES`` order), each stack's
+    job workers on a block of free ports of their own, and Redis' files beside the logs."""
     env = {f"STACK_{name}_PORT": str(port) for name, port in zip(PORT_NAMES, ports, strict=True)}
-    return env | {"STACK_LOG_DIR": str(log_dir), "STACK_RUN_DIR": str(log_dir.parent / "run")} | extra
+    for stack in ("ASYNC", "SYNC"):
+        first = free_port_block(JOB_WORKERS, avoid=[int(v) for v in env.values()])
+        env[f"STACK_{stack}_JOBS_WORKER_PORT"] = str(first)
+    return (
+        env
+        | {
+            "STACK_LOG_DIR": str(log_dir),
+            "STACK_RUN_DIR": str(log_dir.parent / "run"),
+            "STACK_REDIS_DIR": str(log_dir.parent / "redis"),
+            "STACK_JOB_WORKERS": str(JOB_WORKERS),
+        }
+        | extra
+    )
 
 
 def settings_from_env(env: dict[str, str]) -> StackSettings:

@@ -48,7 +48,8 @@ class RunningStack:
     def __init__(self, stack: str, base, edge: bool, scoring_env: dict[str, str]) -> None:
         self.stack = stack
         ports = one_stack_ports(stack, free_ports(PORTS_PER_STACK))
-        self.settings = StackSettings(**ports, edge=edge, log_dir=base / "log", run_dir=base / "run")
+        self.settings = StackSettings(**ports, edge=edge, log_dir=base / "log", run_dir=base / "run",
+                                      redis_dir=base / "redis", job_workers=0)  # fmt: skip
         self.scoring = service(stack, "scoring")
         self.supervisor = Supervisor(self.settings, stack_services(stack), overrides={self.scoring.name: scoring_env})
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from deploygen.compose import healthcheck_argv
-from system_launcher.registry import SERVICES
+from deploygen.compose import healthcheck_argv, job_worker_healthcheck_argv
+from system_launcher.registry import SERVICES, job_workers
 
 
 def test_compose_healthchecks_pass_against_every_running_service(running):
     # The same function wrote docker-compose.yml's probes (a unit test keeps the file in step);
     # here each probe runs against the real service on its native port.
-    for svc in SERVICES:
-        python, *args = healthcheck_argv(svc, running.settings)
+    probes = [(svc.name, healthcheck_argv(svc, running.settings)) for svc in SERVICES]
+    probes += [(w.name, job_worker_healthcheck_argv(w, running.settings)) for w in job_workers(running.settings)]
+    assert len(probes) > len(SERVICES)
+    for name, (python, *args) in probes:
         assert python == "python"
         result = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=30, check=False)
-        assert result.returncode == 0, f"{svc.name}: {result.stderr}"
+        assert result.returncode == 0, f"{name}: {result.stderr}"

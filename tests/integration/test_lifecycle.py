@@ -13,7 +13,7 @@ from benchmark.load.expected import expected_body
 from service_runtime.core.topology import STACKS
 from system_launcher.net import free_ports, port_open
 from system_launcher.procfs import pid_alive
-from system_launcher.registry import SERVICES, service, stack_services
+from system_launcher.registry import SERVICES, job_workers, service, stack_services
 from system_launcher.settings import StackSettings
 from system_launcher.supervisor import Supervisor
 from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, ROOT, Launcher, stack_env
@@ -26,7 +26,8 @@ def test_make_up_stops_cleanly_on_ctrl_c(tmp_path):
     settings = launcher.settings
     ports = [settings.listen_port(s.stack, s.role) for s in SERVICES] + [settings.redis_port]
     ports += [port for stack in STACKS for port in settings.edge_ports(stack).values()]
-    assert len(pids) >= 7 + 6  # redis, six masters, and their workers
+    ports += [settings.jobs_worker_port(w.stack, w.index) for w in job_workers(settings)]
+    assert len(pids) >= 7 + 6 + 2 * settings.job_workers  # redis, six masters, their workers, the job workers
     assert all(port_open(p) for p in ports)
 
     assert launcher.interrupt() == 0
@@ -58,7 +59,10 @@ def test_make_up_explains_a_busy_port(tmp_path):
 def test_meinheld_worker_serves_the_sync_scoring_path(running, http, tmp_path):
     ports = free_ports(LAUNCHER_PORTS)
     settings = StackSettings(
-        **{k.removeprefix("STACK_").lower(): v for k, v in stack_env(ports, tmp_path / "log").items()},
+        **{
+            k.removeprefix("STACK_").lower(): v
+            for k, v in stack_env(ports, tmp_path / "log", STACK_JOB_WORKERS="0").items()
+        },
         redis_url=running.settings.effective_redis_url(),
         sync_worker_class="meinheld",
     )

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deploygen.compose import compose_settings, edge_config_file, healthcheck_argv, render
+from deploygen.compose import (
+    REDIS_VOLUME,
+    compose_settings,
+    edge_config_file,
+    healthcheck_argv,
+    job_worker_healthcheck_argv,
+    render,
+)
 from deploygen.containers import (
     EDGE,
     EDGE_CONFIG_PATH,
@@ -25,7 +32,18 @@ from deploygen.containers import (
     service_target,
 )
 from service_runtime.core.topology import STACKS
-from system_launcher.registry import EDGES, SERVICES, redis_argv, seed_argv, seed_env, service, service_argv
+from system_launcher.registry import (
+    EDGES,
+    SERVICES,
+    JobWorker,
+    job_worker_argv,
+    job_worker_env,
+    redis_argv,
+    seed_argv,
+    seed_env,
+    service,
+    service_argv,
+)
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -101,7 +119,8 @@ def test_scoring_reaches_its_own_stacks_models_and_redis_by_service_name(compose
 def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
     native = StackSettings()
     unprofiled = {name for name, entry in compose["services"].items() if "profiles" not in entry}
-    assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES), *(edge.name for edge in EDGES)}
+    workers = {JobWorker(stack).kind for stack in STACKS}
+    assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES), *(edge.name for edge in EDGES), *workers}
     for svc in SERVICES:
         port = native.listen_port(svc.stack, svc.role)  # scoring's server publishes its backend port
         # and each model service its gRPC port too
@@ -126,6 +145,35 @@ def test_each_edge_runs_its_generated_configuration_in_front_of_its_scoring_serv
         address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
         scoring_port = int(compose["services"][f"{stack}-scoring"]["environment"]["SERVER_PORT"])
         assert (address["address"], address["port_value"]) == (f"{stack}-scoring", scoring_port)
+
+
+def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(compose):
+    settings = compose_settings()
+    for stack in STACKS:
+        worker = JobWorker(stack)
+        entry = compose["services"][worker.kind]
+        assert entry["command"] == job_worker_argv()
+        assert entry["environment"] == job_worker_env(worker, settings)
+        assert entry["environment"]["WORKER_STACK"] == stack
+        assert entry["deploy"]["replicas"] == settings.job_workers >= 1
+        assert "ports" not in entry  # replicas cannot share a host port
+        probe = " ".join(entry["healthcheck"]["test"])
+        assert " ".join(job_worker_healthcheck_argv(worker, settings)) in probe
+        assert f"127.0.0.1:{entry['environment']['WORKER_PORT']}/api/v1/healthcheck" in probe
+        assert entry["depends_on"]["seed"] == {"condition": "service_completed_successfully"}
+        assert (
+            entry["environment"]["JOBS_REDIS_URL"]
+            == compose["services"][f"{stack}-scoring"]["environment"]["JOBS_REDIS_URL"]
+        )
+
+
+def test_redis_keeps_its_append_only_file_on_a_named_volume(compose):
+    redis = compose["services"]["redis"]
+    argv = redis["command"]
+    assert argv[argv.index("--appendonly") + 1] == "yes"
+    data_dir = argv[argv.index("--dir") + 1]
+    assert redis["volumes"] == [f"{REDIS_VOLUME}:{data_dir}"]
+    assert REDIS_VOLUME in compose["volumes"]
 
 
 def test_profiles_add_a_locust_master_with_workers_per_stack(compose):

@@ -27,6 +27,9 @@ from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, k8s_settings, render
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
     SERVICES,
+    JobWorker,
+    job_worker_argv,
+    job_worker_env,
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
@@ -141,6 +144,8 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
         urls += [value for value in env.values() if "://" in value]
         # gRPC targets are host:port, no scheme
         urls += [f"grpc://{value}" for key, value in env.items() if key.endswith("_GRPC_TARGET")]
+    worker_env = env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app"))
+    urls += [value for value in worker_env.values() if "://" in value]
     urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
     urls.append(env_of(container(find(docs, "Job", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
     assert len(urls) >= 7
@@ -149,6 +154,30 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
         assert parts.port in service_ports.get(parts.hostname, set()), f"{url}: no such Service port"
     master_host = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")["command"][-1]
     assert 5557 in service_ports[master_host]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_job_workers_run_the_registry_command_with_probes_on_their_port(rendered, stack):
+    docs, settings = rendered[stack], k8s_settings(stack)
+    deployment = find(docs, "Deployment", f"{stack}-jobs-worker")
+    assert deployment["spec"]["replicas"] == settings.job_workers >= 1
+    app = container(deployment, "app")
+    assert app["command"] == job_worker_argv()
+    assert env_of(app) == job_worker_env(JobWorker(stack), settings)
+    assert env_of(app)["WORKER_PORT"] == str(PORT)
+    assert app["ports"] == [{"name": "http", "containerPort": PORT}]
+    assert app["livenessProbe"]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
+    assert app["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
+    template = deployment["spec"]["template"]
+    assert template["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
+    grace = float(settings_value(docs, "WORKER_GRACE_S"))
+    assert template["spec"]["terminationGracePeriodSeconds"] > grace  # the jobs in hand finish on SIGTERM
+
+
+def settings_value(docs: list[dict], name: str) -> str:
+    (config_map,) = [d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].startswith(
+        tuple(f"{s}-settings" for s in STACKS))]  # fmt: skip
+    return config_map["data"][name]
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -115,6 +115,22 @@ def test_the_sync_apps_load_none_of_the_async_stacks_libraries(app):
     assert async_client == "False"  # redis-py's async client (redis.asyncio.client, .connection) never loaded
 
 
+def test_the_sync_job_worker_loads_none_of_the_async_stacks_libraries():
+    # As `python -m job_worker` with WORKER_STACK=sync: its entry point, the worker, its scoring clients and consumer.
+    probe = (
+        "import sys, job_worker.__main__, job_worker.worker_sync as w; "
+        "from api_scoring.resources_sync import ScoringResources; from api_scoring.settings import ScoringSettings; "
+        "from job_queue.consumer_sync import JobConsumer; from job_queue.settings import JobSettings; "
+        "ScoringResources.open(ScoringSettings(), 4); JobConsumer(JobSettings(), 'sync', 'probe', 1.0, 4); "
+        "import feature_store.redis_without_asyncio as r; "
+        f"print(sorted(n for n in sys.modules if n.split('.')[0] in {ASYNC_LIBRARIES!r})); "
+        "print(r.async_client_loaded())"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "False"]
+
+
 def test_the_async_apps_do_load_them():
     # The probe above can tell: the async scoring app does load FastAPI and the async Redis client.
     probe = (

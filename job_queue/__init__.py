@@ -1,0 +1,1 @@
+"""The job queue over Redis Streams: key schema, job record, Lua scripts, the clients of both stacks."""

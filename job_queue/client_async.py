@@ -1,0 +1,78 @@
+"""``AsyncJobClient``: the async scoring service's side of the queue (redis.asyncio): submit, read, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from feature_store.pool import pool_kwargs
+from job_queue import scripts
+from job_queue.errors import job_not_found, job_queue_unavailable
+from job_queue.record import Accepted, JobView, Submission
+from job_queue.schema import JobKeys, is_job_id, new_job_id
+from job_queue.settings import JobSettings
+from service_runtime.core.context import RequestContext
+from service_runtime.core.topology import Stack
+
+T = TypeVar("T")
+
+
+class AsyncJobClient:
+    """Submits, reads and cancels one stack's jobs; every call bounded by the request's deadline."""
+
+    def __init__(self, settings: JobSettings, stack: Stack, max_connections: int) -> None:
+        self._settings = settings
+        self._keys = JobKeys(stack)
+        # As the feature reader: a bounded pool that waits for a free connection, no retries (fail fast: 503).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            settings.redis_url, retry=Retry(NoBackoff(), 0),
+            **pool_kwargs(settings.redis_timeout_s, settings.redis_connect_timeout_s, max_connections),
+        )  # fmt: skip
+        self._redis = redis.asyncio.Redis(connection_pool=pool)
+        self._submit = self._redis.register_script(scripts.SUBMIT)
+        self._cancel = self._redis.register_script(scripts.CANCEL)
+
+    async def submit(self, submission: Submission, ctx: RequestContext) -> Accepted:
+        """Enqueue a job (or find the one its idempotency key names); 503 on a full queue, 422 on a reused key."""
+        keys, args = scripts.submit_call(self._keys, new_job_id(), submission, self._settings)
+        reply = await self._call(lambda: self._submit(keys=keys, args=args), ctx)
+        return scripts.submitted(reply, self._settings)
+
+    async def view(self, job_id: str, ctx: RequestContext) -> JobView:
+        """The job's status and, once it has one, its result or error; 404 if unknown or expired."""
+        if not is_job_id(job_id):
+            raise job_not_found(job_id)
+        record = self._keys.record(job_id)
+        status, result, error = await self._call(lambda: self._redis.hmget(record, "status", "result", "error"), ctx)
+        if status is None:
+            raise job_not_found(job_id)
+        return JobView.from_fields(job_id, status, result, error)
+
+    async def cancel(self, job_id: str, ctx: RequestContext) -> JobView:
+        """Cancel a queued job; 409 if it has started or ended, 404 if unknown."""
+        if not is_job_id(job_id):
+            raise job_not_found(job_id)
+        keys, args = scripts.cancel_call(self._keys, job_id, self._settings)
+        reply = await self._call(lambda: self._cancel(keys=keys, args=args), ctx)
+        return JobView(job_id, scripts.cancelled(job_id, reply))
+
+    async def _call(self, command: Callable[[], Awaitable[T]], ctx: RequestContext) -> T:
+        # The whole call, a new connection's set-up included, within what is left of the deadline.
+        with ctx.stages.stage("redis"):
+            try:
+                budget = ctx.deadline.timeout(self._settings.redis_connect_timeout_s + self._settings.redis_timeout_s)
+                async with asyncio.timeout(budget):
+                    return await command()
+            except (redis.exceptions.RedisError, TimeoutError) as exc:
+                raise job_queue_unavailable(type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()

@@ -1,0 +1,118 @@
+"""What both job workers share: how a job's run ends, the worker's state, the pacing of its loop."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from job_worker.settings import WorkerSettings
+from service_runtime.core import jsonio
+from service_runtime.core.context import RequestContext
+from service_runtime.core.deadline import Deadline
+from service_runtime.core.errors import ApiError, error_body, internal_error
+from service_runtime.core.tracing import Trace
+
+# Backoff after the queue's Redis failed a read: long enough not to spin, short enough to resume quickly.
+QUEUE_RETRY_S = 0.5
+# The queue counts as unreachable (readiness fails) when no read succeeded for this many read periods.
+STALE_READS = 3
+
+
+def consumer_name(settings: WorkerSettings) -> str:
+    """The worker's consumer name: its setting, or one unique to this process (``async-host-1234``)."""
+    return settings.name or f"{settings.stack}-{socket.gethostname()}-{os.getpid()}"
+
+
+def job_context(job_id: str, traceparent: str, deadline_s: float) -> RequestContext:
+    """A job's context, as the predict route builds one: the job id as request id (it reaches the models' logs),
+    the submitter's trace continued, and the scoring deadline counted from the job's start."""
+    return RequestContext(trace=Trace.from_headers(job_id, traceparent or None), deadline=Deadline(deadline_s))
+
+
+@dataclass(frozen=True, slots=True)
+class Ending:
+    """How one run of a job ends: ``done`` with the answer's bytes, ``failed`` with the error shape's bytes, or
+    ``retry`` (an outage, and attempts are left) with the error that caused it."""
+
+    kind: Literal["done", "failed", "retry"]
+    payload: bytes
+    error: str = ""  # the error code of a failure or retry
+
+    @classmethod
+    def done(cls, answer: dict[str, Any]) -> Ending:
+        """The scoring answer, encoded exactly as the predict route encodes it."""
+        return cls("done", jsonio.dumps(answer))
+
+    @classmethod
+    def of_error(cls, err: ApiError, attempts: int, max_attempts: int) -> Ending:
+        """A client or data error (4xx) fails the job; an outage (5xx) is retried while attempts are left."""
+        kind = "retry" if err.status >= 500 and attempts < max_attempts else "failed"
+        return cls(kind, jsonio.dumps(err.body()), err.code)
+
+    @classmethod
+    def unexpected(cls) -> Ending:
+        """A bug: the job fails with the internal error's shape rather than stay running until it expires."""
+        body = internal_error()
+        return cls("failed", jsonio.dumps(body), body["error"])
+
+
+class WorkerState:
+    """What the probes report: whether the worker is stopping, and whether the queue answered lately."""
+
+    def __init__(self, poll_s: float) -> None:
+        self._stop = threading.Event()
+        self._stale_after_s = STALE_READS * poll_s + 1.0
+        self._last_ok = time.monotonic()
+        self.stop_requested_at: float | None = None
+
+    def request_stop(self) -> None:
+        """Take no new job from now on (a signal handler's whole work: it only sets flags)."""
+        if self.stop_requested_at is None:
+            self.stop_requested_at = time.monotonic()
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested."""
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less if a stop is requested meanwhile."""
+        self._stop.wait(seconds)
+
+    def grace_left(self, grace_s: float) -> float:
+        """Seconds left of the grace period since the stop was requested."""
+        begun = self.stop_requested_at if self.stop_requested_at is not None else time.monotonic()
+        return max(0.0, begun + grace_s - time.monotonic())
+
+    def queue_answered(self) -> None:
+        """The queue's Redis answered a read."""
+        self._last_ok = time.monotonic()
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """503 while draining or when the queue has not answered for a while, else 200."""
+        if self.stopping:
+            return 503, error_body(503, "draining", "stopping: finishing the jobs in hand, taking no new one")
+        if time.monotonic() - self._last_ok > self._stale_after_s:
+            return 503, error_body(503, "not_ready", "unavailable: queue", checks={"queue": "unreachable"})
+        return 200, {"status": "ready", "checks": {"queue": "ok"}}
+
+
+class Pacing:
+    """Whether a periodic task is due: at most once every ``interval_s``, the first time at once."""
+
+    def __init__(self, interval_s: float) -> None:
+        self._interval_s = interval_s
+        self._next = 0.0
+
+    def due(self) -> bool:
+        """True (and the next time set) if the interval has passed."""
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._interval_s
+        return True

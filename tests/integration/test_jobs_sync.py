@@ -1,0 +1,10 @@
+"""Job mode, against the sync stack (twin: test_jobs_async.py)."""
+
+import pytest
+
+from tests.integration.jobs_contract import *  # noqa: F403  (the shared tests, collected here for this stack)
+
+
+@pytest.fixture(scope="module")
+def stack():
+    return "sync"
