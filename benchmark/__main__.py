@@ -16,7 +16,7 @@ from benchmark.experiments.burst import run_burst
 from benchmark.experiments.calibration import run_calibration
 from benchmark.experiments.curves import run_curves
 from benchmark.experiments.micro import run_micro
-from benchmark.experiments.perf import LADDER, PATHS, run_perf
+from benchmark.experiments.perf import BUILDS, LADDER, PATHS, run_perf
 from benchmark.experiments.profiles import run_profiles
 from benchmark.experiments.scenarios import SCENARIOS, run_locust_experiments
 from benchmark.experiments.sweep import run_sweep
@@ -63,9 +63,12 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("sweep", help="one step ramp per variant of benchmark/experiments/sweep.toml",
                    description=settings_note)  # fmt: skip
     sub.add_parser("report", help="rebuild report.md from the results already on disk", description=settings_note)
-    perf = sub.add_parser("perf", help="each stack as make up starts it, under wrk: latency, capacity, CPU, memory",
-                          description="Each stack with default settings under a closed-loop ladder (wrk, else "
-                          "Locust), every answer checked; writes perf.md and perf.json.")  # fmt: skip
+    perf = sub.add_parser("perf", help="each stack as make up starts it and its minimal twin: latency, capacity, CPU",
+                          description="Each stack with default settings, and its minimal twin (the floor), under a "
+                          "closed-loop ladder (wrk, else this suite's generator), every answer checked; writes "
+                          "perf.md and perf.json.")  # fmt: skip
+    perf.add_argument("--builds", nargs="+", choices=BUILDS, default=list(BUILDS),
+                      help="the project's stacks (full) and their minimal twins (default: %(default)s)")  # fmt: skip
     perf.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS),
                       help="stacks to measure, one after the other (default: %(default)s)")  # fmt: skip
     perf.add_argument("--paths", nargs="+", choices=PATHS, default=list(PATHS),
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     started = time.monotonic()
     if args.experiment == "perf":
-        written = run_perf(args.stacks, args.paths, args.ladder, args.step_s, args.memory_requests, args.out, say)
+        written = run_perf(args.stacks, args.paths, args.ladder, args.step_s, args.memory_requests, args.out, say,
+                           tuple(args.builds))  # fmt: skip
     elif args.experiment == "micro":
         written = run_micro(args.calls, args.rounds, args.out, say)
     else:

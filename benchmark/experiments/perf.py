@@ -1,13 +1,15 @@
-"""``make perf``: each stack as ``make up`` starts it (default settings), against an external load generator.
+"""``make perf``: each stack as ``make up`` starts it (default settings), and its minimal twin, under load.
 
-For each stack in turn (never both at once): one connection, then a concurrency ladder, each step
+For each stack in turn (never two at once): one connection, then a concurrency ladder, each step
 a closed loop for a fixed time; then a memory check over many requests. Every answer is checked:
 status 200 and the exact expected body of the entity it names. Reports, per stack: p50 at one
 connection, the highest req/s whose p99 stays within 100 ms with zero errors, CPU time per scored
-request (all the stack's processes summed), and RSS after warm-up and after the memory run.
+request (all the stack's processes summed), and RSS after warm-up and after the memory run; then how far
+each stack is from its minimal twin (benchmark/minimal, the floor) in CPU per request and capacity.
 
-The load generator is ``wrk`` (Debian's package) when it is on PATH, else Locust's FastHttpUser.
-It shares the machine's cores with the stack, which the report says beside every figure.
+The load generator is ``wrk`` (Debian's package) when it is on PATH, else this suite's own generator in
+closed-loop mode (benchmark/load/openloop.py). It shares the machine's cores with the stack, which the
+report says beside every figure.
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmark.analysis.decompose import expected_inference_ms, median_inference_ms
-from benchmark.load.locust_runner import LocustRun, aggregated, run_locust
+from benchmark.load.openloop import Plan
+from benchmark.load.openloop_run import run_generator
 from benchmark.load.wrk import run_wrk, wrk_script
 from benchmark.stacks.fingerprint import fingerprint
 from benchmark.stacks.running import running_stack
-from service_runtime.core.topology import Stack
+from service_runtime.core.topology import Stack, predict_path
+from system_launcher.registry import BUILDS, Build
 
 P99_LIMIT_MS = 100.0
 LADDER = (1, 8, 16, 24, 32, 40, 48, 64, 80, 96, 128)
 MEMORY_CONNECTIONS = 32
 PATHS = ("edge", "direct")  # through the edge as users reach the stack, and straight to the scoring server
+FLOOR_CONNECTIONS = (32, 64)  # where the distance to the minimal twin is read (the issue's targets)
 
 
 @dataclass
@@ -50,34 +55,37 @@ class Step:
 
 
 def load_tool() -> str:
-    """``wrk`` when it is on PATH, else ``locust``."""
-    return "wrk" if shutil.which("wrk") else "locust"
+    """``wrk`` when it is on PATH, else ``openloop`` (this suite's generator, in closed-loop mode)."""
+    return "wrk" if shutil.which("wrk") else "openloop"
 
 
-def _closed_loop(tool: str, stack: Stack, url: str, script: Path, workdir: Path):
+def _closed_loop(tool: str, stack: Stack, url: str, script: Path):
     """A function running one closed-loop step with ``tool``: (connections, seconds) -> summary in wrk's shape."""
 
     def run(connections: int, seconds: float) -> dict:
         if tool == "wrk":
             return run_wrk(url, connections, seconds, script)
-        locust = LocustRun(f"locust-{connections}", stack, url, duration_s=max(1, round(seconds)), users=connections,
-                           html=False)  # fmt: skip
-        summary = aggregated(run_locust(locust, workdir)["stats_csv"])
-        return {**summary, "errors": summary.pop("failures"), "duration_s": seconds}
+        result = run_generator(url + predict_path(stack), Plan(duration_s=seconds, closed_connections=connections,
+                                                               timeout_s=5.0))  # fmt: skip
+        latency = result["latency"]
+        return {"requests": result["requests"], "errors": result["errors"], "duration_s": seconds,
+                **{f"{q}_ms": latency[f"{q}_ms"] or 0.0 for q in ("p50", "p90", "p99", "max")}}  # fmt: skip
 
     return run
 
 
 def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: float, memory_requests: int, tool: str,
-                  say) -> list[dict]:  # fmt: skip
-    """Start the stack with default settings; for each path (through the edge, or direct to the scoring server) run
-    the ladder; then the memory check on the first path; stop it. One result per path."""
+                  say, build: Build = "full") -> list[dict]:  # fmt: skip
+    """Start the stack (or its minimal twin) with default settings; for each path (through the edge, or direct to
+    the scoring server; a minimal twin has only the direct one) run the ladder; then the memory check on the first
+    path; stop it. One result per path."""
     results = []
-    with running_stack(stack, say=say) as running, tempfile.TemporaryDirectory() as tmp:
+    paths = paths if build == "full" else ["direct"]
+    with running_stack(stack, say=say, build=build) as running, tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "perf.lua"
         script.write_text(wrk_script(stack))
         for number, path in enumerate(paths):
-            run = _closed_loop(tool, stack, running.base_url(path), script, Path(tmp))
+            run = _closed_loop(tool, stack, running.base_url(path), script)
             run(8, 3)  # warm-up: connections, pools, caches
             rss_warm = running.rss_kib()
             steps = [_step(run, running, stack, path, connections, step_s, say) for connections in ladder]
@@ -87,7 +95,7 @@ def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: flo
                 rate = max((s.rps for s in steps if s.connections == MEMORY_CONNECTIONS), default=500.0)
                 run(MEMORY_CONNECTIONS, max(5.0, remaining / max(rate, 1.0)))
                 served = max(memory_requests, served)
-            results.append(_summary(stack, path, steps, rss_warm, running.rss_kib(), served))
+            results.append(_summary(stack, path, steps, rss_warm, running.rss_kib(), served) | {"build": build})
     return results
 
 
@@ -103,7 +111,7 @@ def _step(run, running, stack: Stack, path: str, connections: int, step_s: float
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
     )
     say(
-        f"  {stack:5} {path:6} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
+        f"  {running.build:7} {stack:5} {path:6} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
         f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
         f" (+{step.client_cpu_ms_per_request:.2f} load generator)"
     )
@@ -144,6 +152,31 @@ def edge_cost(results: list[dict], connections: int = MEMORY_CONNECTIONS) -> lis
     return rows
 
 
+def floor_distance(results: list[dict], connections: tuple[int, ...] = FLOOR_CONNECTIONS) -> list[dict]:
+    """Per stack and number of connections: the full stack (direct) against its minimal twin, CPU and rate."""
+    by = {(r["stack"], r.get("build", "full"), r["path"]): r for r in results}
+    rows = []
+    for stack in dict.fromkeys(r["stack"] for r in results):
+        full, minimal = by.get((stack, "full", "direct")), by.get((stack, "minimal", "direct"))
+        if not (full and minimal):
+            continue
+        best = [(r["best_within_p99"] or {}).get("rps") for r in (full, minimal)]
+        for c in connections:
+            steps = [next((s for s in r["steps"] if s["connections"] == c), None) for r in (full, minimal)]
+            if None in steps:
+                continue
+            rows.append({"stack": stack, "connections": c,
+                         "cpu_full_ms": steps[0]["cpu_ms_per_request"],
+                         "cpu_minimal_ms": steps[1]["cpu_ms_per_request"],
+                         "rps_full": steps[0]["rps"], "rps_minimal": steps[1]["rps"],
+                         "best_full": best[0], "best_minimal": best[1]})  # fmt: skip
+    return rows
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}×" if a and b else "–"
+
+
 def floors_ms(services: dict) -> tuple[float, float]:
     """The mean and median model wait a request cannot beat, from the services' recorded settings."""
     model, fanout = services["model"], services["scoring"]["fanout"]
@@ -163,14 +196,16 @@ def render(results: list[dict], meta: dict) -> str:
         f"users know, *direct*: to the scoring server). {meta['step_s']:g} s per step. "
         f"Git {print_.get('git_sha', '?')[:12]}, {meta['when']}.",
         "",
-        "| stack | path | p50 at 1 connection | floor: mean, median | highest req/s with p99 ≤ 100 ms, 0 errors "
+        "| stack | build | path | p50 at 1 connection | floor: mean, median "
+        "| highest req/s with p99 ≤ 100 ms, 0 errors "
         "| at connections | CPU ms per request there (stack + load generator) | RSS after warm-up → after run |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         best = r["best_within_p99"]
         lines.append(
-            f"| {r['stack']} | {r['path']} | {r['p50_at_1_connection_ms']} ms | {mean_ms} ms, {median_ms} ms "
+            f"| {r['stack']} | {r.get('build', 'full')} | {r['path']} | {r['p50_at_1_connection_ms']} ms "
+            f"| {mean_ms} ms, {median_ms} ms "
             f"| {best['rps'] if best else 'none'} | {best['connections'] if best else '-'} "
             f"| {_cpu_cell(best) if best else '-'} "
             f"| {r['rss_after_warmup_mib']} → {r['rss_after_run_mib']} MiB "
@@ -185,23 +220,38 @@ def render(results: list[dict], meta: dict) -> str:
                    else "–")  # fmt: skip
             lines.append(f"| {c['stack']} | {c['p50_1_edge_ms']} − {c['p50_1_direct_ms']} = "
                          f"{c['p50_1_edge_ms'] - c['p50_1_direct_ms']:+.2f} ms | {cpu} |")  # fmt: skip
-    lines += ["", "## Every step", "", "| stack | path | connections | req/s | p50 ms | p90 ms | p99 ms | max ms "
-              "| errors | CPU ms/req (stack + load generator) |", "|" + "---|" * 10]  # fmt: skip
+    if rows := floor_distance(results):
+        lines += ["", "## How far each stack is from its minimal twin", "",
+                  "Direct to the scoring server, the same ladder and machine; the twin (benchmark/minimal) is the "
+                  "floor.",
+                  "", "| stack | connections | CPU ms per request: stack / twin = ratio | req/s: stack / twin "
+                  "| best req/s within p99 ≤ 100 ms: stack / twin = ratio |", "|---|---|---|---|---|"]  # fmt: skip
+        for row in rows:
+            lines.append(
+                f"| {row['stack']} | {row['connections']} | {row['cpu_full_ms']} / {row['cpu_minimal_ms']} = "
+                f"{_ratio(row['cpu_full_ms'], row['cpu_minimal_ms'])} | {row['rps_full']} / {row['rps_minimal']} "
+                f"| {row['best_full']} / {row['best_minimal']} = {_ratio(row['best_full'], row['best_minimal'])} |"
+            )
+    lines += ["", "## Every step", "", "| stack | build | path | connections | req/s | p50 ms | p90 ms | p99 ms "
+              "| max ms "
+              "| errors | CPU ms/req (stack + load generator) |", "|" + "---|" * 11]  # fmt: skip
     for r in results:
         for s in r["steps"]:
             lines.append(
-                f"| {r['stack']} | {r['path']} | {s['connections']} | {s['rps']} | {s['p50_ms']} | {s['p90_ms']} "
+                f"| {r['stack']} | {r.get('build', 'full')} | {r['path']} | {s['connections']} | {s['rps']} "
+                f"| {s['p50_ms']} | {s['p90_ms']} "
                 f"| {s['p99_ms']} | {s['max_ms']} | {s['errors']} | {_cpu_cell(s)} |"
             )
     return "\n".join(lines) + "\n"
 
 
 def run_perf(stacks: list[Stack], paths: list[str], ladder: list[int], step_s: float, memory_requests: int,
-             out: Path, say) -> Path:  # fmt: skip
+             out: Path, say, builds: tuple[Build, ...] = BUILDS) -> Path:  # fmt: skip
     """Measure each stack in turn, write ``perf.json`` and ``perf.md`` under ``out``, and return the table's path."""
     tool = load_tool()
-    say(f"load generator: {tool}" + ("" if tool == "wrk" else " (wrk not on PATH: apt-get install wrk)"))
-    results = [r for stack in stacks for r in measure_stack(stack, paths, ladder, step_s, memory_requests, tool, say)]
+    say(f"load generator: {tool}" + ("" if tool == "wrk" else " (wrk not on PATH: our closed-loop generator)"))
+    results = [r for stack in stacks for build in builds
+               for r in measure_stack(stack, paths, ladder, step_s, memory_requests, tool, say, build)]  # fmt: skip
     meta = {"tool": tool, "step_s": step_s, "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
             "fingerprint": fingerprint()}  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
