@@ -26,6 +26,7 @@ from benchmark.stacks.fingerprint import fingerprint
 from service_runtime.core.topology import predict_path
 from system_launcher.net import free_ports
 from system_launcher.polling import wait_until
+from system_launcher.redis_server import find_redis_server
 
 VECTOR = (1.5, 2.25, -0.5, 3.0)
 BODY = b"[1.5, 2.25, -0.5, 3.0]"
@@ -133,6 +134,56 @@ def metric_recorders() -> dict[str, Callable[[], object]]:
     }
 
 
+def redis_parsers(url: str) -> dict[str, Callable[[], object]]:
+    """One feature read (``HMGET`` of the four features): redis-py's pure-Python reply parser (before) and hiredis's
+    C parser (after, what both stacks use now that hiredis is installed)."""
+    import redis
+    from redis._parsers import _HiredisParser, _RESP2Parser
+
+    from feature_store.schema import FEATURE_NAMES, entity_key
+
+    clients = {name: redis.Redis(connection_pool=redis.ConnectionPool.from_url(url, parser_class=parser))
+               for name, parser in (("before", _RESP2Parser), ("after", _HiredisParser))}  # fmt: skip
+    key, fields = entity_key("micro"), FEATURE_NAMES
+    clients["after"].hset(key, mapping=dict(zip(fields, map(str, VECTOR), strict=True)))
+    return {
+        "HMGET of four features, redis-py's Python parser (before)": lambda: clients["before"].hmget(key, fields),
+        "HMGET of four features, hiredis (after)": lambda: clients["after"].hmget(key, fields),
+    }
+
+
+def access_loggers() -> dict[str, Callable[[], object]]:
+    """What a sync worker's server did per request for its access log: gunicorn's logger builds every access-log
+    field once a logging configuration is set, access log off or not (before); the services' logger does nothing
+    (after: the middleware logs requests itself)."""
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from service_runtime.server.logger import ServiceLogger
+    from service_runtime.server.process import log_config
+
+    config = Config()  # as service_runtime/server/gunicorn_conf.py sets it: no access log, a logging configuration
+    config.set("accesslog", None)
+    config.set("logconfig_dict", log_config("info", server_loggers=("gunicorn.error",)))
+    before, after = Logger(config), ServiceLogger(config)
+    response = SimpleNamespace(status="200 OK", status_code=200, headers=[("Content-Type", "application/json")],
+                               sent=120, response_length=120)  # fmt: skip
+    request = SimpleNamespace(headers=[("HOST", "127.0.0.1"), ("CONTENT-TYPE", "application/json")])
+    environ = {"REQUEST_METHOD": "POST", "RAW_URI": "/api/v1/ml/sync/predict", "PATH_INFO": "/api/v1/ml/sync/predict",
+               "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1"}  # fmt: skip
+    elapsed = __import__("datetime").timedelta(milliseconds=50)
+    return {
+        "a sync worker's access-log step, gunicorn's logger (before)": lambda: before.access(
+            response, request, environ, elapsed
+        ),
+        "a sync worker's access-log step, the services' logger (after)": lambda: after.access(
+            response, request, environ, elapsed
+        ),
+    }
+
+
 def run_micro(calls: int, rounds: int, out: Path, say) -> Path:
     """Time every piece, write ``micro.md`` and ``micro.json`` under ``out``, and return the table's path."""
     port = free_ports(1)[0]
@@ -140,13 +191,19 @@ def run_micro(calls: int, rounds: int, out: Path, say) -> Path:
     argv = [sys.executable, "-m", "uvicorn", "--factory", "api_model.app_async:create_app", "--port", str(port),
             "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]  # fmt: skip
     url = f"http://127.0.0.1:{port}{predict_path('async')}"
+    redis_port = free_ports(1)[0]
+    redis_argv = [find_redis_server(), "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                  "--appendonly", "no"]  # fmt: skip
     rows: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # the mode every service runs in
         server = subprocess.Popen(argv, env=env)
+        redis_server = subprocess.Popen(redis_argv, stdout=subprocess.DEVNULL)
         try:
             wait_until(lambda: _answers(url), timeout_s=30)
-            pieces = model_clients(url) | id_generators() | metric_recorders()
+            wait_until(lambda: _redis_answers(redis_port), timeout_s=30)
+            pieces = (model_clients(url) | id_generators() | metric_recorders()
+                      | redis_parsers(f"redis://127.0.0.1:{redis_port}/0") | access_loggers())  # fmt: skip
             close = pieces.pop("close")
             for name, fn in pieces.items():
                 fn()  # warm: connections, caches
@@ -154,8 +211,9 @@ def run_micro(calls: int, rounds: int, out: Path, say) -> Path:
                 say(f"  {rows[name]:8.1f} µs  {name}")
             close()
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            for process in (server, redis_server):
+                process.terminate()
+                process.wait(timeout=10)
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# make perf-micro", "", f"CPU per call, median of {rounds} rounds of {calls} calls, in one "
              "process (`time.process_time`). Git " + fingerprint().get("git_sha", "?")[:12] + ".", "",
@@ -164,6 +222,15 @@ def run_micro(calls: int, rounds: int, out: Path, say) -> Path:
     (out / "micro.md").write_text("\n".join(lines) + "\n")
     (out / "micro.json").write_text(json.dumps({"fingerprint": fingerprint(), "us_per_call": rows}, indent=2))
     return out / "micro.md"
+
+
+def _redis_answers(port: int) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis(port=port, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
 
 
 def _answers(url: str) -> bool:
