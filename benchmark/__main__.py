@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmark.experiments.burst import run_burst
 from benchmark.experiments.calibration import run_calibration
 from benchmark.experiments.curves import run_curves
+from benchmark.experiments.jobs import run_jobs
 from benchmark.experiments.micro import run_micro
 from benchmark.experiments.perf import BUILDS, LADDER, PATHS, run_perf
 from benchmark.experiments.profiles import run_profiles
@@ -28,8 +29,8 @@ from service_runtime.core.topology import STACKS
 
 # The phases of `all`, in order, and the directory each writes under the results directory.
 PHASES = {
-    "calibration": "calibration", "curves": "curves", "burst": "burst", "profile": "profiles", "timeit": "timeit",
-    "locust": "locust", "sweep": "sweep",
+    "calibration": "calibration", "curves": "curves", "burst": "burst", "jobs": "jobs", "profile": "profiles",
+    "timeit": "timeit", "locust": "locust", "sweep": "sweep",
 }  # fmt: skip
 PERF_OUT = Path("doc/results/perf")
 
@@ -52,6 +53,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("curves", help="open-loop latency-throughput curves of every variant of study.toml, repeated",
                    description=settings_note)  # fmt: skip
     sub.add_parser("burst", help="the original study's traffic: 150 users firing together every second, open loop",
+                   description=settings_note)  # fmt: skip
+    sub.add_parser("jobs", help="job mode under 3 x capacity: the predict route against job submissions and the drain",
                    description=settings_note)  # fmt: skip
     sub.add_parser("profile", help="pyinstrument and yappi profiles of the client and every service, both stacks",
                    description=settings_note)  # fmt: skip
@@ -99,6 +102,8 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Pat
             run_curves(settings, root / "curves", say=say)
         elif phase == "burst":
             run_burst(settings, root / "burst", say=say)
+        elif phase == "jobs":
+            run_jobs(settings, root / "jobs", say=say)
         elif phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":

@@ -44,6 +44,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         *_settings(results),
         *_open_loop_headline(results, settings, figures_dir),
         *_burst(results, settings, figures_dir),
+        *_jobs(results, settings),
         *_calibration(results),
         *_headline(results),
         *_breaking_points(results, settings, figures_dir),
@@ -203,6 +204,50 @@ def _burst(results: Results, settings: BenchSettings, out: Path) -> list[str]:
         *met,
         "",
         _image(results, "burst", path),
+        "",
+    ]
+
+
+def _jobs(results: Results, settings: BenchSettings) -> list[str]:
+    if not results.jobs:
+        return []
+    body = []
+    for name, r in results.jobs.items():
+        predict, submitted, jobs = r["predict"], r["submissions"], r["jobs"]
+        outcomes = jobs["outcomes"]
+        body.append([
+            name, f"{fmt(r['offered_rps'])} ({fmt(r['overload'])} × {fmt(r['capacity_rps'])}, {r['capacity_from']})",
+            f"{predict['outcomes'].get('ok', 0)} ok, {predict['outcomes'].get('degraded', 0)} degraded, "
+            f"{predict['errors']} failed of {predict['requests']}; p99 {fmt(predict['p99_ms'])} ms",
+            f"{r['accepted']} accepted of {submitted['requests']}",
+            f"{outcomes.get('ok', 0)} ok, {outcomes.get('degraded', 0)} degraded, "
+            f"{sum(n for k, n in outcomes.items() if k not in ('ok', 'degraded'))} other",
+            f"{fmt(jobs['latency']['p50_ms'])} / {fmt(jobs['latency']['p99_ms'])} ms",
+            fmt(r["throughput_jobs_per_s"]), f"{fmt(r['drain_s'])} s",
+            f"{fmt(r['cpu_ms_per_job'])} ({fmt(r['workers_cpu_ms_per_job'])} in the workers)",
+        ])  # fmt: skip
+    return [
+        f"## Job mode under overload{_run_kind(settings)}",
+        "",
+        "Each stack straight to its scoring server, offered several times its open-loop capacity (Poisson) on the "
+        "predict route, then the same schedule as job submissions (`POST .../jobs`, answered 202), which its job "
+        "workers drain. Every stored result is checked to the byte; submission to result is on Redis' clock; CPU "
+        "per job counts every process of the stack from the first submission to the end of the drain.",
+        "",
+        *table(
+            [
+                "variant",
+                "offered req/s",
+                "predict route",
+                "job submissions",
+                "job results",
+                "submission to result p50 / p99",
+                "worker throughput (jobs/s)",
+                "drain after the last submission",
+                "CPU ms per job",
+            ],
+            body,
+        ),
         "",
     ]
 

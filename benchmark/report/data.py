@@ -32,6 +32,7 @@ class Results:
     burst: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one run per repetition
     burst_plan: dict | None = None
     calibration: dict | None = None
+    jobs: dict[str, dict] = field(default_factory=dict)  # variant -> job mode under overload
 
     @property
     def cores(self) -> int:
@@ -105,6 +106,11 @@ def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", 
         burst=burst,
         burst_plan=burst_plan,
         calibration=_load(root / "calibration" / "calibration.json"),
+        jobs={
+            p.stem: json.loads(p.read_text())
+            for p in sorted((root / "jobs").glob("*.json"))
+            if p.name != "fingerprint.json"
+        },
         root=root,
         fingerprint=load_fingerprint(root),
         locust=locust,

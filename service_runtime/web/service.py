@@ -73,17 +73,22 @@ class ServicePolicy:
         stamped = arrival_from_stamp(stamp) if self.trust_request_start else None
         return stamped if stamped is not None else seen
 
-    def refusal(self, ctx: RequestContext, in_flight: int, service_s: float) -> ApiError | None:
+    def refusal(self, ctx: RequestContext, path: str, in_flight: int, service_time: ServiceTime) -> ApiError | None:
         """Why a request must be refused at once, or None to serve it.
 
         The admission rule of both stacks: a request is served if the worker has room and its deadline leaves at
         least the time this worker takes to serve one; otherwise it gets a fast 503 rather than a late answer.
+        Only the timed routes (predict, the model's inference) are judged by their serving time: a job submission
+        or a metrics scrape takes far less than a prediction.
         """
         if in_flight >= self.max_in_flight:
             return overloaded(self.max_in_flight)
+        if path not in self.timed_paths:
+            return None
         left = ctx.deadline.remaining()
-        if left < service_s:
-            return too_late(left, service_s)
+        if left < service_time.seconds:
+            service_time.refused()
+            return too_late(left, service_time.seconds)
         return None
 
     def path_label(self, path: str) -> str:
@@ -138,9 +143,17 @@ class ServiceTime:
     # Weights of an answer faster, and slower, than the estimate: a 0.25-expectile, following a change of
     # load within some tens of requests.
     FASTER, SLOWER = 0.15, 0.05
+    # Per refusal for lack of time: about 35 refusals in a row halve the estimate.
+    DECAY = 0.98
 
     def __init__(self) -> None:
         self.seconds = 0.0  # admits everything until the first answers are in
+
+    def refused(self) -> None:
+        """A request was refused for lack of time. While everything is refused no answer teaches the estimate, so
+        each refusal lets it decay a little: a stale estimate (learned under an overload that has passed) cannot
+        refuse every request for good, and the requests it then lets through teach it again."""
+        self.seconds *= self.DECAY
 
     def observe(self, status: int, seconds: float) -> None:
         """Learn from one answer (only successful ones say how long serving takes)."""

@@ -96,7 +96,7 @@ class AsyncServiceMiddleware:
         arrived = self.policy.arrival(_text(headers.get(_REQUEST_START)), None)
         ctx = self.policy.context(_text(headers.get(_REQUEST_ID)), _text(headers.get(b"traceparent")), arrived)
         request_id = ctx.trace.request_id.encode()
-        if (refused := self.policy.refusal(ctx, self.in_flight, self.service_time.seconds)) is not None:
+        if (refused := self.policy.refusal(ctx, scope["path"], self.in_flight, self.service_time)) is not None:
             self._shed.inc()
             await _send_error(send, refused, request_id)
             self.policy.finish(ctx, scope["path"], scope["method"], refused.status)

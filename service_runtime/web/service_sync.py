@@ -78,7 +78,7 @@ class ServiceMiddleware:
         ctx = self.policy.context(environ.get("HTTP_X_REQUEST_ID"), environ.get("HTTP_TRACEPARENT"), arrived)
         method = environ.get("REQUEST_METHOD", "")
         with self._lock:
-            refused = self.policy.refusal(ctx, self.in_flight, self.service_time.seconds)
+            refused = self.policy.refusal(ctx, path, self.in_flight, self.service_time)
             if refused is None:
                 self.in_flight += 1
         if refused is not None:

@@ -14,7 +14,7 @@ from service_runtime.core.topology import STACKS
 from tests.integration.harness import ROOT
 
 # The whole quick run happens in the module fixture, counted against the first test's timeout.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = pytest.mark.timeout(960)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def results(tmp_path_factory):
     }
     env = clean | {"QUICK": "1", "BENCH_OUT_DIR": str(out), "STACK_LOG_DIR": str(out / "log")}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmark", "all"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=540
+        [sys.executable, "-m", "benchmark", "all"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert str(out) in done.stdout.splitlines()[-1]  # it ends by saying where the results went
@@ -125,6 +125,16 @@ def test_the_burst_scenario_counts_every_request(results):
         bursts = plan["duration_s"] // plan["period_s"]
         assert result["requests"] == bursts * plan["users"]
         assert result["outcomes"].get("wrong", 0) == 0
+
+
+def test_job_mode_results_are_checked_and_timed(results):
+    for stack in STACKS:
+        found = json.loads((results / "jobs" / f"{stack}.json").read_text())
+        assert found["predict"]["requests"] == found["submissions"]["requests"] > 0  # the same schedule, twice
+        outcomes = found["jobs"]["outcomes"]
+        assert outcomes.get("wrong", 0) == 0
+        assert outcomes.get("ok", 0) + outcomes.get("degraded", 0) >= found["accepted"] > 0
+        assert found["jobs"]["latency"]["count"] > 0
 
 
 def test_the_generator_calibration_shows_the_stall_only_in_the_open_loop_tail(results):
