@@ -133,7 +133,8 @@ def test_job_mode_results_are_checked_and_timed(results):
         assert found["predict"]["requests"] == found["submissions"]["requests"] > 0  # the same schedule, twice
         outcomes = found["jobs"]["outcomes"]
         assert outcomes.get("wrong", 0) == 0
-        assert outcomes.get("ok", 0) + outcomes.get("degraded", 0) >= found["accepted"] > 0
+        assert sum(outcomes.values()) >= found["accepted"] > 0  # every accepted submission has its record
+        assert outcomes.get("ok", 0) > 0
         assert found["jobs"]["latency"]["count"] > 0
 
 
