@@ -29,8 +29,8 @@ from service_runtime.core.topology import STACKS
 
 # The phases of `all`, in order, and the directory each writes under the results directory.
 PHASES = {
-    "calibration": "calibration", "curves": "curves", "burst": "burst", "jobs": "jobs", "profile": "profiles",
-    "timeit": "timeit", "locust": "locust", "sweep": "sweep",
+    "calibration": "calibration", "curves": "curves", "burst": "burst", "jobs": "jobs", "transports": "transports",
+    "profile": "profiles", "timeit": "timeit", "locust": "locust", "sweep": "sweep",
 }  # fmt: skip
 PERF_OUT = Path("doc/results/perf")
 
@@ -55,6 +55,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("burst", help="the original study's traffic: 150 users firing together every second, open loop",
                    description=settings_note)  # fmt: skip
     sub.add_parser("jobs", help="job mode under 3 x capacity: the predict route against job submissions and the drain",
+                   description=settings_note)  # fmt: skip
+    sub.add_parser("transports", help="open-loop curves with scoring calling the models over JSON, OIP REST and gRPC",
                    description=settings_note)  # fmt: skip
     sub.add_parser("profile", help="pyinstrument and yappi profiles of the client and every service, both stacks",
                    description=settings_note)  # fmt: skip
@@ -104,6 +106,8 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Pat
             run_burst(settings, root / "burst", say=say)
         elif phase == "jobs":
             run_jobs(settings, root / "jobs", say=say)
+        elif phase == "transports":
+            run_curves(settings, root / "transports", say=say, experiment="transports")
         elif phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":

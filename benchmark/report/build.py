@@ -45,6 +45,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         *_open_loop_headline(results, settings, figures_dir),
         *_burst(results, settings, figures_dir),
         *_jobs(results, settings),
+        *_transports(results, settings, figures_dir),
         *_calibration(results),
         *_headline(results),
         *_breaking_points(results, settings, figures_dir),
@@ -89,13 +90,33 @@ def _spread_cell(value: dict, lower_bound: bool = False, unit: str = "") -> str:
 
 
 def _open_loop_headline(results: Results, settings: BenchSettings, out: Path) -> list[str]:
-    found = openloop.curves(results)
+    return _curves_section(results, settings, out, results.curves, results.curves_plan,
+                           "Headline: capacity under open-loop load", "curves")  # fmt: skip
+
+
+def _transports(results: Results, settings: BenchSettings, out: Path) -> list[str]:
+    lines = _curves_section(results, settings, out, results.transports, results.transports_plan,
+                            "Scoring to models over JSON, the Open Inference Protocol's REST, and gRPC",
+                            "transports")  # fmt: skip
+    if lines:
+        lines[2:2] = [
+            "The same stacks with scoring calling the models over each transport (`SCORING_MODEL_PROTOCOL`): the "
+            "study's JSON route, the protocol's REST body, and gRPC (one channel per model per worker). Everything "
+            "else is equal, so the difference is the transport's: its serialisation, HTTP/2 framing and connection "
+            "handling, in the stack's CPU per request.",
+            "",
+        ]
+    return lines
+
+
+def _curves_section(results: Results, settings: BenchSettings, out: Path, ladders: dict, plan: dict | None,
+                    title: str, figure: str) -> list[str]:  # fmt: skip
+    found = openloop.curves(ladders, plan)
     if not found:
         return []
-    plan = results.curves_plan
     limit, errors = plan["p99_limit_ms"], plan["error_limit"]
-    path = charts.curves_chart(found, limit, _note(results), out / "curves.png")
-    rate = openloop.common_rate(results, found)
+    path = charts.curves_chart(found, limit, _note(results), out / f"{figure}.png")
+    rate = openloop.common_rate(ladders, plan)
     rows = []
     for c in found:
         cpu = c.per_rate["stack_cpu_ms_per_request"].get(rate) if rate else None
@@ -106,7 +127,7 @@ def _open_loop_headline(results: Results, settings: BenchSettings, out: Path) ->
                      _spread_cell(cpu, unit=" ms") if cpu else "–", _spread_cell(gen, unit=" ms") if gen else "–",
                      c.about])  # fmt: skip
     said = []
-    for row in openloop.comparisons(results, found):
+    for row in openloop.comparisons(plan, found):
         a, b = row["first"], row["second"]
         verdict = {
             True: "larger than the spread of the repetitions",
@@ -119,7 +140,7 @@ def _open_loop_headline(results: Results, settings: BenchSettings, out: Path) ->
                     + ("; a capacity marked ≥ is a lower bound (the ladder ended before the variant failed)."
                        if a.lower_bound or b.lower_bound else "."))  # fmt: skip
     return [
-        f"## Headline: capacity under open-loop load{_run_kind(settings)}",
+        f"## {title}{_run_kind(settings)}",
         "",
         f"Each variant was offered a ladder of rates ({plan['pattern']} arrivals, {plan['step_s']} s per step after "
         f"{plan['warmup_s']} s unrecorded, {plan['repetitions']} repetition(s) taken in turn), each latency measured "
@@ -141,7 +162,7 @@ def _open_loop_headline(results: Results, settings: BenchSettings, out: Path) ->
         "",
         *said,
         "",
-        _image(results, "latency-throughput curves", path),
+        _image(results, f"latency-throughput curves ({figure})", path),
         "",
         *_curve_details(found),
     ]

@@ -29,6 +29,8 @@ class Results:
     profiles: dict[tuple[str, str], list[dict]] = field(default_factory=dict)  # (stack, service) -> top functions
     curves: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one ladder per repetition
     curves_plan: dict | None = None
+    transports: dict[str, list[dict]] = field(default_factory=dict)  # the same, scoring to models per transport
+    transports_plan: dict | None = None
     burst: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one run per repetition
     burst_plan: dict | None = None
     calibration: dict | None = None
@@ -100,9 +102,12 @@ def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", 
     profiles = root / "profiles"
     curves, curves_plan = load_repetitions(root / "curves")
     burst, burst_plan = load_repetitions(root / "burst")
+    transports, transports_plan = load_repetitions(root / "transports")
     return Results(
         curves=curves,
         curves_plan=curves_plan,
+        transports=transports,
+        transports_plan=transports_plan,
         burst=burst,
         burst_plan=burst_plan,
         calibration=_load(root / "calibration" / "calibration.json"),

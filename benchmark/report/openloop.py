@@ -24,14 +24,14 @@ class Curve:
     repetitions: int
 
 
-def curves(results: Results) -> list[Curve]:
-    """Every variant's curve, in the plan's order."""
-    if not results.curves:
+def curves(ladders_by_variant: dict[str, list[dict]], plan: dict | None) -> list[Curve]:
+    """Every variant's curve, in the plan's order (the curves experiment's, or another run of ladders)."""
+    if not ladders_by_variant:
         return []
-    plan = results.curves_plan or {}
+    plan = plan or {}
     limit, errors, stop = plan["p99_limit_ms"], plan["error_limit"], plan["stop_after_failures"]
     found = []
-    for name, runs in results.curves.items():
+    for name, runs in ladders_by_variant.items():
         ladders = [run["steps"] for run in runs]
         caps = [capacity(steps, limit, errors, stop) for steps in ladders]
         found.append(Curve(
@@ -42,11 +42,11 @@ def curves(results: Results) -> list[Curve]:
     return found
 
 
-def comparisons(results: Results, found: list[Curve]) -> list[dict]:
+def comparisons(plan: dict | None, found: list[Curve]) -> list[dict]:
     """For each pair the plan compares: the capacity ratio of medians and whether it exceeds the spread."""
     by = {c.variant: c for c in found}
     rows = []
-    for first, second in (results.curves_plan or {}).get("compare", []):
+    for first, second in (plan or {}).get("compare", []):
         a, b = by.get(first), by.get(second)
         if not (a and b) or not (a.capacity["median"] and b.capacity["median"]):
             continue
@@ -55,14 +55,14 @@ def comparisons(results: Results, found: list[Curve]) -> list[dict]:
     return rows
 
 
-def common_rate(results: Results, found: list[Curve]) -> float | None:
+def common_rate(ladders_by_variant: dict[str, list[dict]], plan: dict | None) -> float | None:
     """The highest offered rate every variant passed in every repetition: where their CPU compares fairly."""
-    if not results.curves:
+    if not ladders_by_variant:
         return None
-    plan = results.curves_plan or {}
+    plan = plan or {}
     limit, errors = plan["p99_limit_ms"], plan["error_limit"]
     rates = None
-    for runs in results.curves.values():
+    for runs in ladders_by_variant.values():
         for run in runs:
             ok = {s["rate"] for s in run["steps"] if passes(s, limit, errors)}
             rates = ok if rates is None else rates & ok

@@ -34,10 +34,10 @@ def summary_lines(results: Results) -> list[str]:
         "[min–max] beside them.",
         "",
     ]
-    found = openloop.curves(results)
+    found = openloop.curves(results.curves, results.curves_plan)
     if found:
         plan = results.curves_plan
-        rate = openloop.common_rate(results, found)
+        rate = openloop.common_rate(results.curves, results.curves_plan)
         rows = [[c.variant, _cell(c.capacity, c.lower_bound),
                  _cell(c.per_rate["stack_cpu_ms_per_request"].get(rate)) if rate else "–", c.about]
                 for c in found]  # fmt: skip
@@ -49,7 +49,7 @@ def summary_lines(results: Results) -> list[str]:
             *table(["variant", "capacity req/s", f"stack CPU ms per request at {fmt(rate)} req/s", "what it is"], rows),
             "",
         ]
-        for row in openloop.comparisons(results, found):
+        for row in openloop.comparisons(results.curves_plan, found):
             a, b = row["first"], row["second"]
             judged = {True: "beyond the spread", False: "within the spread: not a measured difference",
                       None: "one repetition"}[row["beyond_spread"]]  # fmt: skip

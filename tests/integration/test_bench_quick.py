@@ -138,6 +138,15 @@ def test_job_mode_results_are_checked_and_timed(results):
         assert found["jobs"]["latency"]["count"] > 0
 
 
+def test_the_transport_curves_ran_over_grpc_with_every_answer_checked(results):
+    plan = json.loads((results / "transports" / "plan.json").read_text())
+    for variant in plan["variants"]:
+        steps = json.loads((results / "transports" / f"{variant}_rep1.json").read_text())["steps"]
+        assert steps
+        assert all(step["outcomes"].get("wrong", 0) == 0 for step in steps)
+        assert sum(step["outcomes"].get("ok", 0) for step in steps) > 0
+
+
 def test_the_generator_calibration_shows_the_stall_only_in_the_open_loop_tail(results):
     found = json.loads((results / "calibration" / "calibration.json").read_text())
     assert all(row["outcomes"] == {"ok": row["outcomes"].get("ok")} for row in found["precision"])
