@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from api_model.payloads import parse_predict_body
 from api_model.settings import ModelSettings
 from benchmark.minimal.model import ModelCore
-from benchmark.minimal.protocol import HEALTH, HEALTH_ANSWER, INTERNAL_ANSWER, Answer, error_answer, route
-from benchmark.minimal.protocol_async import Receive, Send, lifespan, read_body, send_answer
-from service_runtime.core.errors import ApiError
-
-log = logging.getLogger(__name__)
+from benchmark.minimal.protocol_async import Receive, Send, lifespan, serve
 
 
 class AsyncModelApp:
@@ -26,17 +21,7 @@ class AsyncModelApp:
         if scope["type"] == "lifespan":
             await lifespan(receive, send, self._nothing, self._nothing)
             return
-        try:
-            if route(scope["method"], scope["path"], self.core.path) == HEALTH:
-                answer = HEALTH_ANSWER
-            else:
-                answer = Answer(200, await self._predict(await read_body(receive, self.core.max_body_bytes)))
-        except ApiError as err:
-            answer = error_answer(err)
-        except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            answer = INTERNAL_ANSWER
-        await send_answer(send, answer)
+        await serve(scope, receive, send, self.core.path, self.core.max_body_bytes, self._predict)
 
     async def _predict(self, raw: bytes) -> bytes:
         vector = parse_predict_body(raw)

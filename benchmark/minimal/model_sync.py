@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any
 
 from api_model.payloads import parse_predict_body
 from api_model.settings import ModelSettings
 from benchmark.minimal.model import ModelCore
-from benchmark.minimal.protocol import HEALTH, HEALTH_ANSWER, INTERNAL_ANSWER, Answer, error_answer, route
-from benchmark.minimal.protocol_sync import StartResponse, read_body, respond
-from service_runtime.core.errors import ApiError
-
-log = logging.getLogger(__name__)
+from benchmark.minimal.protocol_sync import StartResponse, serve
 
 
 class ModelApp:
@@ -23,17 +18,7 @@ class ModelApp:
         self.core = ModelCore(settings, "sync")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        try:
-            if route(environ["REQUEST_METHOD"], environ["PATH_INFO"], self.core.path) == HEALTH:
-                answer = HEALTH_ANSWER
-            else:
-                answer = Answer(200, self._predict(read_body(environ, self.core.max_body_bytes)))
-        except ApiError as err:
-            answer = error_answer(err)
-        except Exception:
-            log.exception("unexpected error on %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"])
-            answer = INTERNAL_ANSWER
-        return respond(start_response, answer)
+        return serve(environ, start_response, self.core.path, self.core.max_body_bytes, self._predict)
 
     def _predict(self, raw: bytes) -> bytes:
         vector = parse_predict_body(raw)

@@ -6,7 +6,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from benchmark.minimal.protocol import Answer, check_body_size
+from benchmark.minimal.protocol import (
+    HEALTH,
+    HEALTH_ANSWER,
+    INTERNAL_ANSWER,
+    Answer,
+    check_body_size,
+    error_answer,
+    route,
+)
+from service_runtime.core.errors import ApiError
 from service_runtime.core.jsonio import JSON_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
@@ -26,6 +35,22 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def serve(scope: dict[str, Any], receive: Receive, send: Send, predict_path: str, limit: int,
+                predict: Callable[[bytes], Awaitable[bytes]]) -> None:  # fmt: skip
+    """One HTTP request: the liveness route, or ``predict`` on the bounded body; errors in the project's shape."""
+    try:
+        if route(scope["method"], scope["path"], predict_path) == HEALTH:
+            answer = HEALTH_ANSWER
+        else:
+            answer = Answer(200, await predict(await read_body(receive, limit)))
+    except ApiError as err:
+        answer = error_answer(err)
+    except Exception:
+        log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+        answer = INTERNAL_ANSWER
+    await send_answer(send, answer)
 
 
 async def send_answer(send: Send, answer: Answer) -> None:

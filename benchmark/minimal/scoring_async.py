@@ -7,7 +7,6 @@ worker, then the shared combination. The clients are opened by the lifespan, ins
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import aiohttp
@@ -18,8 +17,7 @@ from redis.backoff import NoBackoff
 
 from api_scoring.payloads import parse_score_body
 from api_scoring.settings import ScoringSettings
-from benchmark.minimal.protocol import HEALTH, HEALTH_ANSWER, INTERNAL_ANSWER, Answer, error_answer, route
-from benchmark.minimal.protocol_async import Receive, Send, lifespan, read_body, send_answer
+from benchmark.minimal.protocol_async import Receive, Send, lifespan, serve
 from benchmark.minimal.scoring import (
     JSON_HEADERS,
     Outcome,
@@ -36,8 +34,6 @@ from service_runtime.core import jsonio
 from service_runtime.core.deadline import Deadline
 from service_runtime.core.errors import ApiError, model_unavailable
 from service_runtime.core.server_settings import ServerSettings
-
-log = logging.getLogger(__name__)
 
 
 class AsyncScoringApp:
@@ -75,17 +71,7 @@ class AsyncScoringApp:
         if scope["type"] == "lifespan":
             await lifespan(receive, send, self.aopen, self.aclose)
             return
-        try:
-            if route(scope["method"], scope["path"], self.plan.path) == HEALTH:
-                answer = HEALTH_ANSWER
-            else:
-                answer = Answer(200, await self._score(await read_body(receive, self.plan.max_body_bytes)))
-        except ApiError as err:
-            answer = error_answer(err)
-        except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            answer = INTERNAL_ANSWER
-        await send_answer(send, answer)
+        await serve(scope, receive, send, self.plan.path, self.plan.max_body_bytes, self._score)
 
     async def _score(self, raw: bytes) -> bytes:
         deadline = Deadline(self.plan.deadline_s)

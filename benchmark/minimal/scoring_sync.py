@@ -7,7 +7,6 @@ combination. The clients are built by the factory, in each worker.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing.util
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -18,8 +17,7 @@ import urllib3
 
 from api_scoring.payloads import parse_score_body
 from api_scoring.settings import ScoringSettings
-from benchmark.minimal.protocol import HEALTH, HEALTH_ANSWER, INTERNAL_ANSWER, Answer, error_answer, route
-from benchmark.minimal.protocol_sync import StartResponse, read_body, respond
+from benchmark.minimal.protocol_sync import StartResponse, serve
 from benchmark.minimal.scoring import (
     JSON_HEADERS,
     Outcome,
@@ -39,8 +37,6 @@ from service_runtime.core import jsonio
 from service_runtime.core.deadline import Deadline, deadline_exceeded
 from service_runtime.core.errors import ApiError, model_unavailable
 from service_runtime.core.server_settings import ServerSettings
-
-log = logging.getLogger(__name__)
 
 
 class ScoringApp:
@@ -69,17 +65,7 @@ class ScoringApp:
         self._redis.connection_pool.disconnect()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        try:
-            if route(environ["REQUEST_METHOD"], environ["PATH_INFO"], self.plan.path) == HEALTH:
-                answer = HEALTH_ANSWER
-            else:
-                answer = Answer(200, self._score(read_body(environ, self.plan.max_body_bytes)))
-        except ApiError as err:
-            answer = error_answer(err)
-        except Exception:
-            log.exception("unexpected error on %s %s", environ["REQUEST_METHOD"], environ["PATH_INFO"])
-            answer = INTERNAL_ANSWER
-        return respond(start_response, answer)
+        return serve(environ, start_response, self.plan.path, self.plan.max_body_bytes, self._score)
 
     def _score(self, raw: bytes) -> bytes:
         deadline = Deadline(self.plan.deadline_s)
