@@ -113,14 +113,17 @@ class AsyncServiceMiddleware:
 
         self.in_flight += 1
         self._gauge.inc()
+        admitted = time.monotonic()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             self.in_flight -= 1
             self._gauge.dec()
-            seconds = self.policy.finish(ctx, scope["path"], scope["method"], status)
+            self.policy.finish(ctx, scope["path"], scope["method"], status)
             if scope["path"] in self.policy.timed_paths:
-                self.service_time.observe(status, seconds)
+                # Serving time from admission: time queued before it (at the edge, in the listen queue) is what
+                # the deadline check subtracts, so counting it here too would refuse a burst twice over.
+                self.service_time.observe(status, time.monotonic() - admitted)
 
 
 def request_context(request: Request) -> RequestContext:
