@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock up test test-unit lint format deploy-files env-example soak perf perf-micro clean \
+.PHONY: help install lock up test test-unit lint format deploy-files env-example soak perf perf-micro clean prometheus \
         bench profile timeit locust sweep report
 
 help:  ## list the targets
@@ -51,8 +51,15 @@ lock: | $(UV)  ## refresh uv.lock to the newest versions pyproject.toml allows, 
 up: install  ## start Redis, seed it, start all six services; Ctrl-C stops everything
 	$(PY) -m system_launcher
 
-test: install lint  ## run the linters and the whole test suite
+test: install lint prometheus  ## run the linters and the whole test suite
 	$(PY) -m pytest
+
+# Prometheus and promtool from Debian's package, unpacked without root: what the observability tests run. Where
+# they cannot be fetched (not Debian), the tests that need them say so and skip; CI requires them.
+PROMETHEUS := .tools/prometheus/usr/bin/prometheus
+prometheus:  ## fetch Prometheus and promtool (Debian's package, no root) into .tools/ for the observability tests
+	@bash deploy/observability/fetch-prometheus .tools/prometheus || \
+	  echo "make prometheus: not fetched; the observability tests will skip (REQUIRE_PROMETHEUS=1 makes them fail)"
 
 test-unit: install  ## only the tests that start no process
 	$(PY) -m pytest -m "not integration"
@@ -103,4 +110,4 @@ soak: install  ## long load with periodic faults on each stack: success rate, me
 	$(PY) -m fault_injection.soak $(SOAK_ARGS)
 
 clean:  ## remove the virtualenv, logs and caches
-	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) var .tools .pytest_cache .ruff_cache *.egg-info

@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from deploygen import observability
 from deploygen.containers import (
     BENCH,
     EDGE,
@@ -69,6 +70,7 @@ HEADER = """\
 #   docker compose up                    the whole system, on the ports of `make up`
 #   docker compose --profile async up    ... plus Locust (master + workers) driving the async stack
 #   docker compose --profile sync up     ... the same for the sync stack; --profile bench: both
+#   docker compose --profile observability up   ... plus Prometheus (:9090, the rules) and Grafana (:3000)
 # Settings in ./.env reach every container, as they reach every process of `make up`.
 """
 
@@ -141,7 +143,7 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
             services[worker.kind] = _job_worker(worker, settings)
     for stack in STACKS:
         services |= _locust(stack, settings)
-    return services
+    return services | observability.compose_services(settings)
 
 
 def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploygen import compose, env_example, k8s
-from deploygen.containers import edge_file
+from deploygen import compose, env_example, k8s, observability
+from deploygen.containers import edge_file, to_yaml
 from service_runtime.core.topology import STACKS
 
 COMPOSE_FILE = Path("docker-compose.yml")
+HEADER = "# Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit.\n"
 ENV_EXAMPLE = Path(".env.example")
 
 
@@ -16,7 +17,10 @@ def generated_files() -> dict[Path, str]:
     """docker-compose.yml, .env.example and the Kubernetes files, freshly rendered."""
     settings = compose.compose_settings()
     edges = {compose.edge_config_file(stack): edge_file(stack, settings) for stack in STACKS}
-    return {COMPOSE_FILE: compose.render(), ENV_EXAMPLE: env_example.render(), **edges, **k8s.rendered_files()}
+    prometheus = observability.prometheus_config(settings)
+    return {COMPOSE_FILE: compose.render(), ENV_EXAMPLE: env_example.render(), **edges, **k8s.rendered_files(),
+            observability.PROMETHEUS_FILE: HEADER + to_yaml(prometheus),
+            observability.DASHBOARD_FILE: observability.render_dashboard()}  # fmt: skip
 
 
 def stale_files(root: Path) -> list[Path]:

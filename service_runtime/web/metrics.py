@@ -19,6 +19,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import CounterMetricFamily
 
 from service_runtime.core.context import UPSTREAMS
 from service_runtime.core.timing import Stages
@@ -40,6 +41,7 @@ UPSTREAM_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )  # fmt: skip
 UPSTREAM_ERRORS = Counter("upstream_errors_total", "Failed calls to a dependency.", ["service", "upstream", "reason"])
+DEGRADED = Counter("scoring_degraded_answers_total", "Answers given without one of the models.", ["service"])
 # gRPC calls served (service_runtime.rpc), under the names go-grpc-prometheus made usual. Methods are the
 # servicer's own (a fixed set), codes grpc's.
 RPCS = Counter("grpc_server_handled_total", "gRPC calls answered.", ["service", "grpc_method", "grpc_code"])
@@ -57,14 +59,24 @@ def observe_request(service: str, path: str, method: str, status: int, durations
     for upstream in UPSTREAMS:
         if upstream in durations:
             _upstream_duration(service, upstream).observe(durations[upstream])
-    for upstream, reason in stages.failures().items():
+    failures = stages.failures()
+    for upstream, reason in failures.items():
         UPSTREAM_ERRORS.labels(service, upstream, reason).inc()
+    if status == 200 and failures:  # answered all the same: without the models that failed
+        DEGRADED.labels(service).inc()
 
 
 def observe_rpc(service: str, method: str, code: str, seconds: float) -> None:
     """Record one answered gRPC call."""
     RPCS.labels(service, method, code).inc()
     RPC_DURATION.labels(service, method).observe(seconds)
+
+
+def service_children(service: str) -> tuple[Gauge, Counter]:
+    """A service's in-flight gauge and shed counter; its degraded-answers counter is declared too, so that every
+    series a dashboard plots exists (at 0) before the first event."""
+    DEGRADED.labels(service)
+    return IN_FLIGHT.labels(service), SHED.labels(service)
 
 
 # ``.labels()`` takes a lock and builds a key on every call; the label sets are few and fixed
@@ -84,5 +96,31 @@ def exposition() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(ServiceCpu())
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(), CONTENT_TYPE_LATEST
+
+
+class ServiceCpu:
+    """``service_cpu_seconds_total``: the CPU of the whole service (its server's master and every worker, the
+    process group it runs in), read from ``/proc`` at each scrape; per-process metrics cannot be summed over
+    workers in multiprocess mode. With the request counters it gives CPU per request."""
+
+    TICKS = os.sysconf("SC_CLK_TCK")
+
+    def collect(self):
+        """One sample: user + system seconds of every live process of this process group."""
+        group, total = os.getpgid(0), 0
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+            if int(fields[2]) == group:  # stat(5): pgrp, then utime and stime at fields 14 and 15
+                total += int(fields[11]) + int(fields[12])
+        metric = CounterMetricFamily("service_cpu_seconds", "CPU used by the service's processes (all workers).")
+        metric.add_metric([], total / self.TICKS)
+        yield metric

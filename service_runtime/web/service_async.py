@@ -38,7 +38,7 @@ from service_runtime.core.topology import (
     READINESS_PATH,
 )
 from service_runtime.core.tracing import REQUEST_ID_HEADER
-from service_runtime.web.metrics import IN_FLIGHT, SHED, exposition
+from service_runtime.web.metrics import exposition, service_children
 from service_runtime.web.profiling_async import add_profiling
 from service_runtime.web.service import (
     SHED_HEADERS,
@@ -84,8 +84,7 @@ class AsyncServiceMiddleware:
         self.policy = policy
         self.in_flight = 0  # one event loop per worker: no lock needed
         self.service_time = ServiceTime()
-        self._gauge = IN_FLIGHT.labels(policy.name)
-        self._shed = SHED.labels(policy.name)
+        self._gauge, self._shed = service_children(policy.name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNMETERED_PATHS:

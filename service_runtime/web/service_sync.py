@@ -25,7 +25,7 @@ from service_runtime.core.topology import (
     READINESS_PATH,
 )
 from service_runtime.core.tracing import REQUEST_ID_HEADER
-from service_runtime.web.metrics import IN_FLIGHT, SHED, exposition
+from service_runtime.web.metrics import exposition, service_children
 from service_runtime.web.profiling_sync import add_profiling
 from service_runtime.web.service import (
     SHED_HEADERS,
@@ -67,8 +67,7 @@ class ServiceMiddleware:
         self.in_flight = 0
         self.service_time = ServiceTime()
         self._lock = threading.Lock()  # gthread: many threads per worker
-        self._gauge = IN_FLIGHT.labels(policy.name)
-        self._shed = SHED.labels(policy.name)
+        self._gauge, self._shed = service_children(policy.name)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")

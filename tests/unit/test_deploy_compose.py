@@ -178,7 +178,8 @@ def test_redis_keeps_its_append_only_file_on_a_named_volume(compose):
 
 def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
     profiled = {name: entry["profiles"] for name, entry in compose["services"].items() if "profiles" in entry}
-    assert {p for profiles in profiled.values() for p in profiles} == {"async", "sync", "bench"}
+    assert {p for profiles in profiled.values() for p in profiles} == {"async", "sync", "bench", "observability"}
+    assert {name for name, profiles in profiled.items() if "observability" in profiles} == {"prometheus", "grafana"}
     for stack in STACKS:
         master, worker = compose["services"][f"locust-{stack}-master"], compose["services"][f"locust-{stack}-worker"]
         assert set(master["profiles"]) == set(worker["profiles"]) == {stack, "bench"}
