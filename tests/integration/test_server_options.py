@@ -70,6 +70,7 @@ def running(running, variant, tmp_path_factory):
     settings = StackSettings(
         **one_stack_ports(stack, free_ports(PORTS_PER_STACK)), **choice, edge=False,
         redis_url=running.settings.effective_redis_url(), log_dir=log_dir, run_dir=log_dir.parent / "run",
+        job_workers=0,
     )  # fmt: skip
     with Supervisor(settings, stack_services(stack)) as supervisor:
         yield VariantStack(stack, settings, supervisor)
