@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock up test test-unit lint format deploy-files env-example soak perf perf-micro clean \
+.PHONY: help install lock up test test-compose test-unit lint format deploy-files env-example soak perf perf-micro clean \
         bench profile timeit locust sweep report
 
 help:  ## list the targets
@@ -53,6 +53,12 @@ up: install  ## start Redis, seed it, start all six services; Ctrl-C stops every
 
 test: install lint  ## run the linters and the whole test suite
 	$(PY) -m pytest
+
+# docker-compose.yml on a real Docker engine (DOCKER, default `docker`; CI starts one with ../shared/tools/docker-sandbox):
+# build, up --wait with the edges, both stacks' scores through the edges, Locust with two workers, a Redis restart,
+# stop with every container exiting 0; a compose project of its own on free host ports, always `down -v` at the end.
+test-compose: install  ## the compose file on a real Docker engine, end to end (a few minutes)
+	COMPOSE_TEST=1 DOCKER_BUILDKIT=0 $(PY) -m pytest -v -x --timeout 1500 tests/compose
 
 test-unit: install  ## only the tests that start no process
 	$(PY) -m pytest -m "not integration"

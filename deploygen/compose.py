@@ -5,9 +5,11 @@ settings: each process has its own host name and listens on all its interfaces, 
 as natively, published on the host's loopback only. ``make deploy-files`` rewrites the file and a
 test fails when the committed one is stale.
 
-Redis keeps its append-only file on the named volume ``redis-data``, so accepted jobs survive a restart of its
-container; each stack's job workers are one service with ``STACK_JOB_WORKERS`` replicas, their probe and
-metrics port not published (replicas cannot share a host port).
+Redis keeps its append-only file on the named volume ``redis-data``, so the features and accepted jobs survive a
+restart of its container; the ``seed`` service stays running and seeds again whenever the store lacks the seed's
+marker (healthy only while the store is seeded); every long-running service restarts unless stopped; each stack's
+job workers are one service with ``STACK_JOB_WORKERS`` replicas, their probe and metrics port not published
+(replicas cannot share a host port).
 
 Profiles: Compose only ever leaves out services that carry a profile, so Redis, the seeding job and
 both stacks carry none and ``docker compose up`` runs the whole system. The profiles add Locust:
@@ -49,8 +51,9 @@ from system_launcher.registry import (
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
-    seed_argv,
+    seed_check_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
 )
@@ -63,6 +66,8 @@ REDIS_DATA_DIR = Path("/data")  # the official image's working directory
 SEED_NAME = "seed"
 LOCUST_WEB_PORT = 8089  # Locust's default web UI port inside the master's container
 LOCUST_HOST_PORTS: dict[Stack, int] = {"async": 8089, "sync": 8090}
+# A crashed long-running container comes back; one stopped on purpose stays stopped.
+RESTART = "unless-stopped"
 LOCUST_WORKERS = 2  # one per core of the 2-core machines this project is measured on
 HEADER = """\
 # Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit by hand.
@@ -121,13 +126,16 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
             "ports": [_published(settings, settings.redis_port)],
             "healthcheck": _healthcheck(["redis-cli", "ping"]),
             "deploy": _deploy(REDIS_LIMITS),
+            "restart": RESTART,
         },
         SEED_NAME: {
             **_built(RUNTIME),
-            "command": seed_argv(),
+            "command": seed_watch_argv(),
             "environment": seed_env(settings),
+            "healthcheck": _healthcheck(seed_check_argv()),
             "depends_on": {REDIS_NAME: {"condition": "service_healthy"}},
-            "restart": "no",
+            # Seeds at start and again whenever the store is found unseeded; it ends with exit 0 on SIGTERM.
+            "restart": RESTART,
         },
     }
     for svc in SERVICES:
@@ -156,11 +164,12 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
         "deploy": _deploy(SERVICE_LIMITS),
         # Longer than gunicorn's graceful timeout (SERVER_GRACEFUL_TIMEOUT_S, 10 s): in-flight requests finish.
         "stop_grace_period": "15s",
+        "restart": RESTART,
     }
     if svc.role == "scoring":
         entry["depends_on"] = {
             REDIS_NAME: {"condition": "service_healthy"},
-            SEED_NAME: {"condition": "service_completed_successfully"},
+            SEED_NAME: {"condition": "service_healthy"},
             service(svc.stack, "model_a").name: {"condition": "service_healthy"},
             service(svc.stack, "model_b").name: {"condition": "service_healthy"},
         }
@@ -176,13 +185,14 @@ def _job_worker(worker: JobWorker, settings: StackSettings) -> dict[str, Any]:
         "healthcheck": _healthcheck(job_worker_healthcheck_argv(worker, settings)),
         "depends_on": {
             REDIS_NAME: {"condition": "service_healthy"},
-            SEED_NAME: {"condition": "service_completed_successfully"},
+            SEED_NAME: {"condition": "service_healthy"},
             service(worker.stack, "model_a").name: {"condition": "service_healthy"},
             service(worker.stack, "model_b").name: {"condition": "service_healthy"},
         },
         "deploy": {"replicas": settings.job_workers, **_deploy(SERVICE_LIMITS)},
         # Longer than WORKER_GRACE_S (10 s): the jobs in hand finish.
         "stop_grace_period": "15s",
+        "restart": RESTART,
     }
 
 
@@ -197,6 +207,7 @@ def _edge(stack: Stack, settings: StackSettings) -> dict[str, Any]:
         "healthcheck": _healthcheck(edge_healthcheck_argv(stack, settings)),
         "depends_on": {service(stack, "scoring").name: {"condition": "service_healthy"}},
         "deploy": _deploy(EDGE_LIMITS),
+        "restart": RESTART,
     }
 
 

@@ -287,6 +287,16 @@ def seed_argv(python: str = "python") -> list[str]:
     return [python, "-m", "feature_store.seed"]
 
 
+def seed_watch_argv(python: str = "python") -> list[str]:
+    """The seed keeper: seeds whenever the store lacks the seed's marker (a Redis that lost its data), until SIGTERM."""
+    return [*seed_argv(python), "--watch"]
+
+
+def seed_check_argv(python: str = "python") -> list[str]:
+    """The seed's health probe: exits 0 only when the store holds the seed's marker."""
+    return [*seed_argv(python), "--check"]
+
+
 def seed_env(settings: StackSettings) -> dict[str, str]:
     """The environment of the seeding job."""
     return {"SEED_REDIS_URL": settings.effective_redis_url()}

@@ -1,0 +1,77 @@
+"""``make test-compose``: docker-compose.yml on a real Docker engine, end to end (skipped unless COMPOSE_TEST=1).
+
+Builds the images, brings the whole system up with its edges, checks both stacks' answers through the published
+ports, runs the Locust profile with two workers, restarts Redis, and stops everything: every container exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import requests
+
+from benchmark.load.expected import expected_score
+from service_runtime.core.topology import STACKS, predict_path
+from system_launcher.net import free_ports
+from system_launcher.polling import wait_until
+from tests.compose.engine import Compose
+
+pytestmark = pytest.mark.skipif(os.environ.get("COMPOSE_TEST") != "1", reason="make test-compose runs this")
+ENTITIES = ("0", "42", "9999")
+
+
+@pytest.fixture(scope="module")
+def compose(tmp_path_factory):
+    """The system under Compose on free host ports, in a project of its own; ``down -v`` whatever happens."""
+    edge_ports = dict(zip(STACKS, free_ports(len(STACKS)), strict=True))
+    project = Compose.create(tmp_path_factory.mktemp("compose"), edge_ports)
+    try:
+        project.build()
+        project.up()
+        yield project
+    finally:
+        project.down()
+
+
+def _scores_right(compose: Compose, session: requests.Session) -> bool:
+    for stack in STACKS:
+        for entity_id in ENTITIES:
+            url = f"http://127.0.0.1:{compose.edge_ports[stack]}{predict_path(stack)}"
+            resp = session.post(url, json={"entity_id": entity_id}, timeout=5)
+            if resp.status_code != 200 or resp.json()["score"] != expected_score(entity_id):
+                return False
+    return True
+
+
+def _answers_right(compose: Compose) -> bool:
+    with requests.Session() as session:
+        try:
+            return _scores_right(compose, session)
+        except requests.RequestException:
+            return False
+
+
+def test_both_stacks_answer_the_expected_scores_through_their_edges(compose):
+    with requests.Session() as session:
+        assert _scores_right(compose, session)
+
+
+def test_locust_profile_runs_with_two_workers_and_no_failure(compose):
+    for stack in STACKS:
+        code, logs = compose.run_locust(stack)
+        assert code == 0, logs  # Locust exits 1 on any failure, and every wrong score is one
+        assert "Aggregated" in logs, logs
+
+
+def test_scores_come_back_after_a_redis_restart(compose):
+    compose.run("restart", "redis")
+    wait_until(lambda: _answers_right(compose), 60)
+    assert compose.redis("DBSIZE") > 10_000 - 1  # every entity survived on the append-only file
+
+
+def test_every_container_exits_0_when_stopped(compose):
+    compose.stop()
+    codes = compose.exit_codes()
+    assert codes
+    assert all(code == 0 for code in codes.values()), codes
