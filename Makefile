@@ -48,8 +48,10 @@ lock: | $(UV)  ## refresh uv.lock to the newest versions pyproject.toml allows, 
 	 } > requirements/meinheld.txt
 	@echo "uv.lock, requirements/uv.txt and requirements/meinheld.txt refreshed: run make test, then commit them"
 
+# `exec`: the launcher replaces the recipe's shell, so SIGTERM/SIGINT reach it directly and make returns only once it
+# has stopped everything (it also restarts a process that dies, and its children die with it).
 up: install  ## start Redis, seed it, start all six services; Ctrl-C stops everything
-	$(PY) -m system_launcher
+	exec $(PY) -m system_launcher
 
 test: install lint  ## run the linters and the whole test suite
 	$(PY) -m pytest

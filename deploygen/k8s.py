@@ -38,8 +38,8 @@ from system_launcher.registry import (
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
-    seed_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
     stack_services,
@@ -55,7 +55,7 @@ EDGE_METRICS_PORT = 9901
 APP_CONTAINER = "app"
 EDGE_CONTAINER = "edge"
 JOBS_WORKER = "jobs-worker"  # the job workers' Deployment in the base
-REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' volume there (an emptyDir until issue 16 makes it durable)
+REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' PersistentVolumeClaim there
 LOCUST_CONTAINER = "locust"
 # Settings whose cluster value differs from the default. The drain delay must outlast the
 # readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
@@ -87,9 +87,10 @@ def base_name(svc: Service) -> str:
 def commands(stack: Stack) -> list[dict[str, Any]]:
     """Patches giving every container of a stack its image, command and environment from the registry."""
     settings = k8s_settings(stack)
+    seed = _container(RUNTIME, seed_watch_argv(), seed_env(settings))
     patches = [
-        _patch("apps/v1", "Deployment", REDIS_NAME, {"name": "redis", "args": redis_argv(REDIS_SERVER, settings)}),
-        _patch("batch/v1", "Job", "seed", {"name": "seed", **_container(RUNTIME, seed_argv(), seed_env(settings))}),
+        _patch("apps/v1", "StatefulSet", REDIS_NAME, {"name": "redis", "args": redis_argv(REDIS_SERVER, settings)}),
+        _patch("apps/v1", "Deployment", "seed", {"name": "seed", **seed}),
     ]
     for svc in stack_services(stack):
         container = _container(service_target(svc, settings), service_argv(svc, settings), container_env(svc, settings))

@@ -66,8 +66,14 @@ class Compose:
         return result.stdout
 
     def build(self) -> None:
-        """Build every image (the classic builder: no registry reaches BuildKit's frontend here)."""
-        self.run("build")
+        """Build every image once, one service per image (the classic builder: no registry reaches BuildKit's
+        frontend here; Compose would otherwise build the same image once per service that names it)."""
+        config = yaml.safe_load(self.run("config"))
+        first = {}
+        for name, spec in config["services"].items():
+            if "build" in spec:
+                first.setdefault(spec["image"], name)
+        self.run("build", *first.values())
 
     def up(self) -> None:
         """The system with its edges, healthy; Locust is started on its own, later."""

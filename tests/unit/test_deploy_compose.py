@@ -39,8 +39,9 @@ from system_launcher.registry import (
     job_worker_argv,
     job_worker_env,
     redis_argv,
-    seed_argv,
+    seed_check_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
 )
@@ -102,7 +103,8 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
         assert entry["image"] == image(service_target(svc, settings))
     assert services["redis"]["command"] == redis_argv(REDIS_SERVER, settings)
     assert services["redis"]["image"] == REDIS_IMAGE
-    assert services["seed"]["command"] == seed_argv()
+    assert services["seed"]["command"] == seed_watch_argv()
+    assert services["seed"]["healthcheck"]["test"] == ["CMD", *seed_check_argv()]
     assert services["seed"]["environment"] == seed_env(settings)
 
 
@@ -160,7 +162,7 @@ def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(c
         probe = " ".join(entry["healthcheck"]["test"])
         assert " ".join(job_worker_healthcheck_argv(worker, settings)) in probe
         assert f"127.0.0.1:{entry['environment']['WORKER_PORT']}/api/v1/healthcheck" in probe
-        assert entry["depends_on"]["seed"] == {"condition": "service_completed_successfully"}
+        assert entry["depends_on"]["seed"] == {"condition": "service_healthy"}
         assert (
             entry["environment"]["JOBS_REDIS_URL"]
             == compose["services"][f"{stack}-scoring"]["environment"]["JOBS_REDIS_URL"]
@@ -196,10 +198,12 @@ def test_start_order_waits_for_health_and_the_seeding_job(compose):
                 assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
     for stack in STACKS:
         depends = services[f"{stack}-scoring"]["depends_on"]
-        assert depends["seed"] == {"condition": "service_completed_successfully"}
+        assert depends["seed"] == {"condition": "service_healthy"}  # the store holds the seed's marker
         assert depends["redis"] == {"condition": "service_healthy"}
         assert depends[f"{stack}-model-a"] == depends[f"{stack}-model-b"] == {"condition": "service_healthy"}
-    assert services["seed"]["restart"] == "no"
+    # Every long-running container comes back after a crash (the seed keeper included); Locust's runs do not.
+    for name, entry in services.items():
+        assert entry.get("restart") == (None if name.startswith("locust-") else "unless-stopped"), name
 
 
 def test_both_stacks_get_the_same_limits(compose):

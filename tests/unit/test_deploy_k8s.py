@@ -33,8 +33,8 @@ from system_launcher.registry import (
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
-    seed_argv,
     seed_env,
+    seed_watch_argv,
     service_argv,
     stack_services,
 )
@@ -122,9 +122,9 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
         assert app["command"] == service_argv(svc, settings)
         assert env_of(app) == container_env(svc, settings)
         assert app["image"] == image(service_target(svc, settings))
-    seed = container(find(docs, "Job", f"{stack}-seed"), "seed")
-    assert (seed["command"], env_of(seed)) == (seed_argv(), seed_env(settings))
-    redis = container(find(docs, "Deployment", f"{stack}-redis"), "redis")
+    seed = container(find(docs, "Deployment", f"{stack}-seed"), "seed")
+    assert (seed["command"], env_of(seed)) == (seed_watch_argv(), seed_env(settings))
+    redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
     assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
     master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")
     assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings))
@@ -147,7 +147,7 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
     worker_env = env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app"))
     urls += [value for value in worker_env.values() if "://" in value]
     urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
-    urls.append(env_of(container(find(docs, "Job", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
+    urls.append(env_of(container(find(docs, "Deployment", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
     assert len(urls) >= 7
     for url in urls:
         parts = urlsplit(url)
@@ -223,7 +223,7 @@ def test_autoscaler_settings_and_namespace_belong_to_the_stack(rendered, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_runs_as_non_root(rendered, stack):
     for doc in rendered[stack]:
-        if doc["kind"] in ("Deployment", "Job"):
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
 
 
