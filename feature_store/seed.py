@@ -135,10 +135,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="entities per pipelined round trip (default: %(default)s)")  # fmt: skip
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true",
-                      help="exit 0 if the store holds the seed's marker, else 1 (a health probe)")  # fmt: skip
+                      help="exit 0 if the store holds the seed's marker, else 1 (default: %(default)s)")  # fmt: skip
     mode.add_argument("--watch", action="store_true",
                       help="stay running: seed whenever the marker is missing, checking every SEED_WATCH_INTERVAL_S; "
-                      "SIGTERM or Ctrl-C ends it with exit code 0")  # fmt: skip
+                      "SIGTERM or Ctrl-C ends it with exit code 0 (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
     flags = {"redis_url": args.redis_url, "entities": args.entities, "seed": args.seed, "batch_size": args.batch_size}
     settings = defaults.model_copy(update=flags)
