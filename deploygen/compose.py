@@ -220,7 +220,7 @@ def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
         master: {
             **_built(BENCH),
             "profiles": profiles,
-            "command": locust_master_argv(scoring.url(settings)),
+            "command": locust_master_argv(scoring.url(settings), stack),
             "ports": [f"{settings.host}:{LOCUST_HOST_PORTS[stack]}:{LOCUST_WEB_PORT}"],
             "depends_on": {entry: {"condition": "service_healthy"}},
             "deploy": _deploy(LOCUST_LIMITS),
@@ -228,7 +228,7 @@ def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
         f"locust-{stack}-worker": {
             **_built(BENCH),
             "profiles": profiles,
-            "command": locust_worker_argv(master),
+            "command": locust_worker_argv(master, stack),
             "depends_on": {master: {"condition": "service_started"}},
             "deploy": {"replicas": LOCUST_WORKERS, **_deploy(LOCUST_LIMITS)},
         },

@@ -101,7 +101,8 @@ def commands(stack: Stack) -> list[dict[str, Any]]:
     patches.append(_patch("apps/v1", "Deployment", JOBS_WORKER, {"name": APP_CONTAINER, **worker},
                           replicas=settings.job_workers))  # fmt: skip
     scoring_url = service(stack, "scoring").url(settings)
-    master_argv, worker_argv = locust_master_argv(scoring_url), locust_worker_argv(f"{stack}-locust-master")
+    master_argv = locust_master_argv(scoring_url, stack)
+    worker_argv = locust_worker_argv(f"{stack}-locust-master", stack)
     patches += [
         _patch("apps/v1", "Deployment", "locust-master", {"name": LOCUST_CONTAINER, "command": master_argv}),
         _patch("apps/v1", "Deployment", "locust-worker", {"name": LOCUST_CONTAINER, "command": worker_argv}),

@@ -61,6 +61,7 @@ def test_locust_profile_runs_with_two_workers_and_no_failure(compose):
     for stack in STACKS:
         code, logs = compose.run_locust(stack)
         assert code == 0, logs  # Locust exits 1 on any failure, and every wrong score is one
+        assert "2 workers connected" in logs, logs
         assert "Aggregated" in logs, logs
 
 

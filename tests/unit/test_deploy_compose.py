@@ -184,8 +184,9 @@ def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
     for stack in STACKS:
         master, worker = compose["services"][f"locust-{stack}-master"], compose["services"][f"locust-{stack}-worker"]
         assert set(master["profiles"]) == set(worker["profiles"]) == {stack, "bench"}
-        assert master["command"][-3:] == ["--master", "--host", service(stack, "scoring").url(compose_settings())]
-        assert worker["command"][-2:] == ["--master-host", f"locust-{stack}-master"]
+        assert master["command"][-5:] == ["--master", "--host", service(stack, "scoring").url(compose_settings()),
+                                          "--stack", stack]  # fmt: skip
+        assert worker["command"][-4:] == ["--master-host", f"locust-{stack}-master", "--stack", stack]
         assert worker["deploy"]["replicas"] >= 1
 
 

@@ -127,9 +127,9 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
     redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
     assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
     master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")
-    assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings))
+    assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings), stack)
     worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")
-    assert worker["command"] == locust_worker_argv(f"{stack}-locust-master")
+    assert worker["command"] == locust_worker_argv(f"{stack}-locust-master", stack)
     assert master["image"] == worker["image"] == image(BENCH)
 
 
