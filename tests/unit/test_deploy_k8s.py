@@ -146,7 +146,8 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
         urls += [f"grpc://{value}" for key, value in env.items() if key.endswith("_GRPC_TARGET")]
     worker_env = env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app"))
     urls += [value for value in worker_env.values() if "://" in value]
-    urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
+    master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"]
+    urls.append(master[master.index("--host") + 1])
     urls.append(env_of(container(find(docs, "Deployment", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
     assert len(urls) >= 7
     for url in urls:
