@@ -153,7 +153,8 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
     for url in urls:
         parts = urlsplit(url)
         assert parts.port in service_ports.get(parts.hostname, set()), f"{url}: no such Service port"
-    master_host = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")["command"][-1]
+    worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")["command"]
+    master_host = worker[worker.index("--master-host") + 1]
     assert 5557 in service_ports[master_host]
 
 
