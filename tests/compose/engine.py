@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "async-vs-sync-scoring-compose-test"  # never the project of a user's `docker compose up`
 DOCKER = os.environ.get("DOCKER", "docker")
 LOCUST_RUN_S = 5
-# One user per worker, each paced (40 requests/s in all): the check is of correctness, not capacity. Closed-loop
+# One user per worker, each paced (20 requests/s in all): the check is of correctness, not capacity. Closed-loop
 # users saturate this 2-core machine's CPU and a model call then misses its deadline now and then (a degraded answer,
 # which the locustfile counts as a failure).
 LOCUST_USERS = 2
-LOCUST_PACING_S = 0.05
+LOCUST_PACING_S = 0.1
 COMMAND_TIMEOUT_S = 900  # the first build downloads every locked dependency
 
 
@@ -92,7 +92,7 @@ class Compose:
     def run_locust(self, stack: Stack) -> tuple[int, str]:
         """The stack's Locust master and two workers for a short headless run: the master's exit code and logs."""
         master, worker = f"locust-{stack}-master", f"locust-{stack}-worker"
-        self.run("up", "--detach", "--no-deps", master, worker)
+        self.run("up", "--detach", "--no-deps", "--force-recreate", master, worker)
         container = self.run("ps", "-a", "-q", master).split()[0]
         code = subprocess.run([DOCKER, "wait", container], capture_output=True, text=True, timeout=120,
                               check=True).stdout.strip()  # fmt: skip

@@ -7,6 +7,7 @@ ports, runs the Locust profile with two workers, restarts Redis, and stops every
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import requests
@@ -57,12 +58,26 @@ def test_both_stacks_answer_the_expected_scores_through_their_edges(compose):
         assert _scores_right(compose, session)
 
 
+# What the locustfile reports when an answer came too late for the deadline (a model call cut short, or shed): on this
+# shared 2-core machine that depends on what else runs, so such a run is tried again; any other failure (a wrong
+# score, a 404, an unreadable body) fails at once.
+DEADLINE_MISSES = re.compile(r"POST score: '(degraded: model_[ab]|status 503)'")
+ERROR_LINE = re.compile(r"\|\s+\d+\s+(POST score: .*?)\s*$", re.MULTILINE)  # a row of the error report
+LOCUST_ATTEMPTS = 3
+
+
 def test_locust_profile_runs_with_two_workers_and_no_failure(compose):
     for stack in STACKS:
-        code, logs = compose.run_locust(stack)
-        assert code == 0, logs  # Locust exits 1 on any failure, and every wrong score is one
-        assert "2 workers connected" in logs, logs
-        assert "Aggregated" in logs, logs
+        for _ in range(LOCUST_ATTEMPTS):
+            code, logs = compose.run_locust(stack)
+            assert "2 workers connected" in logs, logs
+            assert "Aggregated" in logs, logs
+            if code == 0:  # Locust exits 1 on any failure, and every answer is checked against the expected score
+                break
+            errors = ERROR_LINE.findall(logs)
+            assert errors, logs
+            assert all(DEADLINE_MISSES.search(e) for e in errors), logs
+        assert code == 0, logs
 
 
 def test_scores_come_back_after_a_redis_restart(compose):
