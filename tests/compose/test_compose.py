@@ -6,6 +6,7 @@ ports, runs the Locust profile with two workers, restarts Redis, and stops every
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -35,27 +36,32 @@ def compose(tmp_path_factory):
         project.down()
 
 
-def _scores_right(compose: Compose, session: requests.Session) -> bool:
-    for stack in STACKS:
-        for entity_id in ENTITIES:
-            url = f"http://127.0.0.1:{compose.edge_ports[stack]}{predict_path(stack)}"
-            resp = session.post(url, json={"entity_id": entity_id}, timeout=5)
-            if resp.status_code != 200 or resp.json()["score"] != expected_score(entity_id):
-                return False
-    return True
+def _wrong_answers(compose: Compose) -> list[str]:
+    """Each stack's answer for a few seeded entities that is not the natively computed score (empty: all right)."""
+    wrong = []
+    with requests.Session() as session:
+        for stack in STACKS:
+            for entity_id in ENTITIES:
+                url = f"http://127.0.0.1:{compose.edge_ports[stack]}{predict_path(stack)}"
+                try:
+                    resp = session.post(url, json={"entity_id": entity_id}, timeout=5)
+                except requests.RequestException as exc:
+                    wrong.append(f"{stack} {entity_id}: {exc}")
+                    continue
+                if resp.status_code != 200 or resp.json()["score"] != expected_score(entity_id):
+                    wrong.append(f"{stack} {entity_id}: {resp.status_code} {resp.text}")
+    return wrong
 
 
 def _answers_right(compose: Compose) -> bool:
-    with requests.Session() as session:
-        try:
-            return _scores_right(compose, session)
-        except requests.RequestException:
-            return False
+    return not _wrong_answers(compose)
 
 
 def test_both_stacks_answer_the_expected_scores_through_their_edges(compose):
-    with requests.Session() as session:
-        assert _scores_right(compose, session)
+    # A 503 or a degraded answer can happen while other work loads this machine: asked again until right (bounded).
+    with contextlib.suppress(TimeoutError):
+        wait_until(lambda: _answers_right(compose), 30)
+    assert _wrong_answers(compose) == []
 
 
 # What the locustfile reports when an answer came too late for the deadline (a model call cut short, or shed): on this

@@ -71,6 +71,7 @@ def assert_nothing_left(token: str, settings: StackSettings, output: Path | None
 def _stop_round(workdir: Path, round_: int) -> None:
     """One `make up`, signalled at one moment with one sequence; when make returns, nothing may be left."""
     token = uuid.uuid4().hex
+    workdir.mkdir(parents=True)
     env = stack_env(free_ports(LAUNCHER_PORTS), workdir / "log", STACK_JOB_WORKERS="1")
     output = workdir / "up.out"
     with output.open("wb") as out:
