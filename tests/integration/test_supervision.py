@@ -17,11 +17,11 @@ import requests
 from benchmark.load.expected import expected_body
 from feature_store.schema import SEED_MARKER_KEY
 from service_runtime.core.topology import STACKS
-from system_launcher.net import free_ports, port_open
+from system_launcher.net import free_ports
 from system_launcher.polling import wait_until
-from system_launcher.registry import SERVICES, job_workers, service
+from system_launcher.registry import service
 from system_launcher.settings import StackSettings
-from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, READY_LINE, ROOT, Launcher, settings_from_env, stack_env
+from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, READY_LINE, ROOT, Launcher, stack_env
 
 MARK = "UP_TEST_MARK"  # every process the launcher starts inherits it: how a test finds them, orphans included
 STOP_ROUNDS = 20
@@ -47,13 +47,6 @@ def marked(token: str) -> list[int]:
     return found
 
 
-def system_ports(settings: StackSettings) -> list[int]:
-    """Every port the launcher's processes listen on."""
-    ports = [settings.listen_port(s.stack, s.role) for s in SERVICES] + [settings.redis_port]
-    ports += [port for stack in STACKS for port in settings.edge_ports(stack).values()]
-    return ports + [settings.jobs_worker_port(w.stack, w.index) for w in job_workers(settings)]
-
-
 def clean_env(env: dict[str, str]) -> dict[str, str]:
     """The test's environment without settings of its own, plus ``env``."""
     kept = {k: v for k, v in os.environ.items()
@@ -62,10 +55,9 @@ def clean_env(env: dict[str, str]) -> dict[str, str]:
     return kept | env
 
 
-def assert_nothing_left(token: str, settings: StackSettings, output: Path | None = None) -> None:
-    said = output.read_text(errors="replace") if output else ""
-    assert marked(token) == [], said
-    assert [p for p in system_ports(settings) if port_open(p, timeout_s=0.2)] == [], said
+def assert_nothing_left(token: str, output: Path | None = None) -> None:
+    # By the processes, not by the ports: on a shared machine another program may take a free port meanwhile.
+    assert marked(token) == [], output.read_text(errors="replace") if output else ""
 
 
 def _stop_round(workdir: Path, round_: int) -> None:
@@ -89,7 +81,7 @@ def _stop_round(workdir: Path, round_: int) -> None:
             time.sleep(0.05 * gap)
             os.killpg(make.pid, sig)
         make.wait(timeout=60)
-        assert_nothing_left(token, settings_from_env(env), output)
+        assert_nothing_left(token, output)
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
@@ -97,6 +89,9 @@ def _stop_round(workdir: Path, round_: int) -> None:
 
 
 def test_make_up_stops_on_any_signals_at_any_moment_with_nothing_left(tmp_path):
+    # The virtualenv up to date first, so that no round interrupts `make install` (its own target, not under test).
+    subprocess.run(["make", "--no-print-directory", "install"], cwd=ROOT, env=clean_env({}), check=True, timeout=600,
+                   capture_output=True)  # fmt: skip
     # Every moment (starting, seeding, waiting for health, running) with every sequence of signals, in a row.
     for round_ in range(STOP_ROUNDS):
         _stop_round(tmp_path / str(round_), round_)
@@ -116,7 +111,7 @@ def test_sigint_sent_by_a_script_stops_make_up(tmp_path):
         os.kill(launcher_pid, signal.SIGINT)
         shell.wait(timeout=60)
         assert "stopped: nothing left running" in output.read_text()
-        assert_nothing_left(token, settings_from_env(env))
+        assert_nothing_left(token)
     finally:
         if shell.poll() is None:
             shell.kill()
@@ -131,8 +126,7 @@ def test_children_die_with_a_sigkilled_launcher(tmp_path):
     assert len(marked(token)) >= 7
     launcher.popen.kill()
     launcher.popen.wait()
-    wait_until(lambda: not marked(token), 60)
-    wait_until(lambda: not [p for p in system_ports(launcher.settings) if port_open(p, timeout_s=0.2)], 30)
+    wait_until(lambda: not marked(token), 60)  # every process below it, gunicorn's and Granian's workers included
 
 
 def test_make_up_refuses_wiring_settings_it_would_replace(tmp_path):
