@@ -247,3 +247,33 @@ def test_the_edge_fronts_its_scoring_service_with_the_generated_configuration(re
     assert upstream["port_value"] in scoring_ports
     edge_ports = {p["name"]: p["port"] for p in find(docs, "Service", f"{stack}-edge")["spec"]["ports"]}
     assert edge_ports == {"http": PORT, "metrics": 9901}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_namespace_enforces_the_restricted_pod_security_profile_and_every_pod_meets_it(rendered, stack):
+    docs = rendered[stack]
+    (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = [d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
+    assert len(pods) >= 8
+    for pod in pods:
+        spec = pod["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for volume in spec.get("volumes", []):
+            assert set(volume) - {"name"} <= {"emptyDir", "configMap", "secret", "persistentVolumeClaim"}, volume
+        for box in spec["containers"] + spec.get("initContainers", []):
+            assert box["securityContext"]["allowPrivilegeEscalation"] is False, box["name"]
+            assert box["securityContext"]["capabilities"]["drop"] == ["ALL"], box["name"]
+            assert not box["securityContext"].get("privileged", False)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_service_deployment_has_a_disruption_budget_that_selects_its_pods(rendered, stack):
+    docs = rendered[stack]
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    for svc in stack_services(stack):
+        pod_labels = find(docs, "Deployment", svc.name)["spec"]["template"]["metadata"]["labels"]
+        selecting = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+        assert len(selecting) == 1, svc.name
+        assert selecting[0]["spec"]["maxUnavailable"] == 1
