@@ -277,3 +277,54 @@ def test_every_service_deployment_has_a_disruption_budget_that_selects_its_pods(
         selecting = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
         assert len(selecting) == 1, svc.name
         assert selecting[0]["spec"]["maxUnavailable"] == 1
+
+
+ANYONE, PROMETHEUS = "anyone", "prometheus"
+ALL_PODS = {"edge", "scoring", "model-a", "model-b", "jobs-worker", "redis", "seed", "locust-master", "locust-worker"}
+# Each policy (before the overlay's prefix): the pods it selects, and who may connect to them.
+NETWORK_POLICIES = {
+    "default-deny": (ALL_PODS, set()),
+    "edge": ({"edge"}, {ANYONE, PROMETHEUS}),
+    "scoring": ({"scoring"}, {"edge", PROMETHEUS}),
+    "models": ({"model-a", "model-b"}, {"scoring", "jobs-worker", PROMETHEUS}),
+    "redis": ({"redis"}, {"scoring", "jobs-worker", "seed"}),
+    "jobs-worker": ({"jobs-worker"}, {PROMETHEUS}),
+    "locust-master": ({"locust-master"}, {"locust-worker"}),
+}
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Kubernetes' label selector semantics (matchLabels and the In/NotIn/Exists operators)."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for rule in selector.get("matchExpressions", []):
+        value = labels.get(rule["key"])
+        ok = {"In": value in rule.get("values", []), "NotIn": value not in rule.get("values", []),
+              "Exists": value is not None, "DoesNotExist": value is None}[rule["operator"]]  # fmt: skip
+        if not ok:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_network_policy_selects_the_pods_it_means(rendered, stack):
+    docs = rendered[stack]
+    pods = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]: d["spec"]["template"]["metadata"]
+            ["labels"] for d in docs if d["kind"] in ("Deployment", "StatefulSet")}  # fmt: skip
+    policies = {d["metadata"]["name"].removeprefix(f"{stack}-"): d for d in docs if d["kind"] == "NetworkPolicy"}
+    assert set(policies) == set(NETWORK_POLICIES)
+    for name, (selected, allowed) in NETWORK_POLICIES.items():
+        spec = policies[name]["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        assert {pod for pod, labels in pods.items() if _selects(spec["podSelector"], labels)} == selected, name
+        peers = set()
+        for rule in spec.get("ingress", []):
+            if not rule.get("from"):
+                peers.add(ANYONE)
+            for peer in rule.get("from", []):
+                if "namespaceSelector" in peer:  # only Prometheus comes from another namespace
+                    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": PROMETHEUS}
+                    peers.add(PROMETHEUS)
+                else:
+                    peers |= {pod for pod, labels in pods.items() if _selects(peer["podSelector"], labels)}
+        assert peers == allowed, name
