@@ -58,8 +58,9 @@ JOBS_WORKER = "jobs-worker"  # the job workers' Deployment in the base
 REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' PersistentVolumeClaim there
 LOCUST_CONTAINER = "locust"
 # Settings whose cluster value differs from the default. The drain delay must outlast the
-# readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
-CLUSTER_SETTINGS = {"SERVER_DRAIN_DELAY_S": "5.0"}
+# readiness probe's period x failureThreshold (2 s x 3, base/service-defaults.yaml) plus the time endpoints take to
+# update (a few seconds).
+CLUSTER_SETTINGS = {"SERVER_DRAIN_DELAY_S": "10.0"}
 GENERATED = (
     "# Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit by hand.\n"
 )

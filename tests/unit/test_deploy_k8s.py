@@ -24,6 +24,7 @@ from deploygen.containers import (
     service_target,
 )
 from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
+from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
     SERVICES,
@@ -328,3 +329,17 @@ def test_each_network_policy_selects_the_pods_it_means(rendered, stack):
                 else:
                     peers |= {pod for pod, labels in pods.items() if _selects(peer["podSelector"], labels)}
         assert peers == allowed, name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_readiness_tolerates_a_blip_and_a_draining_pod_leaves_its_service_before_it_stops(rendered, stack):
+    docs = rendered[stack]
+    drain = float(settings_value(docs, "SERVER_DRAIN_DELAY_S"))
+    graceful = ServerSettings().graceful_timeout_s
+    for svc in stack_services(stack):
+        deployment = find(docs, "Deployment", svc.name)
+        probe = container(deployment, "app")["readinessProbe"]
+        assert probe["failureThreshold"] >= 3  # one failed check (a blip) does not take the pod out
+        out_after = probe["periodSeconds"] * probe["failureThreshold"]
+        assert drain >= out_after + 3  # readiness fails, then the endpoints update, before the server stops
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + graceful
