@@ -249,3 +249,12 @@ def test_healthcheck_command_fails_unless_the_service_answers_2xx(status, health
         if status is not None:
             server.shutdown()
     assert (result.returncode == 0) is healthy
+
+
+def test_containers_carry_the_pods_security_settings_compose_can_express(compose):
+    for name, entry in compose["services"].items():
+        assert "no-new-privileges:true" in entry["security_opt"], name
+        if name != "redis":  # Redis keeps its image's entrypoint, which hands /data to its user
+            assert entry["read_only"] is True, name
+            assert entry["cap_drop"] == ["ALL"], name
+            assert any(t.startswith("/tmp") for t in entry["tmpfs"]), name
