@@ -12,7 +12,8 @@ STAMP  := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock up test test-unit lint format deploy-files env-example soak perf perf-micro clean prometheus \
+.PHONY: help install lock up test test-compose test-unit lint format deploy-files env-example soak perf perf-micro clean \
+        prometheus \
         bench profile timeit locust sweep report
 
 help:  ## list the targets
@@ -48,8 +49,10 @@ lock: | $(UV)  ## refresh uv.lock to the newest versions pyproject.toml allows, 
 	 } > requirements/meinheld.txt
 	@echo "uv.lock, requirements/uv.txt and requirements/meinheld.txt refreshed: run make test, then commit them"
 
+# `exec`: the launcher replaces the recipe's shell, so SIGTERM/SIGINT reach it directly and make returns only once it
+# has stopped everything (it also restarts a process that dies, and its children die with it).
 up: install  ## start Redis, seed it, start all six services; Ctrl-C stops everything
-	$(PY) -m system_launcher
+	exec $(PY) -m system_launcher
 
 test: install lint prometheus  ## run the linters and the whole test suite
 	$(PY) -m pytest
@@ -60,6 +63,12 @@ PROMETHEUS := .tools/prometheus/usr/bin/prometheus
 prometheus:  ## fetch Prometheus and promtool (Debian's package, no root) into .tools/ for the observability tests
 	@bash deploy/observability/fetch-prometheus .tools/prometheus || \
 	  echo "make prometheus: not fetched; the observability tests will skip (REQUIRE_PROMETHEUS=1 makes them fail)"
+
+# docker-compose.yml on a real Docker engine (DOCKER, default `docker`; CI starts one with ../shared/tools/docker-sandbox):
+# build, up --wait with the edges, both stacks' scores through the edges, Locust with two workers, a Redis restart,
+# stop with every container exiting 0; a compose project of its own on free host ports, always `down -v` at the end.
+test-compose: install  ## the compose file on a real Docker engine, end to end (a few minutes)
+	COMPOSE_TEST=1 DOCKER_BUILDKIT=0 $(PY) -m pytest -v -x --timeout 1500 tests/compose
 
 test-unit: install  ## only the tests that start no process
 	$(PY) -m pytest -m "not integration"

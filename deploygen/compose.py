@@ -5,9 +5,11 @@ settings: each process has its own host name and listens on all its interfaces, 
 as natively, published on the host's loopback only. ``make deploy-files`` rewrites the file and a
 test fails when the committed one is stale.
 
-Redis keeps its append-only file on the named volume ``redis-data``, so accepted jobs survive a restart of its
-container; each stack's job workers are one service with ``STACK_JOB_WORKERS`` replicas, their probe and
-metrics port not published (replicas cannot share a host port).
+Redis keeps its append-only file on the named volume ``redis-data``, so the features and accepted jobs survive a
+restart of its container; the ``seed`` service stays running and seeds again whenever the store lacks the seed's
+marker (healthy only while the store is seeded); every long-running service restarts unless stopped; each stack's
+job workers are one service with ``STACK_JOB_WORKERS`` replicas, their probe and metrics port not published
+(replicas cannot share a host port).
 
 Profiles: Compose only ever leaves out services that carry a profile, so Redis, the seeding job and
 both stacks carry none and ``docker compose up`` runs the whole system. The profiles add Locust:
@@ -50,8 +52,9 @@ from system_launcher.registry import (
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
-    seed_argv,
+    seed_check_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
 )
@@ -64,6 +67,17 @@ REDIS_DATA_DIR = Path("/data")  # the official image's working directory
 SEED_NAME = "seed"
 LOCUST_WEB_PORT = 8089  # Locust's default web UI port inside the master's container
 LOCUST_HOST_PORTS: dict[Stack, int] = {"async": 8089, "sync": 8090}
+# As the manifests' securityContext (the image's user 10001 is already non-root): a read-only root filesystem with a
+# /tmp in memory (gunicorn's heartbeats, prometheus-client's multiprocess files), no capability, no privilege
+# escalation. Redis keeps its image's entrypoint, which needs capabilities to hand /data to its user: only the last.
+HARDENED: dict[str, Any] = {
+    "read_only": True,
+    "tmpfs": ["/tmp:size=64m"],
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges:true"],
+}
+# A crashed long-running container comes back; one stopped on purpose stays stopped.
+RESTART = "unless-stopped"
 LOCUST_WORKERS = 2  # one per core of the 2-core machines this project is measured on
 HEADER = """\
 # Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit by hand.
@@ -123,13 +137,17 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
             "ports": [_published(settings, settings.redis_port)],
             "healthcheck": _healthcheck(["redis-cli", "ping"]),
             "deploy": _deploy(REDIS_LIMITS),
+            "security_opt": HARDENED["security_opt"],
+            "restart": RESTART,
         },
         SEED_NAME: {
             **_built(RUNTIME),
-            "command": seed_argv(),
+            "command": seed_watch_argv(),
             "environment": seed_env(settings),
+            "healthcheck": _healthcheck(seed_check_argv()),
             "depends_on": {REDIS_NAME: {"condition": "service_healthy"}},
-            "restart": "no",
+            # Seeds at start and again whenever the store is found unseeded; it ends with exit 0 on SIGTERM.
+            "restart": RESTART,
         },
     }
     for svc in SERVICES:
@@ -143,7 +161,9 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
             services[worker.kind] = _job_worker(worker, settings)
     for stack in STACKS:
         services |= _locust(stack, settings)
-    return services | observability.compose_services(settings)
+    # Prometheus and Grafana keep their data in their images' volumes, writable under a read-only root.
+    return services | {name: entry | HARDENED | {"restart": RESTART}
+                       for name, entry in observability.compose_services(settings).items()}  # fmt: skip
 
 
 def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
@@ -158,11 +178,12 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
         "deploy": _deploy(SERVICE_LIMITS),
         # Longer than gunicorn's graceful timeout (SERVER_GRACEFUL_TIMEOUT_S, 10 s): in-flight requests finish.
         "stop_grace_period": "15s",
+        "restart": RESTART,
     }
     if svc.role == "scoring":
         entry["depends_on"] = {
             REDIS_NAME: {"condition": "service_healthy"},
-            SEED_NAME: {"condition": "service_completed_successfully"},
+            SEED_NAME: {"condition": "service_healthy"},
             service(svc.stack, "model_a").name: {"condition": "service_healthy"},
             service(svc.stack, "model_b").name: {"condition": "service_healthy"},
         }
@@ -178,13 +199,14 @@ def _job_worker(worker: JobWorker, settings: StackSettings) -> dict[str, Any]:
         "healthcheck": _healthcheck(job_worker_healthcheck_argv(worker, settings)),
         "depends_on": {
             REDIS_NAME: {"condition": "service_healthy"},
-            SEED_NAME: {"condition": "service_completed_successfully"},
+            SEED_NAME: {"condition": "service_healthy"},
             service(worker.stack, "model_a").name: {"condition": "service_healthy"},
             service(worker.stack, "model_b").name: {"condition": "service_healthy"},
         },
         "deploy": {"replicas": settings.job_workers, **_deploy(SERVICE_LIMITS)},
         # Longer than WORKER_GRACE_S (10 s): the jobs in hand finish.
         "stop_grace_period": "15s",
+        "restart": RESTART,
     }
 
 
@@ -199,6 +221,7 @@ def _edge(stack: Stack, settings: StackSettings) -> dict[str, Any]:
         "healthcheck": _healthcheck(edge_healthcheck_argv(stack, settings)),
         "depends_on": {service(stack, "scoring").name: {"condition": "service_healthy"}},
         "deploy": _deploy(EDGE_LIMITS),
+        "restart": RESTART,
     }
 
 
@@ -211,7 +234,7 @@ def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
         master: {
             **_built(BENCH),
             "profiles": profiles,
-            "command": locust_master_argv(scoring.url(settings)),
+            "command": locust_master_argv(scoring.url(settings), stack),
             "ports": [f"{settings.host}:{LOCUST_HOST_PORTS[stack]}:{LOCUST_WEB_PORT}"],
             "depends_on": {entry: {"condition": "service_healthy"}},
             "deploy": _deploy(LOCUST_LIMITS),
@@ -219,7 +242,7 @@ def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
         f"locust-{stack}-worker": {
             **_built(BENCH),
             "profiles": profiles,
-            "command": locust_worker_argv(master),
+            "command": locust_worker_argv(master, stack),
             "depends_on": {master: {"condition": "service_started"}},
             "deploy": {"replicas": LOCUST_WORKERS, **_deploy(LOCUST_LIMITS)},
         },
@@ -227,11 +250,13 @@ def _locust(stack: Stack, settings: StackSettings) -> dict[str, dict[str, Any]]:
 
 
 def _built(target: str) -> dict[str, Any]:
-    """This project's image, built from the Dockerfile's ``target``; ``.env`` settings if the file exists."""
+    """This project's image, built from the Dockerfile's ``target``; ``.env`` settings if the file exists; the
+    Kubernetes pods' security settings that compose can express."""
     return {
         "image": image(target),
         "build": {"context": ".", "target": target},
         "env_file": [{"path": ".env", "required": False}],
+        **HARDENED,
     }
 
 

@@ -38,8 +38,8 @@ from system_launcher.registry import (
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
-    seed_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
     stack_services,
@@ -55,11 +55,12 @@ EDGE_METRICS_PORT = 9901
 APP_CONTAINER = "app"
 EDGE_CONTAINER = "edge"
 JOBS_WORKER = "jobs-worker"  # the job workers' Deployment in the base
-REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' volume there (an emptyDir until issue 16 makes it durable)
+REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' PersistentVolumeClaim there
 LOCUST_CONTAINER = "locust"
 # Settings whose cluster value differs from the default. The drain delay must outlast the
-# readiness probe's period x failureThreshold (2 s x 1) plus the time endpoints take to update.
-CLUSTER_SETTINGS = {"SERVER_DRAIN_DELAY_S": "5.0"}
+# readiness probe's period x failureThreshold (2 s x 3, base/service-defaults.yaml) plus the time endpoints take to
+# update (a few seconds).
+CLUSTER_SETTINGS = {"SERVER_DRAIN_DELAY_S": "10.0"}
 GENERATED = (
     "# Generated from system_launcher/registry.py by `make deploy-files` (python -m deploygen): do not edit by hand.\n"
 )
@@ -87,9 +88,10 @@ def base_name(svc: Service) -> str:
 def commands(stack: Stack) -> list[dict[str, Any]]:
     """Patches giving every container of a stack its image, command and environment from the registry."""
     settings = k8s_settings(stack)
+    seed = _container(RUNTIME, seed_watch_argv(), seed_env(settings))
     patches = [
-        _patch("apps/v1", "Deployment", REDIS_NAME, {"name": "redis", "args": redis_argv(REDIS_SERVER, settings)}),
-        _patch("batch/v1", "Job", "seed", {"name": "seed", **_container(RUNTIME, seed_argv(), seed_env(settings))}),
+        _patch("apps/v1", "StatefulSet", REDIS_NAME, {"name": "redis", "args": redis_argv(REDIS_SERVER, settings)}),
+        _patch("apps/v1", "Deployment", "seed", {"name": "seed", **seed}),
     ]
     for svc in stack_services(stack):
         container = _container(service_target(svc, settings), service_argv(svc, settings), container_env(svc, settings))
@@ -100,7 +102,8 @@ def commands(stack: Stack) -> list[dict[str, Any]]:
     patches.append(_patch("apps/v1", "Deployment", JOBS_WORKER, {"name": APP_CONTAINER, **worker},
                           replicas=settings.job_workers))  # fmt: skip
     scoring_url = service(stack, "scoring").url(settings)
-    master_argv, worker_argv = locust_master_argv(scoring_url), locust_worker_argv(f"{stack}-locust-master")
+    master_argv = locust_master_argv(scoring_url, stack)
+    worker_argv = locust_worker_argv(f"{stack}-locust-master", stack)
     patches += [
         _patch("apps/v1", "Deployment", "locust-master", {"name": LOCUST_CONTAINER, "command": master_argv}),
         _patch("apps/v1", "Deployment", "locust-worker", {"name": LOCUST_CONTAINER, "command": worker_argv}),

@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 
 from feature_store.failures import read_failure
 from feature_store.pool import pool_kwargs
-from feature_store.schema import FEATURE_NAMES, entity_key
+from feature_store.schema import FEATURE_NAMES, SEED_MARKER_KEY, UNSEEDED, entity_key
 from feature_store.vector import Vector, vector_from_store
 from service_runtime.core.context import RequestContext
 
@@ -43,12 +43,12 @@ class AsyncFeatureReader:
         return vector_from_store(entity_id, values)
 
     async def ping(self) -> str:
-        """``ok`` when Redis answers, else why not."""
+        """``ok`` when Redis answers and holds the seed's marker, ``unseeded`` if it lacks it, else why not."""
         try:
-            await self._redis.ping()
+            seeded = await self._redis.exists(SEED_MARKER_KEY)
         except redis.exceptions.RedisError as exc:
             return type(exc).__name__
-        return "ok"
+        return "ok" if seeded else UNSEEDED
 
     async def aclose(self) -> None:
         """Close every pooled connection."""

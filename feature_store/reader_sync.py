@@ -6,7 +6,7 @@ from __future__ import annotations
 from feature_store.failures import read_failure
 from feature_store.pool import pool_kwargs
 from feature_store.redis_without_asyncio import redis
-from feature_store.schema import FEATURE_NAMES, entity_key
+from feature_store.schema import FEATURE_NAMES, SEED_MARKER_KEY, UNSEEDED, entity_key
 from feature_store.vector import Vector, vector_from_store
 from service_runtime.core.context import RequestContext
 
@@ -38,12 +38,12 @@ class FeatureReader:
         return vector_from_store(entity_id, values)
 
     def ping(self) -> str:
-        """``ok`` when Redis answers, else why not."""
+        """``ok`` when Redis answers and holds the seed's marker, ``unseeded`` if it lacks it, else why not."""
         try:
-            self._redis.ping()
+            seeded = self._redis.exists(SEED_MARKER_KEY)
         except redis.RedisError as exc:
             return type(exc).__name__
-        return "ok"
+        return "ok" if seeded else UNSEEDED
 
     def close(self) -> None:
         """Close every pooled connection."""

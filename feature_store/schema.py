@@ -50,6 +50,12 @@ def validate_entity_id(value: object) -> str:
     return value
 
 
+# Written by the seed after every entity, so its presence means a complete seed: readiness checks it, and the seed's
+# watch mode seeds again when it is gone (a Redis that lost its data).
+SEED_MARKER_KEY = f"meta:features:{SCHEMA_VERSION}"
+UNSEEDED = "unseeded"  # the readiness state of a Redis that answers without the marker
+
+
 def entity_key(entity_id: str) -> str:
     """The Redis key of an entity's feature hash (the id must already be validated)."""
     return KEY_PREFIX + entity_id

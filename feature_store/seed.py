@@ -2,13 +2,16 @@
 
 Each entity's features are a pure function of ``(seed, entity_id)``, so any process (a test, a
 load generator) can recompute them without Redis, and re-seeding writes the same bytes: safe
-and idempotent.
+and idempotent. The marker key (``SEED_MARKER_KEY``) is written last: ``--check`` asks for it, and
+``--watch`` seeds whenever it is missing (at start, and after Redis lost its data), until SIGTERM or Ctrl-C.
 """
 
 from __future__ import annotations
 
 import random
+import signal
 import sys
+import threading
 import time
 
 import redis
@@ -16,12 +19,12 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 from tqdm import tqdm
 
-from feature_store.schema import FEATURE_NAMES, SCHEMA_VERSION, entity_key
+from feature_store.schema import FEATURE_NAMES, SCHEMA_VERSION, SEED_MARKER_KEY, entity_key
 from feature_store.vector import Vector, vector_to_store
 from service_runtime.core.settings import redis_url_field, settings_config
 
 DEFAULT_SEED = 42
-META_KEY = f"meta:features:{SCHEMA_VERSION}"
+META_KEY = SEED_MARKER_KEY
 
 # Iris-like ranges, the original study's feature space (its bare-list body is [5.1, 3.5, 1.4, 0.2]).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -54,13 +57,47 @@ class SeedSettings(BaseSettings):
     seed: int = Field(default=DEFAULT_SEED, description="Seed of the feature generator.")
     batch_size: int = Field(default=1_000, ge=1, description="Entities per pipelined round trip.")
     timeout_s: float = Field(default=5.0, gt=0, description="Socket timeout of each Redis call.")
+    watch_interval_s: float = Field(
+        default=5.0, gt=0, le=3600, description="In --watch mode, how often the marker key is checked."
+    )
+
+
+def _client(settings: SeedSettings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=settings.timeout_s, socket_connect_timeout=settings.timeout_s
+    )
+
+
+def is_seeded(settings: SeedSettings) -> bool:
+    """Whether the store holds the marker a complete seed writes last."""
+    client = _client(settings)
+    try:
+        return bool(client.exists(SEED_MARKER_KEY))
+    finally:
+        client.close()
+
+
+def watch(settings: SeedSettings, stop: threading.Event, say=print) -> int:
+    """Seed whenever the marker is missing, checking every ``watch_interval_s`` until ``stop``; how many seeds ran.
+    Redis being down is waited out (the next check retries), never fatal."""
+    seeds = 0
+    while not stop.is_set():
+        try:
+            if not is_seeded(settings):
+                say(f"the store at {settings.redis_url} is unseeded: seeding it", flush=True)
+                seed(settings, progress=False)
+                seeds += 1
+                say(f"seeded {settings.entities} entities", flush=True)
+        except redis.RedisError as exc:
+            say(f"cannot check or seed {settings.redis_url} ({exc}); retrying in {settings.watch_interval_s}s",
+                flush=True)  # fmt: skip
+        stop.wait(settings.watch_interval_s)
+    return seeds
 
 
 def seed(settings: SeedSettings, progress: bool | None = None) -> int:
     """Write every entity's hash in pipelined batches and return how many were written."""
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=settings.timeout_s, socket_connect_timeout=settings.timeout_s
-    )
+    client = _client(settings)
     ids = entity_ids(settings.entities)
     try:
         with tqdm(
@@ -96,10 +133,27 @@ def main(argv: list[str] | None = None) -> int:
                         help="seed of the feature generator (default: %(default)s)")  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size,
                         help="entities per pipelined round trip (default: %(default)s)")  # fmt: skip
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true",
+                      help="exit 0 if the store holds the seed's marker, else 1 (default: %(default)s)")  # fmt: skip
+    mode.add_argument("--watch", action="store_true",
+                      help="stay running: seed whenever the marker is missing, checking every SEED_WATCH_INTERVAL_S; "
+                      "SIGTERM or Ctrl-C ends it with exit code 0 (default: %(default)s)")  # fmt: skip
     args = parser.parse_args(argv)
-    settings = SeedSettings(
-        redis_url=args.redis_url, entities=args.entities, seed=args.seed, batch_size=args.batch_size
-    )
+    flags = {"redis_url": args.redis_url, "entities": args.entities, "seed": args.seed, "batch_size": args.batch_size}
+    settings = defaults.model_copy(update=flags)
+    if args.check:
+        try:
+            return 0 if is_seeded(settings) else 1
+        except redis.RedisError as exc:
+            print(f"cannot check {settings.redis_url}: {exc}", file=sys.stderr)
+            return 1
+    if args.watch:
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # installed explicitly: SIGINT may be inherited as ignored
+            signal.signal(sig, lambda *_: stop.set())
+        watch(settings, stop)
+        return 0
     started = time.perf_counter()
     try:
         written = seed(settings)

@@ -287,16 +287,27 @@ def seed_argv(python: str = "python") -> list[str]:
     return [python, "-m", "feature_store.seed"]
 
 
+def seed_watch_argv(python: str = "python") -> list[str]:
+    """The seed keeper: seeds whenever the store lacks the seed's marker (a Redis that lost its data), until SIGTERM."""
+    return [*seed_argv(python), "--watch"]
+
+
+def seed_check_argv(python: str = "python") -> list[str]:
+    """The seed's health probe: exits 0 only when the store holds the seed's marker."""
+    return [*seed_argv(python), "--check"]
+
+
 def seed_env(settings: StackSettings) -> dict[str, str]:
     """The environment of the seeding job."""
     return {"SEED_REDIS_URL": settings.effective_redis_url()}
 
 
-def locust_master_argv(target_url: str, python: str = "python") -> list[str]:
-    """The master of a distributed Locust run against ``target_url``: serves the web UI, spreads users over workers."""
-    return [python, "-m", "locust", "-f", LOCUSTFILE, "--master", "--host", target_url]
+def locust_master_argv(target_url: str, stack: Stack, python: str = "python") -> list[str]:
+    """The master of a distributed Locust run against ``stack``'s scoring at ``target_url``: serves the web UI,
+    spreads users over workers. ``--stack`` picks the predict path (without it the sync stack answers 404)."""
+    return [python, "-m", "locust", "-f", LOCUSTFILE, "--master", "--host", target_url, "--stack", stack]
 
 
-def locust_worker_argv(master_host: str, python: str = "python") -> list[str]:
-    """A Locust worker: runs the simulated users the master at ``master_host`` gives it."""
-    return [python, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-host", master_host]
+def locust_worker_argv(master_host: str, stack: Stack, python: str = "python") -> list[str]:
+    """A Locust worker: runs the simulated users the master at ``master_host`` gives it, on ``stack``'s path."""
+    return [python, "-m", "locust", "-f", LOCUSTFILE, "--worker", "--master-host", master_host, "--stack", stack]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -18,6 +18,7 @@ import requests
 from service_runtime.core.topology import HEALTHCHECK_PATH
 from system_launcher.edge import EdgeSettings, edge_argv, edge_config, find_envoy
 from system_launcher.net import port_open
+from system_launcher.parent_death import die_with_parent
 from system_launcher.redis_server import find_redis_server
 from system_launcher.registry import (
     EDGES,
@@ -32,6 +33,7 @@ from system_launcher.registry import (
     redis_argv,
     seed_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
     service_env,
@@ -39,12 +41,17 @@ from system_launcher.registry import (
 from system_launcher.settings import StackSettings
 
 STOP_GRACE_S = 15.0
+SEED_KEEPER = "seed-keeper"  # `feature_store.seed --watch`: seeds again whenever the store lost its data
 # Every process runs from the repository root: the project is run from its checkout, not installed.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class StartError(RuntimeError):
     """A process of the system did not start or did not become healthy."""
+
+
+class Interrupted(Exception):
+    """``interrupt()`` was called (a signal) while the system was starting."""
 
 
 @dataclass
@@ -54,6 +61,7 @@ class Process:
     name: str
     popen: subprocess.Popen
     log: Path
+    started: float = field(default_factory=time.monotonic)
 
     def tail(self, lines: int = 20) -> str:
         """The end of its log, to explain a failure."""
@@ -73,6 +81,7 @@ class Supervisor:
         services: Iterable[Service] = SERVICES,
         python: str = sys.executable,
         overrides: Mapping[str, Mapping[str, str]] | None = None,
+        keep_seeded: bool = False,
     ):
         self.settings = settings
         self.services = tuple(services)
@@ -81,6 +90,13 @@ class Supervisor:
         self.overrides = overrides or {}
         self.edge_settings = EdgeSettings()
         self.processes: list[Process] = []
+        # make up also runs the seed keeper; experiments and tests that empty Redis on purpose do not.
+        self.keep_seeded = keep_seeded
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        """Make ``start()`` give up at its next check (safe from a signal handler: it only sets a flag)."""
+        self._interrupted = True
 
     # -- starting ----------------------------------------------------------------------------------
     def start(self, say=print) -> None:
@@ -92,6 +108,9 @@ class Supervisor:
                 self.start_redis()
             say(f"seeding the feature store at {self.settings.effective_redis_url()}")
             self.seed()
+            if self.keep_seeded:
+                say(f"starting {SEED_KEEPER} (seeds again whenever the store is found unseeded)")
+                self.start_seed_keeper()
             for svc in self.services:
                 say(f"starting {svc.name} on {svc.direct_url(self.settings)}")
                 self.start_service(svc)
@@ -110,6 +129,23 @@ class Supervisor:
         """Start (or restart) one service with its registry command and environment."""
         env = service_env(svc, self.settings) | dict(self.overrides.get(svc.name, {}))
         return self._spawn(svc.name, service_argv(svc, self.settings, self.python), env)
+
+    def start_seed_keeper(self) -> Process:
+        """Start (or restart) ``feature_store.seed --watch`` on this system's Redis."""
+        return self._spawn(SEED_KEEPER, seed_watch_argv(self.python), seed_env(self.settings))
+
+    def restart(self, name: str) -> Process:
+        """Start again the process called ``name`` with its registry command and environment, without waiting for
+        it to become healthy (so the caller stays responsive)."""
+        if name == "redis":
+            return self._spawn("redis", redis_argv(find_redis_server(), self.settings), {})
+        if name == SEED_KEEPER:
+            return self.start_seed_keeper()
+        starters = {svc.name: (self.start_service, svc) for svc in self.services}
+        starters |= {edge.name: (self.start_edge, edge) for edge in self.edges()}
+        starters |= {worker.name: (self.start_job_worker, worker) for worker in self.job_workers()}
+        start, what = starters[name]
+        return start(what)
 
     def edges(self) -> list[Edge]:
         """The edges to run: one per stack whose scoring service this supervisor runs, when the edge is on."""
@@ -172,6 +208,7 @@ class Supervisor:
                 stdin=subprocess.DEVNULL,
                 cwd=PROJECT_ROOT,
                 start_new_session=True,  # its own process group: stopped as a whole, deaf to our Ctrl-C
+                preexec_fn=die_with_parent(),  # and SIGTERMed by the kernel if the launcher dies, even by SIGKILL
             )
         process = Process(name, popen, log)
         self.processes.append(process)
@@ -193,12 +230,25 @@ class Supervisor:
         finally:
             client.close()
 
-    def seed(self) -> None:
-        """Run the seeding job to completion."""
-        result = subprocess.run(
-            seed_argv(self.python), env=os.environ | seed_env(self.settings), cwd=PROJECT_ROOT, timeout=300, check=False
-        )
-        if result.returncode != 0:
+    def seed(self, timeout_s: float = 300.0) -> None:
+        """Run the seeding job to completion (its output on ours)."""
+        popen = subprocess.Popen(seed_argv(self.python), env=os.environ | seed_env(self.settings), cwd=PROJECT_ROOT,
+                                 stdin=subprocess.DEVNULL, start_new_session=True,
+                                 preexec_fn=die_with_parent())  # fmt: skip
+        deadline = time.monotonic() + timeout_s
+        try:
+            while popen.poll() is None:
+                if self._interrupted:
+                    raise Interrupted("interrupted while seeding")
+                if time.monotonic() > deadline:
+                    raise StartError(f"seeding took more than {timeout_s:.0f}s")
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    popen.wait(timeout=0.1)
+        finally:
+            if popen.poll() is None:
+                _signal_group(popen, signal.SIGKILL)
+                popen.wait()
+        if popen.returncode != 0:
             raise StartError("seeding the feature store failed (see above)")
 
     def _wait_healthy(self, say) -> None:
@@ -215,6 +265,8 @@ class Supervisor:
     def _poll(self, name: str, check, errors: tuple[type[BaseException], ...]) -> None:
         deadline = time.monotonic() + self.settings.ready_timeout_s
         while time.monotonic() < deadline:
+            if self._interrupted:
+                raise Interrupted(f"interrupted while waiting for {name}")
             self._raise_if_any_exited()
             try:
                 if check():

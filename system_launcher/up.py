@@ -1,15 +1,19 @@
 """``make up`` (``python -m system_launcher``): start Redis, seed it, start all six services and the job workers, stay
 in the foreground.
 
-Ctrl-C or SIGTERM stops every process it started; nothing is left listening.
+A process that dies is restarted after a backoff (and the launcher says so). Any number of SIGINT or SIGTERM stops
+every process it started; nothing is left listening. Its children die with it even if it is SIGKILLed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
+
+from dotenv import dotenv_values
 
 from service_runtime.core.topology import (
     DOCS_PATH,
@@ -21,12 +25,14 @@ from service_runtime.core.topology import (
     oip_infer_path,
     predict_path,
 )
+from system_launcher.backoff import RestartBackoff
 from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
 from system_launcher.edge import EnvoyNotFound
 from system_launcher.redis_server import RedisServerNotFound
 from system_launcher.registry import SERVICES, job_workers, service
 from system_launcher.settings import StackSettings
-from system_launcher.supervisor import StartError, Supervisor
+from system_launcher.supervisor import Interrupted, StartError, Supervisor
+from system_launcher.user_env import refusal_message, refused_settings
 
 
 def curl_lines(settings: StackSettings) -> list[str]:
@@ -95,13 +101,19 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the system until Ctrl-C or SIGTERM."""
+    """Run the system until SIGINT or SIGTERM, restarting (with backoff) any process that dies."""
     parser().parse_args(argv)
     settings = StackSettings()
-    # SIGTERM behaves like Ctrl-C. (Raising from the handler, rather than setting a
-    # threading.Event, cannot deadlock with a main thread waiting on that Event.)
-    signal.signal(signal.SIGTERM, _interrupt)
-    supervisor = Supervisor(settings)
+    refused = refused_settings(settings, os.environ, dotenv_values(".env") if os.path.exists(".env") else {})
+    if refused:
+        print(refusal_message(refused), file=sys.stderr)
+        return 2
+    supervisor = Supervisor(settings, keep_seeded=True)
+    stop = StopRequest(supervisor)
+    # Installed explicitly for both signals: a background job of a script inherits SIGINT as ignored. The handler only
+    # sets flags, so no second signal (GNU make forwards them) can ever abort the stop below.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""
@@ -110,24 +122,50 @@ def main(argv: list[str] | None = None) -> int:
               "Try:\n")  # fmt: skip
         print("\n".join(curl_lines(settings)))
         print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
-        while not (dead := supervisor.exited()):
-            time.sleep(0.5)
-        names = ", ".join(p.name for p in dead)
-        print(f"\n{names} stopped unexpectedly; see {settings.log_dir}. Stopping everything.", file=sys.stderr)
-        return 1
+        keep_running(supervisor, stop, RestartBackoff())
+        print("\nstopping...", flush=True)
+        return 0
+    except Interrupted:
+        print("\nstopping...", flush=True)
+        return 0
     except (StartError, EnvoyNotFound, RedisServerNotFound, OSError) as exc:
         print(f"\nmake up failed: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
-        return 0
     finally:
-        # Ignore further Ctrl-C while stopping, so a second press cannot leave orphans.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop()
         print("stopped: nothing left running.", flush=True)
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+class StopRequest:
+    """The SIGINT/SIGTERM handler: counts the signals and interrupts a start in progress; never raises."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self.supervisor = supervisor
+        self.signals = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.signals += 1
+        self.supervisor.interrupt()
+
+
+def keep_running(supervisor: Supervisor, stop: StopRequest, backoff: RestartBackoff, tick_s: float = 0.2) -> None:
+    """Until a stop is requested: restart each process that exited, after its backoff, and say so."""
+    due: dict[str, float] = {}  # dead process name -> when to restart it
+    while not stop.signals:
+        now = time.monotonic()
+        for process in supervisor.exited():
+            if process.name not in due:
+                delay = backoff.delay(process.name, now - process.started)
+                print(f"{process.name} exited with code {process.popen.returncode}; restarting it in {delay:.0f}s "
+                      f"(death {backoff.restarts(process.name)} in a row; log: {process.log})",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                due[process.name] = now + delay
+        for name, when in list(due.items()):
+            if now >= when and not stop.signals:
+                try:
+                    supervisor.restart(name)
+                    print(f"{name} restarted", file=sys.stderr, flush=True)
+                except OSError as exc:  # its next death check schedules another try
+                    print(f"{name} could not be restarted: {exc}", file=sys.stderr, flush=True)
+                del due[name]
+        time.sleep(tick_s)

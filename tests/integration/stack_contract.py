@@ -11,13 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
+import redis
 import requests
 from requests.adapters import HTTPAdapter
 
 from benchmark.load.expected import expected_answer, expected_body
-from feature_store.schema import entity_key
+from feature_store.schema import UNSEEDED, entity_key
+from feature_store.seed import SeedSettings, seed
 from service_runtime.core.topology import predict_path
+from system_launcher.net import free_ports
 from system_launcher.registry import service
+from tests.integration.harness import extra_service
 
 TIMEOUT = 5
 CONCURRENCY = 24
@@ -192,6 +196,29 @@ def test_readiness_checks_every_dependency(running, http, stack):
     for model in ("model_a", "model_b"):
         answer = http.get(service(stack, model).url(running.settings, "/api/v1/ready"), timeout=TIMEOUT).json()
         assert answer == {"status": "ready", "checks": {}}
+
+
+def test_readiness_reports_an_unseeded_store_until_it_is_seeded(running, http, stack, tmp_path):
+    # One more scoring process on a database of the same Redis that nothing seeded (one per stack).
+    redis_url = running.settings.effective_redis_url().rsplit("/", 1)[0] + ("/2" if stack == "async" else "/3")
+    scoring = service(stack, "scoring")
+    port = str(free_ports(1)[0])
+    ready_url = f"http://127.0.0.1:{port}/api/v1/ready"
+    client = redis.Redis.from_url(redis_url, socket_timeout=TIMEOUT)
+    try:
+        client.flushdb()
+        with extra_service(scoring, running.settings, tmp_path / "scoring.log", SERVER_PORT=port,
+                           SCORING_REDIS_URL=redis_url):  # fmt: skip
+            response = http.get(ready_url, timeout=TIMEOUT)
+            assert response.status_code == 503
+            assert response.json()["checks"]["redis"] == UNSEEDED
+            seed(SeedSettings(redis_url=redis_url, entities=10), progress=False)
+            response = http.get(ready_url, timeout=TIMEOUT)
+            assert response.status_code == 200
+            assert response.json()["checks"]["redis"] == "ok"
+    finally:
+        client.flushdb()
+        client.close()
 
 
 def test_request_id_is_echoed(running, http, stack):

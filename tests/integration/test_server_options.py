@@ -130,7 +130,9 @@ def test_stops_cleanly_after_draining_and_every_worker_closed_its_clients(runnin
     wait_until(lambda: requests.get(ready, timeout=0.5).json().get("error") == "draining", 10,
                errors=(OSError, requests.RequestException))  # fmt: skip
     assert process.popen.wait(timeout=15) == 0
-    models = [p for p in running.supervisor.processes if p.name != scoring.name]
+    # The model services (the job workers, which this supervisor also runs, stop with the rest).
+    model_names = {service(stack, role).name for role in ("model_a", "model_b")}
+    models = [p for p in running.supervisor.processes if p.name in model_names]
     running.supervisor.stop()
     assert [p.popen.returncode for p in models] == [0, 0]  # stopped on SIGTERM, not killed after the grace period
     assert [p for p in every_pid if pid_alive(p)] == []

@@ -39,8 +39,9 @@ from system_launcher.registry import (
     job_worker_argv,
     job_worker_env,
     redis_argv,
-    seed_argv,
+    seed_check_argv,
     seed_env,
+    seed_watch_argv,
     service,
     service_argv,
 )
@@ -102,7 +103,8 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
         assert entry["image"] == image(service_target(svc, settings))
     assert services["redis"]["command"] == redis_argv(REDIS_SERVER, settings)
     assert services["redis"]["image"] == REDIS_IMAGE
-    assert services["seed"]["command"] == seed_argv()
+    assert services["seed"]["command"] == seed_watch_argv()
+    assert services["seed"]["healthcheck"]["test"] == ["CMD", *seed_check_argv()]
     assert services["seed"]["environment"] == seed_env(settings)
 
 
@@ -160,7 +162,7 @@ def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(c
         probe = " ".join(entry["healthcheck"]["test"])
         assert " ".join(job_worker_healthcheck_argv(worker, settings)) in probe
         assert f"127.0.0.1:{entry['environment']['WORKER_PORT']}/api/v1/healthcheck" in probe
-        assert entry["depends_on"]["seed"] == {"condition": "service_completed_successfully"}
+        assert entry["depends_on"]["seed"] == {"condition": "service_healthy"}
         assert (
             entry["environment"]["JOBS_REDIS_URL"]
             == compose["services"][f"{stack}-scoring"]["environment"]["JOBS_REDIS_URL"]
@@ -183,8 +185,9 @@ def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
     for stack in STACKS:
         master, worker = compose["services"][f"locust-{stack}-master"], compose["services"][f"locust-{stack}-worker"]
         assert set(master["profiles"]) == set(worker["profiles"]) == {stack, "bench"}
-        assert master["command"][-3:] == ["--master", "--host", service(stack, "scoring").url(compose_settings())]
-        assert worker["command"][-2:] == ["--master-host", f"locust-{stack}-master"]
+        assert master["command"][-5:] == ["--master", "--host", service(stack, "scoring").url(compose_settings()),
+                                          "--stack", stack]  # fmt: skip
+        assert worker["command"][-4:] == ["--master-host", f"locust-{stack}-master", "--stack", stack]
         assert worker["deploy"]["replicas"] >= 1
 
 
@@ -197,10 +200,12 @@ def test_start_order_waits_for_health_and_the_seeding_job(compose):
                 assert "healthcheck" in services[dependency], f"{name} waits for {dependency}, which has no healthcheck"
     for stack in STACKS:
         depends = services[f"{stack}-scoring"]["depends_on"]
-        assert depends["seed"] == {"condition": "service_completed_successfully"}
+        assert depends["seed"] == {"condition": "service_healthy"}  # the store holds the seed's marker
         assert depends["redis"] == {"condition": "service_healthy"}
         assert depends[f"{stack}-model-a"] == depends[f"{stack}-model-b"] == {"condition": "service_healthy"}
-    assert services["seed"]["restart"] == "no"
+    # Every long-running container comes back after a crash (the seed keeper included); Locust's runs do not.
+    for name, entry in services.items():
+        assert entry.get("restart") == (None if name.startswith("locust-") else "unless-stopped"), name
 
 
 def test_both_stacks_get_the_same_limits(compose):
@@ -245,3 +250,12 @@ def test_healthcheck_command_fails_unless_the_service_answers_2xx(status, health
         if status is not None:
             server.shutdown()
     assert (result.returncode == 0) is healthy
+
+
+def test_containers_carry_the_pods_security_settings_compose_can_express(compose):
+    for name, entry in compose["services"].items():
+        assert "no-new-privileges:true" in entry["security_opt"], name
+        if name != "redis":  # Redis keeps its image's entrypoint, which hands /data to its user
+            assert entry["read_only"] is True, name
+            assert entry["cap_drop"] == ["ALL"], name
+            assert any(t.startswith("/tmp") for t in entry["tmpfs"]), name

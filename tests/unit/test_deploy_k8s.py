@@ -24,6 +24,7 @@ from deploygen.containers import (
     service_target,
 )
 from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
+from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
     SERVICES,
@@ -33,8 +34,8 @@ from system_launcher.registry import (
     locust_master_argv,
     locust_worker_argv,
     redis_argv,
-    seed_argv,
     seed_env,
+    seed_watch_argv,
     service_argv,
     stack_services,
 )
@@ -122,14 +123,14 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
         assert app["command"] == service_argv(svc, settings)
         assert env_of(app) == container_env(svc, settings)
         assert app["image"] == image(service_target(svc, settings))
-    seed = container(find(docs, "Job", f"{stack}-seed"), "seed")
-    assert (seed["command"], env_of(seed)) == (seed_argv(), seed_env(settings))
-    redis = container(find(docs, "Deployment", f"{stack}-redis"), "redis")
+    seed = container(find(docs, "Deployment", f"{stack}-seed"), "seed")
+    assert (seed["command"], env_of(seed)) == (seed_watch_argv(), seed_env(settings))
+    redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
     assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
     master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")
-    assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings))
+    assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings), stack)
     worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")
-    assert worker["command"] == locust_worker_argv(f"{stack}-locust-master")
+    assert worker["command"] == locust_worker_argv(f"{stack}-locust-master", stack)
     assert master["image"] == worker["image"] == image(BENCH)
 
 
@@ -146,13 +147,15 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
         urls += [f"grpc://{value}" for key, value in env.items() if key.endswith("_GRPC_TARGET")]
     worker_env = env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app"))
     urls += [value for value in worker_env.values() if "://" in value]
-    urls.append(container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"][-1])
-    urls.append(env_of(container(find(docs, "Job", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
+    master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"]
+    urls.append(master[master.index("--host") + 1])
+    urls.append(env_of(container(find(docs, "Deployment", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
     assert len(urls) >= 7
     for url in urls:
         parts = urlsplit(url)
         assert parts.port in service_ports.get(parts.hostname, set()), f"{url}: no such Service port"
-    master_host = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")["command"][-1]
+    worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")["command"]
+    master_host = worker[worker.index("--master-host") + 1]
     assert 5557 in service_ports[master_host]
 
 
@@ -223,7 +226,7 @@ def test_autoscaler_settings_and_namespace_belong_to_the_stack(rendered, stack):
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_runs_as_non_root(rendered, stack):
     for doc in rendered[stack]:
-        if doc["kind"] in ("Deployment", "Job"):
+        if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
 
 
@@ -245,3 +248,98 @@ def test_the_edge_fronts_its_scoring_service_with_the_generated_configuration(re
     assert upstream["port_value"] in scoring_ports
     edge_ports = {p["name"]: p["port"] for p in find(docs, "Service", f"{stack}-edge")["spec"]["ports"]}
     assert edge_ports == {"http": PORT, "metrics": 9901}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_namespace_enforces_the_restricted_pod_security_profile_and_every_pod_meets_it(rendered, stack):
+    docs = rendered[stack]
+    (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pods = [d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
+    assert len(pods) >= 8
+    for pod in pods:
+        spec = pod["spec"]
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        for volume in spec.get("volumes", []):
+            assert set(volume) - {"name"} <= {"emptyDir", "configMap", "secret", "persistentVolumeClaim"}, volume
+        for box in spec["containers"] + spec.get("initContainers", []):
+            assert box["securityContext"]["allowPrivilegeEscalation"] is False, box["name"]
+            assert box["securityContext"]["capabilities"]["drop"] == ["ALL"], box["name"]
+            assert not box["securityContext"].get("privileged", False)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_service_deployment_has_a_disruption_budget_that_selects_its_pods(rendered, stack):
+    docs = rendered[stack]
+    budgets = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    for svc in stack_services(stack):
+        pod_labels = find(docs, "Deployment", svc.name)["spec"]["template"]["metadata"]["labels"]
+        selecting = [b for b in budgets if b["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()]
+        assert len(selecting) == 1, svc.name
+        assert selecting[0]["spec"]["maxUnavailable"] == 1
+
+
+ANYONE, PROMETHEUS = "anyone", "prometheus"
+ALL_PODS = {"edge", "scoring", "model-a", "model-b", "jobs-worker", "redis", "seed", "locust-master", "locust-worker"}
+# Each policy (before the overlay's prefix): the pods it selects, and who may connect to them.
+NETWORK_POLICIES = {
+    "default-deny": (ALL_PODS, set()),
+    "edge": ({"edge"}, {ANYONE, PROMETHEUS}),
+    "scoring": ({"scoring"}, {"edge", PROMETHEUS}),
+    "models": ({"model-a", "model-b"}, {"scoring", "jobs-worker", PROMETHEUS}),
+    "redis": ({"redis"}, {"scoring", "jobs-worker", "seed"}),
+    "jobs-worker": ({"jobs-worker"}, {PROMETHEUS}),
+    "locust-master": ({"locust-master"}, {"locust-worker"}),
+}
+
+
+def _selects(selector: dict, labels: dict[str, str]) -> bool:
+    """Kubernetes' label selector semantics (matchLabels and the In/NotIn/Exists operators)."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for rule in selector.get("matchExpressions", []):
+        value = labels.get(rule["key"])
+        ok = {"In": value in rule.get("values", []), "NotIn": value not in rule.get("values", []),
+              "Exists": value is not None, "DoesNotExist": value is None}[rule["operator"]]  # fmt: skip
+        if not ok:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_each_network_policy_selects_the_pods_it_means(rendered, stack):
+    docs = rendered[stack]
+    pods = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]: d["spec"]["template"]["metadata"]
+            ["labels"] for d in docs if d["kind"] in ("Deployment", "StatefulSet")}  # fmt: skip
+    policies = {d["metadata"]["name"].removeprefix(f"{stack}-"): d for d in docs if d["kind"] == "NetworkPolicy"}
+    assert set(policies) == set(NETWORK_POLICIES)
+    for name, (selected, allowed) in NETWORK_POLICIES.items():
+        spec = policies[name]["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        assert {pod for pod, labels in pods.items() if _selects(spec["podSelector"], labels)} == selected, name
+        peers = set()
+        for rule in spec.get("ingress", []):
+            if not rule.get("from"):
+                peers.add(ANYONE)
+            for peer in rule.get("from", []):
+                if "namespaceSelector" in peer:  # only Prometheus comes from another namespace
+                    assert peer["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": PROMETHEUS}
+                    peers.add(PROMETHEUS)
+                else:
+                    peers |= {pod for pod, labels in pods.items() if _selects(peer["podSelector"], labels)}
+        assert peers == allowed, name
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_readiness_tolerates_a_blip_and_a_draining_pod_leaves_its_service_before_it_stops(rendered, stack):
+    docs = rendered[stack]
+    drain = float(settings_value(docs, "SERVER_DRAIN_DELAY_S"))
+    graceful = ServerSettings().graceful_timeout_s
+    for svc in stack_services(stack):
+        deployment = find(docs, "Deployment", svc.name)
+        probe = container(deployment, "app")["readinessProbe"]
+        assert probe["failureThreshold"] >= 3  # one failed check (a blip) does not take the pod out
+        out_after = probe["periodSeconds"] * probe["failureThreshold"]
+        assert drain >= out_after + 3  # readiness fails, then the endpoints update, before the server stops
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + graceful

@@ -1,0 +1,213 @@
+"""make up supervises: it restarts what dies, reseeds a store that lost its data, stops on any mix of signals with
+nothing left behind, takes its children with it when SIGKILLed, and refuses wiring settings it would replace."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from benchmark.load.expected import expected_body
+from feature_store.schema import SEED_MARKER_KEY
+from service_runtime.core.topology import STACKS
+from system_launcher.net import free_ports
+from system_launcher.polling import wait_until
+from system_launcher.registry import service
+from system_launcher.settings import StackSettings
+from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, READY_LINE, ROOT, Launcher, stack_env
+
+MARK = "UP_TEST_MARK"  # every process the launcher starts inherits it: how a test finds them, orphans included
+STOP_ROUNDS = 20
+SIGNAL_SEQUENCES = [
+    [signal.SIGTERM],
+    [signal.SIGINT],
+    [signal.SIGTERM, signal.SIGTERM],
+    [signal.SIGINT, signal.SIGINT, signal.SIGTERM],
+    [signal.SIGTERM, signal.SIGINT, signal.SIGTERM, signal.SIGINT],
+]
+MOMENTS = [0.0, 0.5, 1.5, 3.0, None]  # seconds after the start, or None: once everything is healthy
+
+
+def marked(token: str) -> list[int]:
+    """Live processes started by the launcher that carries ``token`` (zombies have no environment left)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"{MARK}={token}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def clean_env(env: dict[str, str]) -> dict[str, str]:
+    """The test's environment without settings of its own, plus ``env``."""
+    kept = {k: v for k, v in os.environ.items()
+            if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "MAKE", "MFLAGS"))}  # fmt: skip
+    kept.pop("REDIS_URL", None)
+    return kept | env
+
+
+def assert_nothing_left(token: str, output: Path | None = None) -> None:
+    # By the processes, not by the ports: on a shared machine another program may take a free port meanwhile.
+    assert marked(token) == [], output.read_text(errors="replace") if output else ""
+
+
+def _stop_round(workdir: Path, round_: int) -> None:
+    """One `make up`, signalled at one moment with one sequence; when make returns, nothing may be left."""
+    token = uuid.uuid4().hex
+    workdir.mkdir(parents=True)
+    env = stack_env(free_ports(LAUNCHER_PORTS), workdir / "log", STACK_JOB_WORKERS="1")
+    output = workdir / "up.out"
+    with output.open("wb") as out:
+        # In its own process group, signalled as a whole: what timeout(1), CI runners and service managers do.
+        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+    moment = MOMENTS[round_ % len(MOMENTS)]
+    try:
+        if moment is None:
+            wait_until(lambda: READY_LINE in output.read_text(errors="replace") or make.poll() is not None, 120)
+        else:
+            time.sleep(moment)
+        for gap, sig in enumerate(SIGNAL_SEQUENCES[(round_ + round_ // len(MOMENTS)) % len(SIGNAL_SEQUENCES)]):
+            time.sleep(0.05 * gap)
+            os.killpg(make.pid, sig)
+        make.wait(timeout=60)
+        assert_nothing_left(token, output)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+
+
+def test_make_up_stops_on_any_signals_at_any_moment_with_nothing_left(tmp_path):
+    # The virtualenv up to date first, so that no round interrupts `make install` (its own target, not under test).
+    subprocess.run(["make", "--no-print-directory", "install"], cwd=ROOT, env=clean_env({}), check=True, timeout=600,
+                   capture_output=True)  # fmt: skip
+    # Every moment (starting, seeding, waiting for health, running) with every sequence of signals, in a row.
+    for round_ in range(STOP_ROUNDS):
+        _stop_round(tmp_path / str(round_), round_)
+
+
+def test_sigint_sent_by_a_script_stops_make_up(tmp_path):
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0")
+    output = tmp_path / "up.out"
+    # A background job of a non-interactive shell starts with SIGINT ignored.
+    script = f"{' '.join(LAUNCHER)} > {output} 2>&1 & echo $!; wait"
+    shell = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}),
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        launcher_pid = int(shell.stdout.readline())
+        wait_until(lambda: READY_LINE in output.read_text(errors="replace"), 120)
+        os.kill(launcher_pid, signal.SIGINT)
+        shell.wait(timeout=60)
+        assert "stopped: nothing left running" in output.read_text()
+        assert_nothing_left(token)
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
+        shell.stdout.close()
+
+
+def test_children_die_with_a_sigkilled_launcher(tmp_path):
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="1", **{MARK: token})
+    launcher = Launcher.start(env, tmp_path / "up.out")
+    assert len(marked(token)) >= 7
+    launcher.popen.kill()
+    launcher.popen.wait()
+    wait_until(lambda: not marked(token), 60)  # every process below it, gunicorn's and Granian's workers included
+
+
+def test_make_up_refuses_wiring_settings_it_would_replace(tmp_path):
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log")
+    for name in ("SCORING_REDIS_URL", "SCORING_MODEL_A_URL"):
+        result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env | {MARK: token, name: "http://example.invalid"}),
+                                capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert result.returncode == 2
+        assert f"{name}=http://example.invalid" in result.stderr
+        assert "STACK_REDIS_URL" in result.stderr
+        assert marked(token) == []
+
+
+@pytest.fixture(scope="module")
+def supervised(tmp_path_factory):
+    """A launcher of this module's own (its processes are killed on purpose)."""
+    base = tmp_path_factory.mktemp("supervised")
+    launcher = Launcher.start(stack_env(free_ports(LAUNCHER_PORTS), base / "log", STACK_JOB_WORKERS="1"), base / "out")
+    yield launcher
+    launcher.interrupt()
+
+
+def _scores_right(settings: StackSettings) -> bool:
+    for stack in STACKS:
+        url = service(stack, "scoring").predict_url(settings)
+        try:
+            resp = requests.post(url, json={"entity_id": "42"}, timeout=2)
+        except requests.RequestException:
+            return False
+        if resp.status_code != 200 or resp.content != expected_body("42"):
+            return False
+    return True
+
+
+def _pid_of(launcher: Launcher, needle: bytes) -> int:
+    """The launcher's child whose command line contains ``needle``."""
+    for pid in launcher.descendants():
+        try:
+            if needle in Path(f"/proc/{pid}/cmdline").read_bytes() and os.getpgid(pid) == pid:
+                return pid
+        except OSError:
+            continue
+    raise LookupError(needle)
+
+
+def _service_pid(launcher: Launcher, name: str) -> int:
+    """The process group leader the launcher started for service ``name``."""
+    for pid in launcher.descendants():
+        try:
+            if f"SERVER_NAME={name}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0") and (
+                os.getpgid(pid) == pid
+            ):
+                return pid
+        except OSError:
+            continue
+    raise LookupError(name)
+
+
+def test_a_killed_redis_is_restarted_and_keeps_its_features(supervised):
+    os.kill(_pid_of(supervised, b"redis-server"), signal.SIGKILL)
+    wait_until(lambda: "redis restarted" in supervised.text(), 60)
+    assert "redis exited with code -9; restarting it in" in supervised.text()
+    wait_until(lambda: _scores_right(supervised.settings), 60)
+    assert supervised.popen.poll() is None
+
+
+def test_a_killed_model_service_is_restarted(supervised):
+    name = service("async", "model_a").name
+    os.killpg(_service_pid(supervised, name), signal.SIGKILL)
+    wait_until(lambda: f"{name} restarted" in supervised.text(), 60)
+    wait_until(lambda: _scores_right(supervised.settings), 60)
+    assert supervised.popen.poll() is None
+
+
+def test_a_store_that_lost_its_data_is_seeded_again(supervised):
+    client = redis.Redis.from_url(supervised.settings.effective_redis_url(), socket_timeout=2)
+    try:
+        client.flushall()
+        assert not _scores_right(supervised.settings)
+        wait_until(lambda: client.exists(SEED_MARKER_KEY), 60)
+        wait_until(lambda: _scores_right(supervised.settings), 30)
+    finally:
+        client.close()

@@ -1,0 +1,43 @@
+"""The launcher's pure policies: the restart backoff, and which user settings make up refuses."""
+
+from __future__ import annotations
+
+from system_launcher.backoff import RestartBackoff
+from system_launcher.parent_death import die_with_parent
+from system_launcher.settings import StackSettings
+from system_launcher.user_env import refusal_message, refused_settings, wiring_keys
+
+
+def test_backoff_doubles_per_quick_death_up_to_its_cap():
+    backoff = RestartBackoff(first_s=1, max_s=8, stable_s=60)
+    assert [backoff.delay("redis", ran_s=0.5) for _ in range(6)] == [1, 2, 4, 8, 8, 8]
+    assert backoff.restarts("redis") == 6
+
+
+def test_backoff_resets_after_a_stable_run_and_per_process():
+    backoff = RestartBackoff(first_s=1, max_s=30, stable_s=60)
+    backoff.delay("redis", ran_s=1)
+    backoff.delay("redis", ran_s=1)
+    assert backoff.delay("async-model-a", ran_s=1) == 1
+    assert backoff.delay("redis", ran_s=61) == 1
+
+
+def test_wiring_keys_are_what_connects_the_processes():
+    keys = wiring_keys(StackSettings())
+    wired = {"SCORING_REDIS_URL", "SCORING_MODEL_A_URL", "SCORING_MODEL_B_URL", "JOBS_REDIS_URL", "SEED_REDIS_URL"}
+    assert wired <= keys
+    assert "SERVER_WORKERS" not in keys
+
+
+def test_user_wiring_settings_are_refused_by_name_from_any_source():
+    settings = StackSettings()
+    environ = {"SCORING_REDIS_URL": "redis://mine:6379/0", "SERVER_WORKERS": "2", "PATH": "/bin"}
+    dotenv = {"SCORING_MODEL_A_URL": "http://a", "SCORING_MODEL_B_URL": None, "SCORING_MODEL_B_GRPC_TARGET": ""}
+    refused = refused_settings(settings, environ, dotenv)
+    assert refused == ["SCORING_MODEL_A_URL=http://a", "SCORING_REDIS_URL=redis://mine:6379/0"]
+    assert "STACK_REDIS_URL" in refusal_message(refused)
+    assert refused_settings(settings, {"PATH": "/bin"}) == []
+
+
+def test_children_get_a_parent_death_signal_on_linux():
+    assert callable(die_with_parent())
