@@ -24,7 +24,7 @@ COMPANION_BOUND = 1e-6
 def _rows(n: int, seed: int = 7) -> list[tuple[float, ...]]:
     rng = random.Random(seed)
     rows = [tuple(rng.uniform(0, 8) for _ in range(4)) for _ in range(n)]
-    return rows + [(MAX_ABS_FEATURE, -MAX_ABS_FEATURE, 0.0, MAX_ABS_FEATURE), (0.0, 0.0, 0.0, 0.0)]
+    return [*rows, (MAX_ABS_FEATURE, -MAX_ABS_FEATURE, 0.0, MAX_ABS_FEATURE), (0.0, 0.0, 0.0, 0.0)]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,8 @@ def test_a_bad_row_fails_alone():
     good = (5.1, 3.5, 1.4, 0.2)
     results = core.compute_rows([good, (0.0, -1.7e308, 1.7e308, -1.7e308), good])  # inf - inf in the sum
     assert results[0] == results[2] == core.predict(good)
-    assert isinstance(results[1], ApiError) and results[1].status == 422
+    assert isinstance(results[1], ApiError)
+    assert results[1].status == 422
 
 
 @pytest.mark.parametrize("name", ["model_a", "model_b"])
