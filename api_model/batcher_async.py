@@ -35,7 +35,7 @@ class AsyncBatcher:
         self._queue.offer(Pending(vector, time.monotonic(), deadline.at, answer), time.monotonic())
         self._wake.set()
         try:
-            async with asyncio.timeout(deadline.remaining()):
+            async with asyncio.timeout(deadline.wait_bound()):
                 result = await answer  # cancelling this request cancels its future: the batch skips it
         except TimeoutError:
             raise deadline_exceeded() from None

@@ -41,7 +41,7 @@ class Batcher:
             self._queue.offer(Pending(vector, time.monotonic(), deadline.at, answer), time.monotonic())
             self._cond.notify()
         try:
-            result = answer.result(timeout=deadline.remaining())
+            result = answer.result(timeout=deadline.wait_bound())
         except FutureTimeout:
             answer.cancel()  # still queued: the batch skips it
             raise deadline_exceeded() from None

@@ -50,7 +50,13 @@ def describe(model: Model, settings: ModelSettings, server: ServerSettings, stac
     return Service(
         name=settings.name,
         stack=stack,
-        policy=service_policy(server, stack, routes=oip_paths(model.name), timed=(oip_infer_path(model.name),)),
+        policy=service_policy(
+            server,
+            stack,
+            deadline_s=settings.deadline_s(),
+            routes=oip_paths(model.name),
+            timed=(oip_infer_path(model.name),),
+        ),
         openapi=document(f"{model.name} ({stack})", model.version, operations),
     )
 

@@ -29,7 +29,7 @@ class AsyncInference:
         if self._slots is None:
             return await self._run(vectors)
         try:
-            async with asyncio.timeout(deadline.remaining()):
+            async with asyncio.timeout(deadline.wait_bound()):
                 await self._slots.acquire()
         except TimeoutError:
             raise deadline_exceeded() from None

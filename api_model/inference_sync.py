@@ -24,7 +24,7 @@ class Inference:
         """The rows' results, after a free slot (within the deadline) and the batch's wait."""
         if self._slots is None:
             return self._run(vectors)
-        if not self._slots.acquire(timeout=deadline.remaining()):
+        if not self._slots.acquire(timeout=deadline.wait_bound()):
             raise deadline_exceeded()
         try:
             return self._run(vectors)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,11 @@ class ModelSettings(BaseSettings):
     max_batch_wait_ms: float = Field(
         default=5.0, ge=0, le=1000, description="Micro-batching: longest a request waits for companions."
     )
+    deadline_ms: float = Field(
+        default=0.0, ge=0,
+        description="Each request's deadline from its arrival (the admission rule; with batching, a request that "
+        "cannot be answered by then is refused at once, 503); 0: none, as the scoring client's timeout bounds it.",
+    )  # fmt: skip
     max_queue: int = Field(
         default=512, gt=0, le=100_000, description="Micro-batching: requests waiting at most; beyond: 503."
     )
@@ -70,6 +76,10 @@ class ModelSettings(BaseSettings):
         if self.grpc_port is not None:
             return self.grpc_port
         return DEFAULT_GRPC_PORTS[(stack, self.name)] if self.name in MODELS else 0
+
+    def deadline_s(self) -> float:
+        """The deadline as the service policy takes it."""
+        return self.deadline_ms / 1000 if self.deadline_ms else math.inf
 
     def batching(self) -> bool:
         """Whether requests are batched."""
