@@ -16,6 +16,7 @@ from benchmark.experiments.burst import run_burst
 from benchmark.experiments.calibration import run_calibration
 from benchmark.experiments.curves import run_curves
 from benchmark.experiments.micro import run_micro
+from benchmark.experiments.model_serving import PLANS, run_model_serving
 from benchmark.experiments.perf import LADDER, PATHS, run_perf
 from benchmark.experiments.profiles import run_profiles
 from benchmark.experiments.scenarios import SCENARIOS, run_locust_experiments
@@ -82,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
     micro.add_argument("--calls", type=int, default=1000, help="calls per round (default: %(default)s)")
     micro.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported (default: %(default)s)")
     micro.add_argument("--out", type=Path, default=PERF_OUT, help="results directory (default: %(default)s)")
+    serving = sub.add_parser("model-serving", help="the model-serving ladders of study.toml (issue 13), one plan",
+                             description="One plan's ladders, as curves runs them. " + settings_note)  # fmt: skip
+    serving.add_argument("--plan", choices=PLANS, default=PLANS[0], help="which plan (default: %(default)s)")
     return cli
 
 
@@ -115,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         written = run_perf(args.stacks, args.paths, args.ladder, args.step_s, args.memory_requests, args.out, say)
     elif args.experiment == "micro":
         written = run_micro(args.calls, args.rounds, args.out, say)
+    elif args.experiment == "model-serving":
+        settings = load_settings()
+        say(f"benchmark {args.plan} ({'quick' if settings.quick else 'full'}) -> {settings.results / args.plan}")
+        written = run_model_serving(settings, args.plan, say)
     else:
         settings = load_settings()
         say(f"benchmark {args.experiment} ({'quick' if settings.quick else 'full'}) -> {settings.results}")

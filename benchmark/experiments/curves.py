@@ -68,15 +68,16 @@ def run_ladder(variant: Variant, plan: dict, settings: BenchSettings, say) -> li
     return steps
 
 
-def run_curves(settings: BenchSettings, out: Path, say=print) -> list[Path]:
-    """Every repetition of every variant's ladder; one raw file per variant and repetition."""
-    plan = load_manifest().plan("curves", settings.quick)
+def run_curves(settings: BenchSettings, out: Path, say=print, experiment: str = "curves") -> list[Path]:
+    """Every repetition of every variant's ladder of the manifest's ``experiment`` plan (``[curves]`` or one built
+    the same way); one raw file per variant and repetition."""
+    plan = load_manifest().plan(experiment, settings.quick)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps(plan | {"variants": [v.name for v in plan["variants"]]}, indent=1))
     written = []
     for rep in range(1, plan["repetitions"] + 1):
         for variant in plan["variants"]:
-            say(f"  curves: {variant.name} ({variant.about}), repetition {rep}/{plan['repetitions']}")
+            say(f"  {experiment}: {variant.name} ({variant.about}), repetition {rep}/{plan['repetitions']}")
             steps = run_ladder(variant, plan, settings, say)
             path = out / f"{variant.name}_rep{rep}.json"
             path.write_text(json.dumps({"variant": variant.name, "about": variant.about, "stack": variant.stack,
