@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from api_model.cost import InferenceCost
 from api_model.model import Model, load_model
 from api_model.oip import model_metadata
-from api_model.onnx_model import OnnxModel
 from api_model.settings import ModelSettings
 from feature_store.vector import Vector
 from inference_protocol.metadata import ModelMetadata
@@ -35,6 +34,9 @@ class ModelCore:
     def load(cls, settings: ModelSettings) -> ModelCore:
         """The model ``settings`` name, with a cost drawn from this process's own random stream."""
         if settings.kind == "onnx":
+            # Imported only here: onnxruntime and NumPy cost every other kind's processes start-up time and memory.
+            from api_model.onnx_model import OnnxModel
+
             model: Model = OnnxModel(settings.name, settings.onnx_width, settings.onnx_depth)
             cost = InferenceCost(0, 0, 0, random.Random())  # the model is the cost
         else:
@@ -71,8 +73,8 @@ class ModelCore:
         The CPU cost is paid once per batch on the sleep kind (the simulated accelerator's host work) and once
         per row on the cpu kind (pure-Python compute does not amortise).
         """
-        if isinstance(self.model, OnnxModel):
-            return [_row_or_error(p) for p in self.model.probabilities(vectors)]
+        if self.kind == "onnx":
+            return [_row_or_error(p) for p in self.model.probabilities(vectors)]  # type: ignore[attr-defined]
         if self.kind != "cpu":
             self.cost.burn_cpu()
         results: list[RowResult] = []

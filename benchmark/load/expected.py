@@ -8,7 +8,6 @@ from __future__ import annotations
 from functools import cache
 
 from api_model.model import Model, artifact_path, load_model
-from api_model.onnx_model import OnnxModel
 from api_model.settings import ModelSettings
 from api_scoring.payloads import ModelPrediction, Outcome, combine
 from feature_store.seed import features_for
@@ -22,6 +21,9 @@ def expected_models() -> list[Model]:
     variant's ``MODEL_*`` settings): the logistic models, or the seeded ONNX MLPs at the configured size."""
     settings = ModelSettings()
     if settings.kind == "onnx":
+        # Imported only here: Locust's processes import this module, and onnxruntime would slow their start.
+        from api_model.onnx_model import OnnxModel
+
         return [OnnxModel(name, settings.onnx_width, settings.onnx_depth) for name in ("model_a", "model_b")]
     return [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
 
@@ -59,7 +61,7 @@ def expected_bodies(entity_ids: list[str]) -> list[bytes]:
 
 
 def _predict_all(model: Model, rows: list[tuple[float, ...]]) -> list[float]:
-    if isinstance(model, OnnxModel):
+    if hasattr(model, "probabilities"):  # the ONNX MLP: whole batches
         return [p for i in range(0, len(rows), CHUNK) for p in model.probabilities(rows[i : i + CHUNK])]
     return [model.predict(row) for row in rows]
 
