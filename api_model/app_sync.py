@@ -1,16 +1,19 @@
-"""The sync model service: Flask, the simulated wait as ``time.sleep``; the Open Inference Protocol over REST
-beside the study's route, and over gRPC (grpcio's thread-pool server) in the same worker."""
+"""The sync model service: Flask, the simulated wait as ``time.sleep``, the ONNX model on the request's thread,
+micro-batching with a batching thread; the Open Inference Protocol over REST beside the study's route, and over
+gRPC (grpcio's thread-pool server) in the same worker."""
 
 from __future__ import annotations
 
 import atexit
-import time
 
 from flask import Flask, Response, request
 
+from api_model.batcher_sync import Batcher
+from api_model.batching import batch_policy, prior_cost_s
 from api_model.core import ModelCore
 from api_model.description import describe
 from api_model.grpc_sync import start_grpc
+from api_model.inference_sync import Inference
 from api_model.oip_routes_sync import add_oip_routes
 from api_model.payloads import parse_predict_body, prediction_body
 from api_model.settings import ModelSettings
@@ -25,6 +28,11 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
     server = server or ServerSettings()
     core = ModelCore.load(settings)
     model = core.model
+    inference = Inference(core, settings)
+    predictor: Inference | Batcher = inference
+    if settings.batching():
+        predictor = Batcher(batch_policy(settings, "sync"), inference.run, prior_cost_s(settings), server.name)
+        atexit.register(predictor.close)
     if settings.grpc:
         rpc = start_grpc(core, settings, server)
         atexit.register(rpc.close, settings.grpc_grace_s)
@@ -35,9 +43,8 @@ def create_app(settings: ModelSettings | None = None, server: ServerSettings | N
         ctx = request_context()
         vector = parse_predict_body(read_body(request, settings.max_body_bytes))
         with ctx.stages.stage("inference"):
-            time.sleep(core.wait_s())
-            prediction = core.predict(vector)
+            prediction = predictor.predict(vector, ctx.deadline)
         return json_response(prediction_body(model, prediction), stages=ctx.stages)
 
-    add_oip_routes(app, core, settings.max_body_bytes)
+    add_oip_routes(app, core, inference, settings.max_body_bytes)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from api_model.model import LogisticModel
+from api_model.model import Model
 from api_model.oip_description import oip_operations
 from api_model.settings import ModelSettings
 from feature_store.schema import FEATURES_JSON_SCHEMA
@@ -44,13 +44,19 @@ def predict_operation(stack: Stack) -> Operation:
     )  # fmt: skip
 
 
-def describe(model: LogisticModel, settings: ModelSettings, server: ServerSettings, stack: Stack) -> Service:
+def describe(model: Model, settings: ModelSettings, server: ServerSettings, stack: Stack) -> Service:
     """The service that serves ``model`` on ``stack``: the same document on both stacks but for the predict path."""
     operations = [*probe_operations(), predict_operation(stack), *oip_operations(model.name)]
     return Service(
         name=settings.name,
         stack=stack,
-        policy=service_policy(server, stack, routes=oip_paths(model.name), timed=(oip_infer_path(model.name),)),
+        policy=service_policy(
+            server,
+            stack,
+            deadline_s=settings.deadline_s(),
+            routes=oip_paths(model.name),
+            timed=(oip_infer_path(model.name),),
+        ),
         openapi=document(f"{model.name} ({stack})", model.version, operations),
     )
 

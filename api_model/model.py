@@ -6,12 +6,22 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from feature_store.schema import FEATURE_NAMES
 from feature_store.vector import Vector
 from service_runtime.core.errors import invalid_input
 
 ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
+
+
+class Model(Protocol):
+    """What the routes need of any model kind: its identity and one prediction."""
+
+    name: str
+    version: str
+
+    def predict(self, vector: Vector) -> float: ...
 
 
 @dataclass(frozen=True)

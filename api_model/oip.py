@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_model.model import LogisticModel
+from api_model.model import Model
 from feature_store.vector import Vector, vector_from_request
 from inference_protocol.features import FEATURES_INPUT, PREDICTION_OUTPUT
 from inference_protocol.metadata import ModelMetadata
@@ -18,7 +18,7 @@ OUTPUT = PREDICTION_OUTPUT
 PLATFORM = "python_logistic_regression"
 
 
-def model_metadata(model: LogisticModel) -> ModelMetadata:
+def model_metadata(model: Model) -> ModelMetadata:
     """The model as the protocol describes it: one FP64 input of rows of features, one FP64 output per row."""
     return ModelMetadata(name=model.name, version=model.version, platform=PLATFORM, input=INPUT, output=OUTPUT)
 

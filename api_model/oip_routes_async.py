@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from api_model.core import ModelCore
+from api_model.core import ModelCore, all_results
+from api_model.inference_async import AsyncInference
 from api_model.oip import live_body, model_ready_body, parse_rest_infer, ready_body, rest_infer_answer, when_ready
 from inference_protocol.metadata import server_body
 from inference_protocol.rest import HEADER_LENGTH
@@ -23,7 +22,7 @@ from service_runtime.core.topology import (
 from service_runtime.web.service_async import json_response, read_body, request_context
 
 
-def add_oip_routes(app: FastAPI, core: ModelCore, max_body_bytes: int) -> None:
+def add_oip_routes(app: FastAPI, core: ModelCore, inference: AsyncInference, max_body_bytes: int) -> None:
     """Health, metadata and inference of the one model ``core`` holds, under ``/v2``."""
     metadata = core.metadata
     name = metadata.name
@@ -56,7 +55,6 @@ def add_oip_routes(app: FastAPI, core: ModelCore, max_body_bytes: int) -> None:
         raw = await read_body(request, max_body_bytes)
         parsed, vectors = parse_rest_infer(raw, request.headers.get(HEADER_LENGTH))
         with ctx.stages.stage("inference"):
-            await asyncio.sleep(core.wait_s())
-            predictions = core.predict_rows(vectors)
+            predictions = all_results(await inference.run(vectors, ctx.deadline))
         body, headers = rest_infer_answer(metadata, parsed, predictions)
         return Response(body, headers=headers | {SERVER_TIMING: ctx.stages.header()})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api_model.model import LogisticModel
+from api_model.model import Model
 from feature_store.vector import Vector, vector_from_request
 from service_runtime.core import jsonio
 from service_runtime.core.errors import invalid_input
@@ -22,6 +22,6 @@ def parse_predict_body(raw: bytes) -> Vector:
     raise invalid_input('body must be a list of features or {"features": [...]}')
 
 
-def prediction_body(model: LogisticModel, prediction: float) -> dict[str, Any]:
+def prediction_body(model: Model, prediction: float) -> dict[str, Any]:
     """The model's answer: its identity and the prediction, also as the original's ``detail``."""
     return {"model": model.name, "version": model.version, "prediction": prediction, "detail": prediction}

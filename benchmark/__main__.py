@@ -17,6 +17,7 @@ from benchmark.experiments.calibration import run_calibration
 from benchmark.experiments.curves import run_curves
 from benchmark.experiments.jobs import run_jobs
 from benchmark.experiments.micro import run_micro
+from benchmark.experiments.model_serving import PLANS, run_model_serving
 from benchmark.experiments.perf import BUILDS, LADDER, PATHS, run_perf
 from benchmark.experiments.profiles import run_profiles
 from benchmark.experiments.scenarios import SCENARIOS, run_locust_experiments
@@ -30,7 +31,7 @@ from service_runtime.core.topology import STACKS
 # The phases of `all`, in order, and the directory each writes under the results directory.
 PHASES = {
     "calibration": "calibration", "curves": "curves", "burst": "burst", "jobs": "jobs", "transports": "transports",
-    "profile": "profiles", "timeit": "timeit", "locust": "locust", "sweep": "sweep",
+    **{plan: plan for plan in PLANS}, "profile": "profiles", "timeit": "timeit", "locust": "locust", "sweep": "sweep",
 }  # fmt: skip
 PERF_OUT = Path("doc/results/perf")
 
@@ -90,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
     micro.add_argument("--calls", type=int, default=1000, help="calls per round (default: %(default)s)")
     micro.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported (default: %(default)s)")
     micro.add_argument("--out", type=Path, default=PERF_OUT, help="results directory (default: %(default)s)")
+    serving = sub.add_parser("model-serving", help="the model-serving ladders of study.toml (issue 13), one plan",
+                             description="One plan's ladders, as curves runs them. " + settings_note)  # fmt: skip
+    serving.add_argument("--plan", choices=PLANS, default=PLANS[0], help="which plan (default: %(default)s)")
     return cli
 
 
@@ -106,8 +110,8 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Pat
             run_burst(settings, root / "burst", say=say)
         elif phase == "jobs":
             run_jobs(settings, root / "jobs", say=say)
-        elif phase == "transports":
-            run_curves(settings, root / "transports", say=say, experiment="transports")
+        elif phase in ("transports", *PLANS):  # the same open-loop ladders, another plan of study.toml
+            run_curves(settings, root / PHASES[phase], say=say, experiment=phase)
         elif phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":
@@ -128,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                            tuple(args.builds))  # fmt: skip
     elif args.experiment == "micro":
         written = run_micro(args.calls, args.rounds, args.out, say)
+    elif args.experiment == "model-serving":
+        settings = load_settings()
+        say(f"benchmark {args.plan} ({'quick' if settings.quick else 'full'}) -> {settings.results / args.plan}")
+        written = run_model_serving(settings, args.plan, say)
     else:
         settings = load_settings()
         say(f"benchmark {args.experiment} ({'quick' if settings.quick else 'full'}) -> {settings.results}")

@@ -42,18 +42,26 @@ def step_record(rate: float, result: dict) -> dict:
     }
 
 
+def model_env(variant: Variant) -> dict[str, str]:
+    """The variant's model settings, which decide the answers the generator must expect (``MODEL_KIND=onnx``)."""
+    return {k: v for k, v in variant.env.items() if k.startswith("MODEL_")}
+
+
 def run_ladder(variant: Variant, plan: dict, settings: BenchSettings, say) -> list[dict]:
     """Start the variant, warm it up, climb the ladder until it fails ``stop_after_failures`` times in a row."""
     steps, failing = [], 0
     with running_variant(variant, say=say) as running:
         url, groups = running.predict_url(), running.process_groups()
         run_generator(
-            url, Plan(duration_s=2, rate=plan["rates"][0], timeout_s=plan["timeout_s"]), settings.entities
+            url,
+            Plan(duration_s=2, rate=plan["rates"][0], timeout_s=plan["timeout_s"]),
+            settings.entities,
+            env=model_env(variant),
         )  # fmt: skip  (warm-up: connections, pools, caches)
         for rate in plan["rates"]:
             result = run_generator(url, Plan(duration_s=plan["step_s"], warmup_s=plan["warmup_s"], rate=rate,
                                              pattern=plan["pattern"], timeout_s=plan["timeout_s"], seed=settings.seed),
-                                   settings.entities, stack_pgids=groups)  # fmt: skip
+                                   settings.entities, stack_pgids=groups, env=model_env(variant))  # fmt: skip
             step = step_record(rate, result)
             steps.append(step)
             ok = passes(step, plan["p99_limit_ms"], plan["error_limit"])
@@ -69,8 +77,8 @@ def run_ladder(variant: Variant, plan: dict, settings: BenchSettings, say) -> li
 
 
 def run_curves(settings: BenchSettings, out: Path, say=print, experiment: str = "curves") -> list[Path]:
-    """Every repetition of every variant's ladder; one raw file per variant and repetition. ``experiment``: the
-    manifest's table to follow (``curves``, or ``transports``: the same ladders over each model transport)."""
+    """Every repetition of every variant's ladder of the manifest's ``experiment`` plan (``[curves]``, ``[transports]``
+    or another built the same way); one raw file per variant and repetition."""
     plan = load_manifest().plan(experiment, settings.quick)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps(plan | {"variants": [v.name for v in plan["variants"]]}, indent=1))

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from benchmark.load.expected import degraded_bodies, expected_body
+from benchmark.load.expected import degraded_bodies, expected_bodies
 from service_runtime.core import jsonio
 
 OK, DEGRADED, WRONG = "ok", "degraded", "wrong"
@@ -43,7 +43,7 @@ class Answers:
     @cached_property
     def bodies(self) -> list[bytes]:
         """The exact body owed for entity i."""
-        return [expected_body(str(i)) for i in range(self.entities)]
+        return expected_bodies([str(i) for i in range(self.entities)])
 
     def order(self) -> random.Random:
         """The seeded source of which entity each request scores (the same sequence on every run)."""

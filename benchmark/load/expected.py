@@ -7,12 +7,28 @@ from __future__ import annotations
 
 from functools import cache
 
-from api_model.model import artifact_path, load_model
+from api_model.model import Model, artifact_path, load_model
+from api_model.settings import ModelSettings
 from api_scoring.payloads import ModelPrediction, Outcome, combine
 from feature_store.seed import features_for
 from service_runtime.core import jsonio
 
-MODELS = [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
+CHUNK = 512  # rows per ONNX call when precomputing: bounded memory, most of the batching gain
+
+
+def expected_models() -> list[Model]:
+    """The two models the stack serves, by this process's ``MODEL_KIND`` (a variant's generator runs with the
+    variant's ``MODEL_*`` settings): the logistic models, or the seeded ONNX MLPs at the configured size."""
+    settings = ModelSettings()
+    if settings.kind == "onnx":
+        # Imported only here: Locust's processes import this module, and onnxruntime would slow their start.
+        from api_model.onnx_model import OnnxModel
+
+        return [OnnxModel(name, settings.onnx_width, settings.onnx_depth) for name in ("model_a", "model_b")]
+    return [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
+
+
+MODELS = expected_models()
 
 
 def expected_features(entity_id: str) -> tuple[float, ...]:
@@ -29,6 +45,25 @@ def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> dict:
 def expected_body(entity_id: str) -> bytes:
     """The exact bytes a scoring service must answer for a seeded entity."""
     return jsonio.dumps(expected_answer(entity_id, expected_features(entity_id)))
+
+
+def expected_bodies(entity_ids: list[str]) -> list[bytes]:
+    """The exact bytes owed for each entity, every model run over all of them at once (the ONNX MLP costs far less
+    per row in batches; its answer does not depend on its batch, tests/unit/test_model_kinds.py)."""
+    features = [expected_features(e) for e in entity_ids]
+    columns = [_predict_all(model, features) for model in MODELS]
+    return [
+        jsonio.dumps(combine(e, Outcome([ModelPrediction(m.name, m.version, c[i]) for m, c in zip(MODELS, columns,
+                                                                                                 strict=True)],
+                                        missing=[])))
+        for i, e in enumerate(entity_ids)
+    ]  # fmt: skip
+
+
+def _predict_all(model: Model, rows: list[tuple[float, ...]]) -> list[float]:
+    if hasattr(model, "probabilities"):  # the ONNX MLP: whole batches
+        return [p for i in range(0, len(rows), CHUNK) for p in model.probabilities(rows[i : i + CHUNK])]
+    return [model.predict(row) for row in rows]
 
 
 def degraded_bodies(entity_id: str) -> tuple[bytes, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,14 +30,16 @@ def generator_argv(url: str, plan: Plan, entities: int = 10_000, cpu: int | None
 
 
 def run_generator(url: str, plan: Plan, entities: int = 10_000, cpu: int | None = None,
-                  stack_pgids: set[int] | frozenset[int] = frozenset()) -> dict:  # fmt: skip
+                  stack_pgids: set[int] | frozenset[int] = frozenset(),
+                  env: dict[str, str] | None = None) -> dict:  # fmt: skip
     """One run; its result (raises if the generator fails or overruns its bounded time). With ``stack_pgids``, the
-    result holds the CPU those process groups used per recorded request."""
+    result holds the CPU those process groups used per recorded request; ``env`` (the variant's ``MODEL_*``
+    settings) tells it which models' answers to expect."""
     bound = plan.warmup_s + plan.duration_s + plan.timeout_s + 60  # start-up, schedule, last answers, margin
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.json"
         argv = [*generator_argv(url, plan, entities, cpu, stack_pgids), "--out", str(out)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=bound)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=bound, env=os.environ | (env or {}))
         if done.returncode != 0 or not out.exists():
             raise RuntimeError(f"load generator failed ({done.returncode}): {done.stderr[-2000:]}")
         return json.loads(out.read_text())

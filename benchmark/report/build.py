@@ -46,6 +46,7 @@ def build_report(settings: BenchSettings, say=print) -> Path:
         *_burst(results, settings, figures_dir),
         *_jobs(results, settings),
         *_transports(results, settings, figures_dir),
+        *_model_serving(results, settings, figures_dir),
         *_calibration(results),
         *_headline(results),
         *_breaking_points(results, settings, figures_dir),
@@ -106,6 +107,20 @@ def _transports(results: Results, settings: BenchSettings, out: Path) -> list[st
             "handling, in the stack's CPU per request.",
             "",
         ]
+    return lines
+
+
+MODEL_SERVING_TITLES = {
+    "model_onnx": "Model serving: a real CPU model that releases the GIL (ONNX), threads against the event loop",
+    "model_accelerator": "Model serving: one accelerator slot, with and without micro-batching",
+    "model_batching_onnx": "Model serving: micro-batching with the real CPU model",
+}
+
+
+def _model_serving(results: Results, settings: BenchSettings, out: Path) -> list[str]:
+    lines = []
+    for plan, (ladders, recorded) in results.model_serving.items():
+        lines += _curves_section(results, settings, out, ladders, recorded, MODEL_SERVING_TITLES[plan], plan)
     return lines
 
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmark.experiments.model_serving import PLANS as MODEL_SERVING_PLANS
 from benchmark.experiments.scenarios import SCENARIOS, result_name
 from service_runtime.core.topology import STACKS
 
@@ -31,6 +32,7 @@ class Results:
     curves_plan: dict | None = None
     transports: dict[str, list[dict]] = field(default_factory=dict)  # the same, scoring to models per transport
     transports_plan: dict | None = None
+    model_serving: dict[str, tuple[dict[str, list[dict]], dict | None]] = field(default_factory=dict)  # plan -> run
     burst: dict[str, list[dict]] = field(default_factory=dict)  # variant -> one run per repetition
     burst_plan: dict | None = None
     calibration: dict | None = None
@@ -103,11 +105,13 @@ def load_results(root: Path, profiled: tuple[str, ...] = ("scoring", "model_a", 
     curves, curves_plan = load_repetitions(root / "curves")
     burst, burst_plan = load_repetitions(root / "burst")
     transports, transports_plan = load_repetitions(root / "transports")
+    model_serving = {plan: load_repetitions(root / plan) for plan in MODEL_SERVING_PLANS}
     return Results(
         curves=curves,
         curves_plan=curves_plan,
         transports=transports,
         transports_plan=transports_plan,
+        model_serving=model_serving,
         burst=burst,
         burst_plan=burst_plan,
         calibration=_load(root / "calibration" / "calibration.json"),

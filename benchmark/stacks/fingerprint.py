@@ -86,7 +86,15 @@ def service_settings() -> dict:
     model, scoring, server, stack = ModelSettings(), ScoringSettings(), ServerSettings(), StackSettings()
     cores = cpu_count()
     return {
-        "model": {"wait_min_ms": model.wait_min_ms, "wait_max_ms": model.wait_max_ms, "cpu_ms": model.cpu_ms},
+        "model": {
+            "wait_min_ms": model.wait_min_ms,
+            "wait_max_ms": model.wait_max_ms,
+            "cpu_ms": model.cpu_ms,
+            "kind": model.kind,
+            "accelerator_slots": model.accelerator_slots,
+            "max_batch_size": model.max_batch_size,
+            "max_batch_wait_ms": model.max_batch_wait_ms,
+        },
         "scoring": {
             "deadline_s": scoring.deadline_s,
             "fanout": scoring.fanout,

@@ -25,6 +25,11 @@ class Deadline:
         """Seconds left (never negative)."""
         return max(0.0, self._at - time.monotonic())
 
+    def wait_bound(self) -> float | None:
+        """What is left, as a wait's timeout: ``None`` when there is no deadline (waits reject an infinite one)."""
+        left = self.remaining()
+        return None if left == float("inf") else left
+
     def timeout(self, cap_s: float) -> float:
         """The timeout for the next call: its own cap, or what is left of the budget if less."""
         left = self.remaining()

@@ -147,6 +147,15 @@ def test_the_transport_curves_ran_over_grpc_with_every_answer_checked(results):
         assert sum(step["outcomes"].get("ok", 0) for step in steps) > 0
 
 
+@pytest.mark.parametrize("plan", ["model_onnx", "model_accelerator", "model_batching_onnx"])
+def test_the_model_serving_ladders_ran_with_every_answer_checked(results, plan):
+    ran = json.loads((results / plan / "plan.json").read_text())
+    for variant in ran["variants"]:
+        steps = json.loads((results / plan / f"{variant}_rep1.json").read_text())["steps"]
+        assert all(step["outcomes"].get("wrong", 0) == 0 for step in steps)  # the model kind's own answers
+        assert sum(step["outcomes"].get("ok", 0) for step in steps) > 0
+
+
 def test_the_generator_calibration_shows_the_stall_only_in_the_open_loop_tail(results):
     found = json.loads((results / "calibration" / "calibration.json").read_text())
     assert all(row["outcomes"] == {"ok": row["outcomes"].get("ok")} for row in found["precision"])

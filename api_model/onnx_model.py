@@ -1,0 +1,42 @@
+"""``OnnxModel``: the seeded MLP run by ONNX Runtime, one session per worker."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from api_model.mlp import mlp_version
+from api_model.onnx_build import INPUT, build_bytes, onnx_artifact_path
+from feature_store.vector import Vector
+from service_runtime.core.errors import invalid_input
+
+
+class OnnxModel:
+    """The MLP of one model at one size, from the committed artefact or, for another size, built from its seed."""
+
+    def __init__(self, name: str, width: int, depth: int) -> None:
+        self.name = name
+        self.version = mlp_version(name, width, depth)
+        path = onnx_artifact_path(name, width, depth)
+        model = path.read_bytes() if path.exists() else build_bytes(name, width, depth)
+        options = ort.SessionOptions()
+        # One thread per call: the servers' own threads (gthread, the offload pool) are the parallelism, and
+        # ORT's intra-op pool would make every call spin on both shared cores.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+    def probabilities(self, vectors: Sequence[Vector]) -> list[float]:
+        """One probability per row, NaN where the row is out of the model's numeric range."""
+        rows = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        return [float(p) for p in self._session.run(None, {INPUT: rows})[0][:, 0]]
+
+    def predict(self, vector: Vector) -> float:
+        """The probability for one feature vector."""
+        (p,) = self.probabilities([vector])
+        if math.isnan(p):
+            raise invalid_input("features are out of the model's numeric range", field="features")
+        return p
