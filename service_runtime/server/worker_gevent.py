@@ -25,6 +25,15 @@ class GeventDrainingWorker(GeventWorker):
         self._drain_started = False
         super().init_process()  # patches, then loads the app and serves
 
+    def patch(self) -> None:
+        """gunicorn's monkey-patching, then grpcio's gevent integration: the model services run a gRPC server in each
+        worker, and grpcio's own threads and completion queue would block the hub without it (the worker never
+        answered its first health check)."""
+        super().patch()
+        import grpc.experimental.gevent
+
+        grpc.experimental.gevent.init_gevent()
+
     def handle_exit(self, sig, frame) -> None:
         """Start draining; stop accepting only after the drain delay (a second signal stops at once)."""
         if self._drain_started or self._drain_delay_s <= 0:
