@@ -125,6 +125,9 @@ def served_within(url: str, seconds: float) -> bool:
 
 def test_idle_connections_wedge_neither_the_edge_nor_the_server(edge_stack):
     through, direct = edge_stack.url(), edge_stack.url(through_edge=False)
+    # An edge in use: it holds a keep-alive connection to the server. A cold edge must open one while the idle
+    # connections sent straight to the server fill its connection limit, and waits until they time out (5 s).
+    assert served_within(through, 2.0)
     with idle_connections(edge_stack.edge_address, IDLE_CONNECTIONS), \
          idle_connections(edge_stack.direct_address, IDLE_CONNECTIONS):  # fmt: skip
         assert served_within(through, 2.0), "the edge did not serve while holding idle connections"
