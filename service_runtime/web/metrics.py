@@ -22,6 +22,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily
 
 from service_runtime.core.context import UPSTREAMS
+from service_runtime.core.proc import group_cpu_s
 from service_runtime.core.timing import Stages
 
 # Around the 40-50 ms simulated inference, and the 100 ms p99 target.
@@ -103,24 +104,11 @@ def exposition() -> tuple[bytes, str]:
 
 class ServiceCpu:
     """``service_cpu_seconds_total``: the CPU of the whole service (its server's master and every worker, the
-    process group it runs in), read from ``/proc`` at each scrape; per-process metrics cannot be summed over
-    workers in multiprocess mode. With the request counters it gives CPU per request."""
-
-    TICKS = os.sysconf("SC_CLK_TCK")
+    process group it runs in, workers the master reaped included), read from ``/proc`` at each scrape; per-process
+    metrics cannot be summed over workers in multiprocess mode. With the request counters it gives CPU per request."""
 
     def collect(self):
-        """One sample: user + system seconds of every live process of this process group."""
-        group, total = os.getpgid(0), 0
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue  # gone meanwhile
-            if int(fields[2]) == group:  # stat(5): pgrp, then utime and stime at fields 14 and 15
-                total += int(fields[11]) + int(fields[12])
+        """One sample: the CPU seconds of this process group."""
         metric = CounterMetricFamily("service_cpu_seconds", "CPU used by the service's processes (all workers).")
-        metric.add_metric([], total / self.TICKS)
+        metric.add_metric([], group_cpu_s({os.getpgid(0)}))
         yield metric
