@@ -16,6 +16,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import redis
@@ -23,8 +24,7 @@ import redis
 from benchmark.analysis.curves import capacity
 from benchmark.experiments.curves import step_record
 from benchmark.experiments.manifest import load_manifest
-from benchmark.load.answers import DEGRADED, OK, WRONG
-from benchmark.load.expected import degraded_bodies, expected_body
+from benchmark.load.answers import DEGRADED, OK, Answers
 from benchmark.load.latency import Latencies
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
@@ -84,13 +84,17 @@ def measure(running: RunningStack, load: Plan, plan: dict, entities: int, say) -
     say(f"    predict: {_outcomes(predict['outcomes'])}, p99 {predict['p99_ms']} ms")
     workers = {p.popen.pid for p in running.supervisor.processes if "jobs-worker" in p.name}
     cpu_before, workers_before = running.cpu_s(), group_cpu_s(workers)
-    submitted = run_generator(running.jobs_url("direct"), load, entities)
+    jobs_url = urlsplit(running.jobs_url("direct"))
+    submitted = run_generator(jobs_url.geturl(), load, entities)
     accepted = submitted["outcomes"].get("202", 0)
     say(f"    jobs: {_outcomes(submitted['outcomes'])} (202: accepted)")
     store = redis.Redis.from_url(running.settings.effective_redis_url(), socket_timeout=10)
-    records = wait_ended(store, running.stack, plan["drain_bound_s"], say)
+    try:
+        records = wait_ended(store, running.stack, plan["drain_bound_s"], say)
+    finally:
+        store.close()
     cpu, workers_cpu = running.cpu_s() - cpu_before, group_cpu_s(workers) - workers_before
-    jobs = judge(records)
+    jobs = judge(records, Answers(jobs_url.netloc, jobs_url.path, entities))
     done = jobs["outcomes"].get(OK, 0) + jobs["outcomes"].get(DEGRADED, 0)
     finished = [r["finished_ms"] for r in records if r["finished_ms"]]
     started = [r["started_ms"] for r in records if r["started_ms"]]
@@ -145,26 +149,24 @@ def read_records(store: redis.Redis, stack: str) -> list[dict]:
     return records
 
 
-def judge(records: list[dict]) -> dict:
-    """Outcomes of the stored jobs (``ok``, ``degraded``, ``wrong`` or their status) and the time from
-    submission to result."""
+def judge(records: list[dict], answers: Answers) -> dict:
+    """Outcomes of the stored jobs (``ok``, ``degraded``, ``wrong`` as the load generator judges an answer, or the
+    job's status) and the time from submission to result."""
     outcomes: dict[str, int] = {}
     latency = Latencies()
     for record in records:
-        verdict = _verdict(record)
+        verdict = _verdict(record, answers)
         outcomes[verdict] = outcomes.get(verdict, 0) + 1
         if record["finished_ms"] and record["submitted_ms"]:
             latency.record((record["finished_ms"] - record["submitted_ms"]) / 1000)
     return {"outcomes": outcomes, "latency": latency.summary(), "histogram": latency.encoded()}
 
 
-def _verdict(record: dict) -> str:
+def _verdict(record: dict, answers: Answers) -> str:
     if record["status"] != "done":
         return record["status"] or "missing"
-    entity = str(orjson.loads(record["body"])["entity_id"])
-    if record["result"] == expected_body(entity):
-        return OK
-    return DEGRADED if record["result"] in degraded_bodies(entity) else WRONG
+    # A done job's result is the predict route's answer: judged as the generator judges a 200.
+    return answers.verdict(int(orjson.loads(record["body"])["entity_id"]), 200, record["result"])
 
 
 def _outcomes(outcomes: dict[str, int]) -> str:
