@@ -48,7 +48,8 @@ def prometheus_config(settings: StackSettings, stacks: tuple[Stack, ...] = STACK
     for stack in stacks:
         services = [s for s in SERVICES if s.stack == stack]
         jobs.append(_job(f"{stack}-services", "/metrics", [
-            ({"stack": stack, "role": s.role}, _host_port(s.direct_url(settings))) for s in services
+            ({"stack": stack, "role": s.role}, f"{settings.address_of(s.name)}:{s.listen_port(settings)}")
+            for s in services
         ]))  # fmt: skip
         if settings.edge:
             edge = next(e for e in EDGES if e.stack == stack)
@@ -63,7 +64,8 @@ def prometheus_config(settings: StackSettings, stacks: tuple[Stack, ...] = STACK
                                              {"target_label": "role", "replacement": "jobs_worker"}]})  # fmt: skip
         elif workers:
             jobs.append(_job(f"{stack}-jobs-workers", "/metrics", [
-                ({"stack": stack, "role": "jobs_worker"}, _host_port(w.url(settings))) for w in workers
+                ({"stack": stack, "role": "jobs_worker"},
+                 f"{settings.address_of(w.kind)}:{settings.jobs_worker_port(stack, w.index)}") for w in workers
             ]))  # fmt: skip
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL},
@@ -75,10 +77,6 @@ def prometheus_config(settings: StackSettings, stacks: tuple[Stack, ...] = STACK
 def _job(name: str, path: str, targets: list[tuple[dict[str, str], str]]) -> dict[str, Any]:
     return {"job_name": name, "metrics_path": path,
             "static_configs": [{"targets": [address], "labels": labels} for labels, address in targets]}  # fmt: skip
-
-
-def _host_port(url: str) -> str:
-    return url.split("://", 1)[1].split("/", 1)[0]
 
 
 def queries(stack: Stack) -> list[str]:
