@@ -34,6 +34,8 @@ from job_queue.record import FINAL
 from system_launcher.procfs import group_cpu_s
 
 # Jobs of one stack's queue: every record key starts so (job_queue.schema.JobKeys(stack).record_prefix).
+# Where this run's capacity of a variant is read, first found wins: the curves, else the transports' JSON-route ladders.
+CAPACITY_SOURCES = ("curves", "transports")
 RECORD_PATTERN = "jobs:v1:{stack}:job:*"
 FIELDS = ("status", "body", "result", "submitted_ms", "started_ms", "finished_ms")
 
@@ -45,7 +47,7 @@ def run_jobs(settings: BenchSettings, out: Path, say=print) -> list[Path]:
     written = []
     for variant in plan["variants"]:
         stack = variant.stack
-        held, source = stack_capacity(variant.name, plan, settings.results / "curves")
+        held, source = stack_capacity(variant.name, plan, [settings.results / name for name in CAPACITY_SOURCES])
         rate = round(plan["overload"] * held, 1)
         say(f"  jobs: {variant.name}, {plan['overload']:g} x capacity {held:g} req/s ({source}) = {rate:g} req/s "
             f"for {plan['duration_s']:g} s, {plan['workers']} workers")  # fmt: skip
@@ -63,17 +65,19 @@ def run_jobs(settings: BenchSettings, out: Path, say=print) -> list[Path]:
     return written
 
 
-def stack_capacity(variant: str, plan: dict, curves_dir: Path) -> tuple[float, str]:
-    """The variant's capacity: the median over this run's open-loop curves of the same variant when they exist,
-    else the plan's figure for its stack."""
-    curves_plan = curves_dir / "plan.json"
-    if curves_plan.exists():
+def stack_capacity(variant: str, plan: dict, curves_dirs: list[Path]) -> tuple[float, str]:
+    """The variant's capacity: the median over the first results directory holding open-loop curves of the same
+    variant, else the plan's figure for its stack."""
+    for curves_dir in curves_dirs:
+        curves_plan = curves_dir / "plan.json"
+        if not curves_plan.exists():
+            continue
         rule = json.loads(curves_plan.read_text())
         found = [capacity(json.loads(path.read_text())["steps"], rule["p99_limit_ms"], rule["error_limit"],
                           rule["stop_after_failures"])["rps"]
                  for path in sorted(curves_dir.glob(f"{variant}_rep*.json"))]  # fmt: skip
         if found := [rps for rps in found if rps]:
-            return float(statistics.median(found)), "this run's curves"
+            return float(statistics.median(found)), f"this run's {curves_dir.name}"
     return float(plan["capacity_rps"][variant]), "study.toml"
 
 
