@@ -42,6 +42,7 @@ class AsyncScoringResources:
             settings.redis_timeout_s,
             settings.redis_connect_timeout_s,
             settings.redis_pool(concurrency),
+            settings.redis_password,
         )
         log.info("worker clients opened")
         channels = [c for c in clients if isinstance(c, AsyncGrpcModelClient)]

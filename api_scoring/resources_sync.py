@@ -47,6 +47,7 @@ class ScoringResources:
             settings.redis_timeout_s,
             settings.redis_connect_timeout_s,
             settings.redis_pool(concurrency),
+            settings.redis_password,
         )
         log.info("worker clients opened")
         channels = [c for c in clients if isinstance(c, GrpcModelClient)]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
-from service_runtime.core.settings import redis_url_field, settings_config
+from service_runtime.core.settings import redis_password_field, redis_url_field, settings_config
 from service_runtime.core.topology import DEFAULT_GRPC_PORTS, DEFAULT_PORTS, Model, Stack, predict_path
 
 # Pools never smaller than this, whatever the worker's concurrency.
@@ -22,6 +22,7 @@ class ScoringSettings(BaseSettings):
     model_config = settings_config("SCORING_")
 
     redis_url: str = redis_url_field("SCORING_")
+    redis_password: SecretStr | None = redis_password_field("SCORING_")
     deadline_s: float = Field(default=0.5, gt=0, description="End-to-end budget of a scoring request.")
     redis_timeout_s: float = Field(
         default=0.1, gt=0, description="Timeout of each Redis reply and pool wait (at most the deadline's remainder)."

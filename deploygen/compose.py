@@ -22,6 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from deploygen import observability
 from deploygen.containers import (
     BENCH,
@@ -65,6 +67,9 @@ EDGE_DIR = Path("deploy/edge")
 REDIS_VOLUME = "redis-data"
 REDIS_DATA_DIR = Path("/data")  # the official image's working directory
 SEED_NAME = "seed"
+# Redis requires a password, as in Kubernetes; compose substitutes the user's REDIS_PASSWORD (environment or .env)
+# and refuses to start without one, with this message.
+REDIS_PASSWORD = "${REDIS_PASSWORD:?set REDIS_PASSWORD in .env or the environment, see the README}"
 LOCUST_WEB_PORT = 8089  # Locust's default web UI port inside the master's container
 LOCUST_HOST_PORTS: dict[Stack, int] = {"async": 8089, "sync": 8090}
 # As the manifests' securityContext (the image's user 10001 is already non-root): a read-only root filesystem with a
@@ -91,8 +96,9 @@ HEADER = """\
 
 def compose_settings() -> StackSettings:
     """The registry's settings in compose: one host name per container, each listening on all interfaces, Redis'
-    files on its volume."""
-    return StackSettings(bind_host="0.0.0.0", per_service_hosts=True, redis_dir=REDIS_DATA_DIR)
+    files on its volume, its password from the ``REDIS_PASSWORD`` the user sets."""
+    return StackSettings(bind_host="0.0.0.0", per_service_hosts=True, redis_dir=REDIS_DATA_DIR,
+                         redis_password=SecretStr(REDIS_PASSWORD))  # fmt: skip
 
 
 def healthcheck_argv(svc: Service, settings: StackSettings) -> list[str]:
@@ -135,6 +141,7 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
             "command": redis_argv(REDIS_SERVER, settings),
             "volumes": [f"{REDIS_VOLUME}:{settings.redis_dir}"],
             "ports": [_published(settings, settings.redis_port)],
+            "environment": {"REDISCLI_AUTH": REDIS_PASSWORD},  # the health probe's redis-cli authenticates
             "healthcheck": _healthcheck(["redis-cli", "ping"]),
             "deploy": _deploy(REDIS_LIMITS),
             "security_opt": HARDENED["security_opt"],

@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from deploygen.containers import (
     EDGE,
     REDIS_SERVER,
@@ -57,6 +59,10 @@ EDGE_CONTAINER = "edge"
 JOBS_WORKER = "jobs-worker"  # the job workers' Deployment in the base
 REDIS_DATA_DIR = Path("/data")  # the base mounts Redis' PersistentVolumeClaim there
 LOCUST_CONTAINER = "locust"
+# Redis' password: the Secret the user creates in each stack's namespace (README), read by Redis (its --requirepass
+# argument is this variable, which the kubelet expands) and by every container that reads Redis.
+REDIS_SECRET = {"name": "redis-auth", "key": "password"}
+REDIS_PASSWORD_REF = "$(REDIS_PASSWORD)"
 # Settings whose cluster value differs from the default. The drain delay must outlast the
 # readiness probe's period x failureThreshold (2 s x 3, base/service-defaults.yaml) plus the time endpoints take to
 # update (a few seconds).
@@ -75,7 +81,8 @@ def k8s_settings(stack: Stack) -> StackSettings:
                                                                      for s in STACKS}  # fmt: skip
     ports |= {f"{svc.stack}_{svc.role}_grpc_port": GRPC_PORT for svc in SERVICES if svc.role != "scoring"}
     ports |= {f"{s}_jobs_worker_port": PORT for s in STACKS}  # job workers: probes and /metrics, as the services
-    settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, redis_dir=REDIS_DATA_DIR, **ports)
+    settings = StackSettings(bind_host="0.0.0.0", per_service_hosts=True, redis_dir=REDIS_DATA_DIR,
+                             redis_password=SecretStr(REDIS_PASSWORD_REF), **ports)  # fmt: skip
     # The services' registry names already carry the stack; Redis gets it from the overlay's name prefix.
     return settings.model_copy(update={"redis_url": f"redis://{stack}-{REDIS_NAME}:{settings.redis_port}/0"})
 
@@ -157,4 +164,11 @@ def _patch(api_version: str, kind: str, name: str, container: dict[str, Any], re
 
 def _container(target: str, argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     container = {"image": image(target), "command": argv}
-    return container | ({"env": [{"name": k, "value": v} for k, v in env.items()]} if env else {})
+    return container | ({"env": [_env_var(k, v) for k, v in env.items()]} if env else {})
+
+
+def _env_var(name: str, value: str) -> dict[str, Any]:
+    # Redis' password comes from its Secret, never from the manifests.
+    if value == REDIS_PASSWORD_REF:
+        return {"name": name, "valueFrom": {"secretKeyRef": REDIS_SECRET}}
+    return {"name": name, "value": value}

@@ -79,7 +79,9 @@ class FaultStack:
         return self.scoring.predict_url(self.settings)
 
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.effective_redis_url(), socket_timeout=2)
+        return redis.Redis.from_url(
+            self.settings.effective_redis_url(), socket_timeout=2, password=self.settings.redis_password_value()
+        )
 
     def signal_service(self, name: str, sig: int) -> None:
         os.killpg(self.supervisor.process(name).popen.pid, sig)

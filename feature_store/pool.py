@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 
-def pool_kwargs(timeout_s: float, connect_timeout_s: float, max_connections: int) -> dict:
+
+def pool_kwargs(
+    timeout_s: float, connect_timeout_s: float, max_connections: int, password: SecretStr | None = None
+) -> dict:
     """A bounded pool: waiting for a free connection and each reply bounded by ``timeout_s``, a new connection's
-    set-up by ``connect_timeout_s`` (the caller bounds the whole call by the request's deadline too)."""
-    return {
+    set-up by ``connect_timeout_s`` (the caller bounds the whole call by the request's deadline too); each new
+    connection authenticates with ``password`` when one is set (a password in the URL wins)."""
+    auth = {"password": password.get_secret_value()} if password else {}
+    return auth | {
         "max_connections": max_connections,
         # How long a caller waits for a free pooled connection before giving up.
         "timeout": timeout_s,

@@ -6,6 +6,7 @@ import asyncio
 
 import redis.asyncio
 import redis.exceptions
+from pydantic import SecretStr
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -19,13 +20,22 @@ from service_runtime.core.context import RequestContext
 class AsyncFeatureReader:
     """Reads an entity's feature vector with one HMGET over a bounded, blocking connection pool."""
 
-    def __init__(self, redis_url: str, timeout_s: float, connect_timeout_s: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        timeout_s: float,
+        connect_timeout_s: float,
+        max_connections: int,
+        password: SecretStr | None = None,
+    ) -> None:
         self._timeout_s = timeout_s
         self._connect_timeout_s = connect_timeout_s
         # BlockingConnectionPool waits for a free connection instead of raising "Too many connections".
         # No retries, as in FeatureReader: fail fast and answer 503.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            redis_url, retry=Retry(NoBackoff(), 0), **pool_kwargs(timeout_s, connect_timeout_s, max_connections)
+            redis_url,
+            retry=Retry(NoBackoff(), 0),
+            **pool_kwargs(timeout_s, connect_timeout_s, max_connections, password),
         )
         self._redis = redis.asyncio.Redis(connection_pool=pool)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 # redis-py through this module (not ``import redis``), so that the sync stack never loads the async client.
+from pydantic import SecretStr
+
 from feature_store.failures import read_failure
 from feature_store.pool import pool_kwargs
 from feature_store.redis_without_asyncio import redis
@@ -14,14 +16,21 @@ from service_runtime.core.context import RequestContext
 class FeatureReader:
     """Reads an entity's feature vector with one HMGET over a bounded, blocking connection pool."""
 
-    def __init__(self, redis_url: str, timeout_s: float, connect_timeout_s: float, max_connections: int) -> None:
+    def __init__(
+        self,
+        redis_url: str,
+        timeout_s: float,
+        connect_timeout_s: float,
+        max_connections: int,
+        password: SecretStr | None = None,
+    ) -> None:
         self._timeout_s = timeout_s
         # redis-py retries 10 times with backoff by default, which can stall one call for
         # seconds on a dead Redis. We fail fast; the caller answers 503.
         pool = redis.BlockingConnectionPool.from_url(
             redis_url,
             retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
-            **pool_kwargs(timeout_s, connect_timeout_s, max_connections),
+            **pool_kwargs(timeout_s, connect_timeout_s, max_connections, password),
         )
         self._redis = redis.Redis(connection_pool=pool)
 

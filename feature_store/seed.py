@@ -15,13 +15,13 @@ import threading
 import time
 
 import redis
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 from tqdm import tqdm
 
 from feature_store.schema import FEATURE_NAMES, SCHEMA_VERSION, SEED_MARKER_KEY, entity_key
 from feature_store.vector import Vector, vector_to_store
-from service_runtime.core.settings import redis_url_field, settings_config
+from service_runtime.core.settings import redis_password_field, redis_url_field, settings_config
 
 DEFAULT_SEED = 42
 META_KEY = SEED_MARKER_KEY
@@ -53,6 +53,7 @@ class SeedSettings(BaseSettings):
     model_config = settings_config("SEED_")
 
     redis_url: str = redis_url_field("SEED_")
+    redis_password: SecretStr | None = redis_password_field("SEED_")
     entities: int = Field(default=10_000, ge=1, description="How many entities to write.")
     seed: int = Field(default=DEFAULT_SEED, description="Seed of the feature generator.")
     batch_size: int = Field(default=1_000, ge=1, description="Entities per pipelined round trip.")
@@ -63,8 +64,12 @@ class SeedSettings(BaseSettings):
 
 
 def _client(settings: SeedSettings) -> redis.Redis:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
     return redis.Redis.from_url(
-        settings.redis_url, socket_timeout=settings.timeout_s, socket_connect_timeout=settings.timeout_s
+        settings.redis_url,
+        socket_timeout=settings.timeout_s,
+        socket_connect_timeout=settings.timeout_s,
+        password=password,
     )
 
 

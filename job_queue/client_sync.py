@@ -28,7 +28,8 @@ class JobClient:
         # As the feature reader: a bounded pool that waits for a free connection, no retries (fail fast: 503).
         pool = redis.BlockingConnectionPool.from_url(
             settings.redis_url, retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
-            **pool_kwargs(settings.redis_timeout_s, settings.redis_connect_timeout_s, max_connections),
+            **pool_kwargs(settings.redis_timeout_s, settings.redis_connect_timeout_s, max_connections,
+                          settings.redis_password),
         )  # fmt: skip
         self._redis = redis.Redis(connection_pool=pool)
         self._submit = self._redis.register_script(scripts.SUBMIT)

@@ -29,7 +29,8 @@ class AsyncJobConsumer:
         # Every reply within the command timeout, a blocking read within its block time on top.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
             settings.redis_url, retry=Retry(NoBackoff(), 0),
-            **pool_kwargs(settings.redis_timeout_s + block_s, settings.redis_connect_timeout_s, max_connections),
+            **pool_kwargs(settings.redis_timeout_s + block_s, settings.redis_connect_timeout_s, max_connections,
+                          settings.redis_password),
         )  # fmt: skip
         self._redis = redis.asyncio.Redis(connection_pool=pool)
         self._start = self._redis.register_script(scripts.START)

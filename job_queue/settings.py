@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
-from service_runtime.core.settings import redis_url_field, settings_config
+from service_runtime.core.settings import redis_password_field, redis_url_field, settings_config
 
 
 class JobSettings(BaseSettings):
@@ -15,6 +15,7 @@ class JobSettings(BaseSettings):
     model_config = settings_config("JOBS_")
 
     redis_url: str = redis_url_field("JOBS_")
+    redis_password: SecretStr | None = redis_password_field("JOBS_")
     max_queue: int = Field(
         default=10_000, ge=1, description="Unfinished jobs (queued or running) the queue holds; past it, 503 at once."
     )

@@ -168,7 +168,17 @@ def scoring_env(stack: Stack, settings: StackSettings, build: Build = "full") ->
         "SCORING_MODEL_A_GRPC_TARGET": model_a.grpc_target(settings),
         "SCORING_MODEL_B_GRPC_TARGET": model_b.grpc_target(settings),
         "JOBS_REDIS_URL": settings.effective_redis_url(),
-    }
+    } | redis_auth_env(("SCORING_", "JOBS_"), settings)
+
+
+def redis_auth_env(prefixes: tuple[str, ...], settings: StackSettings) -> dict[str, str]:
+    """``{prefix}REDIS_PASSWORD`` for each settings prefix of a process that reads Redis, when Redis has a password.
+
+    The value is what the platform resolves: the password natively, an interpolation in compose, a reference to the
+    Secret in Kubernetes (deploygen)."""
+    if settings.redis_password is None:
+        return {}
+    return {f"{prefix}REDIS_PASSWORD": settings.redis_password.get_secret_value() for prefix in prefixes}
 
 
 def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, str]:
@@ -279,7 +289,7 @@ def redis_argv(binary: str, settings: StackSettings) -> list[str]:
         binary, "--bind", settings.bind_address(), "--port", str(settings.redis_port),
         "--save", "", "--appendonly", "yes", "--appendfsync", settings.redis_appendfsync,
         "--dir", str(settings.redis_dir), "--daemonize", "no",
-    ]  # fmt: skip
+    ] + (["--requirepass", settings.redis_password.get_secret_value()] if settings.redis_password else [])  # fmt: skip
 
 
 def seed_argv(python: str = "python") -> list[str]:
@@ -299,7 +309,7 @@ def seed_check_argv(python: str = "python") -> list[str]:
 
 def seed_env(settings: StackSettings) -> dict[str, str]:
     """The environment of the seeding job."""
-    return {"SEED_REDIS_URL": settings.effective_redis_url()}
+    return {"SEED_REDIS_URL": settings.effective_redis_url()} | redis_auth_env(("SEED_",), settings)
 
 
 def locust_master_argv(target_url: str, stack: Stack, python: str = "python") -> list[str]:

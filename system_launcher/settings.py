@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
 from service_runtime.core.server_settings import stack_worker_class
@@ -95,6 +95,12 @@ class StackSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("STACK_REDIS_URL", "REDIS_URL"),
         description="Use this Redis instead of starting one.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STACK_REDIS_PASSWORD", "REDIS_PASSWORD"),
+        description="Redis' password: the Redis make up starts requires it, and every process that reads Redis "
+        "is given it; unset: no authentication (Redis listens on loopback only).",
     )
     async_server: AsyncServer = Field(
         default="uvicorn",
@@ -204,6 +210,10 @@ class StackSettings(BaseSettings):
     def address_of(self, name: str) -> str:
         """The host another process reaches ``name`` (a service or Redis) at."""
         return name if self.per_service_hosts else self.host
+
+    def redis_password_value(self) -> str | None:
+        """The Redis password for a client of the launcher's own (readiness, experiments), or None."""
+        return self.redis_password.get_secret_value() if self.redis_password else None
 
     def effective_redis_url(self) -> str:
         """The given Redis, or the one the launcher starts."""

@@ -224,7 +224,8 @@ class Supervisor:
     def _wait_for_redis(self) -> None:
         import redis
 
-        client = redis.Redis.from_url(self.settings.effective_redis_url(), socket_timeout=0.5)
+        client = redis.Redis.from_url(self.settings.effective_redis_url(), socket_timeout=0.5,
+                                      password=self.settings.redis_password_value())  # fmt: skip
         try:
             self._poll("redis", lambda: client.ping(), (redis.RedisError,))
         finally:

@@ -9,6 +9,8 @@ from system_launcher.settings import StackSettings
 
 # What wires the processes to each other: the launcher sets these per process, to the Redis and models it runs.
 WIRING_SUFFIXES = ("_URL", "_GRPC_TARGET")
+# And Redis' password, per process, from STACK_REDIS_PASSWORD or REDIS_PASSWORD (never echoed back).
+PASSWORD_KEYS = frozenset({"SCORING_REDIS_PASSWORD", "JOBS_REDIS_PASSWORD", "SEED_REDIS_PASSWORD"})
 
 
 def wiring_keys(settings: StackSettings) -> set[str]:
@@ -20,9 +22,9 @@ def wiring_keys(settings: StackSettings) -> set[str]:
 
 def refused_settings(settings: StackSettings, *sources: Mapping[str, str | None]) -> list[str]:
     """Each wiring variable a user set (in the environment or ``.env``), as ``NAME=value``."""
-    keys = wiring_keys(settings)
+    keys = wiring_keys(settings) | PASSWORD_KEYS
     found = {key: value for source in sources for key, value in source.items() if key in keys and value}
-    return [f"{key}={value}" for key, value in sorted(found.items())]
+    return [f"{key}={'***' if key in PASSWORD_KEYS else value}" for key, value in sorted(found.items())]
 
 
 def refusal_message(refused: list[str]) -> str:
@@ -30,5 +32,6 @@ def refusal_message(refused: list[str]) -> str:
     return (
         f"make up will not start: {', '.join(refused)} is set (environment or .env), but make up connects every "
         "service to the Redis and model services it starts itself and would silently replace it. Unset it; to use "
-        "your own Redis set STACK_REDIS_URL, to move the services set STACK_*_PORT."
+        "your own Redis set STACK_REDIS_URL, for Redis' password STACK_REDIS_PASSWORD (or REDIS_PASSWORD), to move "
+        "the services set STACK_*_PORT."
     )

@@ -92,7 +92,9 @@ def measure(running: RunningStack, load: Plan, plan: dict, entities: int, say) -
     submitted = run_generator(jobs_url.geturl(), load, entities)
     accepted = submitted["outcomes"].get("202", 0)
     say(f"    jobs: {_outcomes(submitted['outcomes'])} (202: accepted)")
-    store = redis.Redis.from_url(running.settings.effective_redis_url(), socket_timeout=10)
+    store = redis.Redis.from_url(
+        running.settings.effective_redis_url(), socket_timeout=10, password=running.settings.redis_password_value()
+    )
     try:
         records = wait_ended(store, running.stack, plan["drain_bound_s"], say)
     finally:

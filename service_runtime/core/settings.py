@@ -20,6 +20,17 @@ def settings_config(prefix: str) -> SettingsConfigDict:
     )
 
 
+def redis_password_field(prefix: str):
+    """A ``redis_password`` setting (Redis' ``requirepass``) that honours ``{prefix}REDIS_PASSWORD`` first, then the
+    conventional ``REDIS_PASSWORD``; never printed (``SecretStr``)."""
+    return Field(
+        default=None,
+        validation_alias=AliasChoices(f"{prefix}REDIS_PASSWORD", "REDIS_PASSWORD"),
+        description="Password of that Redis (AUTH); unset: no authentication. In Kubernetes it comes from the "
+        "redis-auth Secret, in compose from REDIS_PASSWORD.",
+    )
+
+
 def redis_url_field(prefix: str):
     """A ``redis_url`` setting that honours ``{prefix}REDIS_URL`` first, then the conventional ``REDIS_URL``."""
     return Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +58,9 @@ class Compose:
                 lines.append(f"    command: {json.dumps(command)}")
         override = workdir / "docker-compose.test.yml"
         override.write_text("\n".join(lines) + "\n")
-        env = os.environ | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
+        # Redis requires a password under compose (REDIS_PASSWORD): a fresh one for each test project.
+        env = os.environ | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0",
+                            "REDIS_PASSWORD": secrets.token_hex(16)}  # fmt: skip
         return cls(override, edge_ports, env)
 
     def run(self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S, check: bool = True) -> str:
@@ -99,8 +102,13 @@ class Compose:
         return int(code), self.run("logs", "--no-color", master)
 
     def redis(self, *command: str) -> int:
-        """A redis-cli command in the Redis container, its integer answer."""
+        """A redis-cli command in the Redis container (authenticated: REDISCLI_AUTH), its integer answer."""
         return int(self.run("exec", "-T", "redis", "redis-cli", *command).strip())
+
+    def redis_without_password(self, *command: str) -> str:
+        """A redis-cli command in the Redis container without the password, its answer."""
+        script = f"unset REDISCLI_AUTH; exec redis-cli {' '.join(command)} 2>&1"
+        return self.run("exec", "-T", "redis", "sh", "-c", script, check=False).strip()
 
     def stop(self) -> None:
         """Stop every container (SIGTERM, then each service's grace period)."""

@@ -92,6 +92,11 @@ def test_scores_come_back_after_a_redis_restart(compose):
     assert compose.redis("DBSIZE") > 10_000 - 1  # every entity survived on the append-only file
 
 
+def test_redis_refuses_a_client_without_the_password(compose):
+    assert "NOAUTH" in compose.redis_without_password("DBSIZE")
+    assert compose.redis("DBSIZE") > 0  # with it (the container's REDISCLI_AUTH), the same command answers
+
+
 def test_every_container_exits_0_when_stopped(compose):
     compose.stop()
     codes = compose.exit_codes()

@@ -4,6 +4,7 @@ nothing left behind, takes its children with it when SIGKILLed, and refuses wiri
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -143,9 +144,11 @@ def test_make_up_refuses_wiring_settings_it_would_replace(tmp_path):
 
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory):
-    """A launcher of this module's own (its processes are killed on purpose)."""
+    """A launcher of this module's own (its processes are killed on purpose), its Redis requiring a password."""
     base = tmp_path_factory.mktemp("supervised")
-    launcher = Launcher.start(stack_env(free_ports(LAUNCHER_PORTS), base / "log", STACK_JOB_WORKERS="1"), base / "out")
+    env = stack_env(free_ports(LAUNCHER_PORTS), base / "log", STACK_JOB_WORKERS="1",
+                    STACK_REDIS_PASSWORD=secrets.token_hex(16))  # fmt: skip
+    launcher = Launcher.start(env, base / "out")
     yield launcher
     launcher.interrupt()
 
@@ -202,8 +205,19 @@ def test_a_killed_model_service_is_restarted(supervised):
     assert supervised.popen.poll() is None
 
 
-def test_a_store_that_lost_its_data_is_seeded_again(supervised):
+def test_redis_refuses_a_client_without_the_password_every_process_is_given(supervised):
+    assert _scores_right(supervised.settings)  # scoring, its readiness and the seed keeper authenticate
     client = redis.Redis.from_url(supervised.settings.effective_redis_url(), socket_timeout=2)
+    try:
+        with pytest.raises(redis.AuthenticationError):
+            client.dbsize()
+    finally:
+        client.close()
+
+
+def test_a_store_that_lost_its_data_is_seeded_again(supervised):
+    client = redis.Redis.from_url(supervised.settings.effective_redis_url(), socket_timeout=2,
+                                  password=supervised.settings.redis_password_value())  # fmt: skip
     try:
         client.flushall()
         assert not _scores_right(supervised.settings)

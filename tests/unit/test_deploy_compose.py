@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import shutil
 import subprocess
 import sys
@@ -87,11 +88,16 @@ def test_the_schema_check_rejects_an_invalid_compose_file(tmp_path):
     or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0,
     reason="no docker compose client here; the schema test above is the check that always runs",
 )
-def test_docker_compose_accepts_the_file():
-    result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE_FILE), "config", "--quiet"], capture_output=True, text=True, check=False
-    )
+def test_docker_compose_accepts_the_file_and_requires_a_redis_password():
+    # --env-file: a developer's own .env must not decide the result.
+    argv = ["docker", "compose", "--env-file", os.devnull, "-f", str(COMPOSE_FILE), "config", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
+    result = subprocess.run(argv, env=env | {"REDIS_PASSWORD": "s3cret"}, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+    # Without one, compose refuses to start anything, and says what to set.
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert "set REDIS_PASSWORD" in result.stderr
 
 
 def test_every_container_runs_the_registry_command_and_environment(compose):

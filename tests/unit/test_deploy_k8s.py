@@ -23,7 +23,17 @@ from deploygen.containers import (
     image,
     service_target,
 )
-from deploygen.k8s import GRPC_PORT, K8S_DIR, PORT, STACKS, edge_url, k8s_settings, rendered_files
+from deploygen.k8s import (
+    GRPC_PORT,
+    K8S_DIR,
+    PORT,
+    REDIS_PASSWORD_REF,
+    REDIS_SECRET,
+    STACKS,
+    edge_url,
+    k8s_settings,
+    rendered_files,
+)
 from service_runtime.core.server_settings import ServerSettings
 from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
 from system_launcher.registry import (
@@ -98,7 +108,15 @@ def container(workload: dict, name: str) -> dict:
 
 
 def env_of(c: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in c.get("env", [])}
+    """A container's environment; a variable from Redis' Secret reads as the registry's reference to it."""
+    env = {}
+    for e in c.get("env", []):
+        if "valueFrom" in e:
+            assert e["valueFrom"] == {"secretKeyRef": REDIS_SECRET}, e
+            env[e["name"]] = REDIS_PASSWORD_REF
+        else:
+            env[e["name"]] = e["value"]
+    return env
 
 
 def test_committed_generated_files_are_fresh():
@@ -135,6 +153,28 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
     assert (seed["command"], env_of(seed)) == (seed_watch_argv(), seed_env(settings))
     redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
     assert (redis["image"], redis["args"]) == (REDIS_IMAGE, redis_argv(REDIS_SERVER, settings))
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_redis_requires_the_secrets_password_and_exactly_its_clients_are_given_it(rendered, stack):
+    docs = rendered[stack]
+    redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
+    args = redis["args"]
+    assert args[args.index("--requirepass") + 1] == REDIS_PASSWORD_REF  # the kubelet expands it from the Secret
+    assert env_of(redis) == {"REDIS_PASSWORD": REDIS_PASSWORD_REF, "REDISCLI_AUTH": REDIS_PASSWORD_REF}
+    given = {
+        d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        for d in docs
+        if d["kind"] in ("Deployment", "StatefulSet")
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if REDIS_PASSWORD_REF in env_of(c).values()
+    }
+    policy = find(docs, "NetworkPolicy", f"{stack}-redis")["spec"]["ingress"][0]["from"][0]["podSelector"]
+    assert given - {"redis"} == set(policy["matchExpressions"][0]["values"])  # those the policy lets in
+    for c in (container(find(docs, "Deployment", f"{stack}-scoring"), "app"),
+              container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app")):  # fmt: skip
+        assert {k for k, v in env_of(c).items() if v == REDIS_PASSWORD_REF} == {
+            "SCORING_REDIS_PASSWORD", "JOBS_REDIS_PASSWORD"}  # fmt: skip
 
 
 @pytest.mark.parametrize("stack", STACKS)

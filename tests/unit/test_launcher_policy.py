@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from system_launcher.backoff import RestartBackoff
 from system_launcher.parent_death import die_with_parent
+from system_launcher.registry import SERVICES, redis_argv, seed_env, service_env
 from system_launcher.settings import StackSettings
 from system_launcher.user_env import refusal_message, refused_settings, wiring_keys
 
@@ -37,6 +38,25 @@ def test_user_wiring_settings_are_refused_by_name_from_any_source():
     assert refused == ["SCORING_MODEL_A_URL=http://a", "SCORING_REDIS_URL=redis://mine:6379/0"]
     assert "STACK_REDIS_URL" in refusal_message(refused)
     assert refused_settings(settings, {"PATH": "/bin"}) == []
+
+
+def test_a_per_process_redis_password_is_refused_without_echoing_it():
+    refused = refused_settings(StackSettings(), {"SCORING_REDIS_PASSWORD": "hunter2"})
+    assert refused == ["SCORING_REDIS_PASSWORD=***"]
+    assert "STACK_REDIS_PASSWORD" in refusal_message(refused)
+
+
+def test_the_launchers_redis_password_reaches_redis_and_every_process_that_reads_it():
+    settings = StackSettings(redis_password="hunter2")
+    argv = redis_argv("redis-server", settings)
+    assert argv[argv.index("--requirepass") + 1] == "hunter2"
+    assert seed_env(settings)["SEED_REDIS_PASSWORD"] == "hunter2"
+    for svc in SERVICES:
+        env = service_env(svc, settings)
+        readers = {k for k in env if k.endswith("_REDIS_URL")}
+        assert {k for k in env if k.endswith("_REDIS_PASSWORD")} == {k.replace("_URL", "_PASSWORD") for k in readers}
+    assert "hunter2" not in repr(settings)  # a SecretStr: never in a log line
+    assert "--requirepass" not in redis_argv("redis-server", StackSettings())
 
 
 def test_children_get_a_parent_death_signal_on_linux():
