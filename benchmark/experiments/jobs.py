@@ -57,8 +57,8 @@ def run_jobs(settings: BenchSettings, out: Path, say=print) -> list[Path]:
         with running_stack(stack, env, say=say, job_workers=plan["workers"]) as running:
             result = measure(running, load, plan, settings.entities, say)
         result |= {"variant": variant.name, "stack": stack, "capacity_rps": held, "capacity_from": source,
-                   "offered_rps": rate, "overload": plan["overload"], "workers": plan["workers"],
-                   "env": env}  # fmt: skip
+                   "offered_rps": rate, "overload": plan["overload"], "duration_s": plan["duration_s"],
+                   "workers": plan["workers"], "env": env}  # fmt: skip
         path = out / f"{variant.name}.json"
         path.write_text(json.dumps(result, indent=1))
         written.append(path)

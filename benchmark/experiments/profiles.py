@@ -1,4 +1,5 @@
-"""Profiling: the client and each server of both stacks, for one request and a short burst, with both tools."""
+"""Profiling: the client and each server of both stacks, for one request and a short burst, with both tools; and the
+scoring service with its models called over each transport."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from service_runtime.web.profiling import (
 from system_launcher.polling import wait_until
 
 SERVICES = ("scoring", "model_a", "model_b")
+# How scoring may call its models (SCORING_MODEL_PROTOCOL): each gets a profiled burst of the scoring service.
+TRANSPORTS = ("rest", "oip-rest", "grpc")
 # How long a window may wait for the last profile to be written (the async services write off the event loop).
 WINDOW_WAIT_S = 30.0
 MODEL_BODY = b"[5.1, 3.5, 1.4, 0.2]"  # the original study's body, accepted by both models
@@ -42,9 +45,10 @@ def _concurrent_burst(url: str, settings: BenchSettings) -> None:
         list(pool.map(call, range(settings.burst_requests)))
 
 
-def _start_window(http: requests.Session, url: str, tool: str, timeout: float) -> None:
+def _start_window(http: requests.Session, url: str, tool: str, timeout: float, label: str = "burst") -> None:
     """Open a profiling window; a 409 means the service is still writing the last profile: wait for it (bounded)."""
-    wait_until(lambda: http.post(url, params={"tool": tool}, timeout=timeout).status_code != 409, WINDOW_WAIT_S,
+    params = {"tool": tool, "label": label}
+    wait_until(lambda: http.post(url, params=params, timeout=timeout).status_code != 409, WINDOW_WAIT_S,
                interval_s=0.2)  # fmt: skip
 
 
@@ -97,5 +101,23 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
                 say(f"  [{stack_name}] {tool}: one request and a burst of {settings.burst_requests} profiled")
             _profile_client(stack_name, client, out, settings)
             client.close()
+        for protocol in TRANSPORTS if not settings.quick else TRANSPORTS[-1:]:  # a smoke run: gRPC only
+            _profile_transport(stack_name, protocol, env, out, settings, say)
     say(f"  profiles -> {out}")
     return out
+
+
+def _profile_transport(stack_name: str, protocol: str, env: dict, out: Path, settings: BenchSettings, say) -> None:
+    """The scoring service under the same burst with its models called over ``protocol``: where its time goes on the
+    client side of each transport (files labelled ``burst-<protocol>``)."""
+    label = f"burst-{protocol}"
+    with running_stack(stack_name, env | {"SCORING_MODEL_PROTOCOL": protocol}, say=say) as stack, \
+            requests.Session() as http:  # fmt: skip
+        client = ScoringClient(stack.predict_url(), settings.request_timeout_s, settings.seed, settings.entities)
+        client.score()  # warm: the channels or connections to both models are open before the window
+        for tool in TOOLS:
+            _start_window(http, stack.url("scoring") + START_PATH, tool, settings.request_timeout_s, label)
+            _concurrent_burst(stack.predict_url(), settings)
+            http.post(stack.url("scoring") + STOP_PATH, timeout=60).raise_for_status()
+        client.close()
+    say(f"  [{stack_name}] scoring over {protocol}: a burst of {settings.burst_requests} profiled with each tool")

@@ -6,6 +6,7 @@ The README quotes no figure by hand: the block between its two markers is this m
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from benchmark.report import openloop
@@ -25,45 +26,91 @@ def _cell(value: dict, lower_bound: bool = False) -> str:
 
 
 def summary_lines(results: Results) -> list[str]:
-    """The README's block: where the figures come from, capacity per variant, comparisons, the burst."""
+    """The README's block: where the figures come from, then each experiment that ran, computed from its results."""
     fp = results.fingerprint
     lines = [
-        f"From one full `make bench` run of `{(fp.get('git_sha') or '?')[:12]}` taken {fp.get('taken_at', '?')[:10]} "
-        f"on {fp.get('cpu_count')} cores ({fp.get('cpu_model')}), the load generator on the same cores. Every "
-        "figure below is computed from [the committed results](doc/results/report.md); medians of the repetitions, "
-        "[min–max] beside them.",
+        f"Measured on {fp.get('cpu_count')} cores ({fp.get('cpu_model')}), the load generator on the same cores. Every "
+        "figure below is computed from [the committed results](doc/results/report.md), each part from the run it "
+        "names (the git commit and the day it was taken); medians of the repetitions, [min–max] beside them.",
         "",
     ]
-    found = openloop.curves(results.curves, results.curves_plan)
-    if found:
-        plan = results.curves_plan
-        rate = openloop.common_rate(results.curves, results.curves_plan)
-        rows = [[c.variant, _cell(c.capacity, c.lower_bound),
-                 _cell(c.per_rate["stack_cpu_ms_per_request"].get(rate)) if rate else "–", c.about]
-                for c in found]  # fmt: skip
-        lines += [
-            f"Open loop ({plan['pattern']} arrivals), capacity = highest offered rate with p99 ≤ "
-            f"{plan['p99_limit_ms']:g} ms and ≤ {100 * plan['error_limit']:g}% failed answers "
-            "(≥: the ladder ended first):",
-            "",
-            *table(["variant", "capacity req/s", f"stack CPU ms per request at {fmt(rate)} req/s", "what it is"], rows),
-            "",
-        ]
-        for row in openloop.comparisons(results.curves_plan, found):
-            a, b = row["first"], row["second"]
-            judged = {True: "beyond the spread", False: "within the spread: not a measured difference",
-                      None: "one repetition"}[row["beyond_spread"]]  # fmt: skip
-            lines.append(f"- {a.variant} / {b.variant}: {ratio(a.capacity['median'], b.capacity['median'])} ({judged})")
-        lines.append("")
+    lines += _ladders(results, "curves", "Open loop, every variant of the study", results.curves, results.curves_plan)
+    lines += _ladders(results, "transports", "Scoring to its models over JSON, the Open Inference Protocol's REST, "
+                      "and gRPC", results.transports, results.transports_plan)  # fmt: skip
+    for plan, (ladders, recorded) in results.model_serving.items():
+        lines += _ladders(results, plan, MODEL_SERVING_HEADLINES[plan], ladders, recorded)
     bursts = openloop.burst_rows(results)
     if bursts:
         plan = results.burst_plan
-        lines += [f"The original study's traffic ({plan['users']} users firing together every "
-                  f"{plan['period_s']:g} s, {plan['repetitions']} × {plan['duration_s']} s):", ""]  # fmt: skip
+        lines += [f"**The original study's traffic** ({_provenance(results, 'burst')}: {plan['users']} users "
+                  f"firing together every {plan['period_s']:g} s, {plan['repetitions']} × {plan['duration_s']} s):",
+                  ""]  # fmt: skip
         lines += [f"- {r['variant']}: {r['shed']} of {r['requests']} shed (503), {r['degraded']} degraded, "
                   f"p99 {_cell(r['p99_ms'])} ms" for r in bursts]  # fmt: skip
         lines.append("")
-    return lines
+    return lines + _jobs(results)
+
+
+# The README's name for each model-serving plan's part.
+MODEL_SERVING_HEADLINES = {
+    "model_onnx": "A real CPU model that releases the GIL (ONNX): threads, the event loop inline, and offloaded",
+    "model_accelerator": "One accelerator slot per model worker, against batch size and wait bound",
+    "model_batching_onnx": "Micro-batching with the real CPU model (ONNX)",
+}
+
+
+def _provenance(results: Results, directory: str) -> str:
+    """The experiment's command, commit and day, from its own fingerprint."""
+    path = results.root / directory / "fingerprint.json"
+    fp = json.loads(path.read_text()) if path.exists() else results.fingerprint
+    command = f"model-serving --plan {directory}" if directory in MODEL_SERVING_HEADLINES else directory
+    return f"`python -m benchmark {command}`, `{(fp.get('git_sha') or '?')[:12]}`, {fp.get('taken_at', '?')[:10]}"
+
+
+def _ladders(results: Results, directory: str, title: str, ladders: dict, plan: dict | None) -> list[str]:
+    """One run of open-loop ladders: capacity and CPU per request of each variant, then the plan's comparisons."""
+    found = openloop.curves(ladders, plan)
+    if not found:
+        return []
+    rate = openloop.common_rate(ladders, plan)
+    rows = [[c.variant, _cell(c.capacity, c.lower_bound),
+             _cell(c.per_rate["stack_cpu_ms_per_request"].get(rate)) if rate else "–", c.about]
+            for c in found]  # fmt: skip
+    lines = [
+        f"**{title}** ({_provenance(results, directory)}; {plan['pattern']} arrivals, {plan['step_s']:g} s steps; "
+        f"capacity = highest offered rate with p99 ≤ {plan['p99_limit_ms']:g} ms and ≤ "
+        f"{100 * plan['error_limit']:g}% failed answers, ≥: the ladder ended first):",
+        "",
+        *table(["variant", "capacity req/s", f"stack CPU ms per request at {fmt(rate)} req/s", "what it is"], rows),
+        "",
+    ]
+    for row in openloop.comparisons(plan, found):
+        a, b = row["first"], row["second"]
+        judged = {True: "beyond the spread", False: "within the spread: not a measured difference",
+                  None: "one repetition"}[row["beyond_spread"]]  # fmt: skip
+        lines.append(f"- {a.variant} / {b.variant}: {ratio(a.capacity['median'], b.capacity['median'])} ({judged})")
+    return [*lines, ""]
+
+
+def _jobs(results: Results) -> list[str]:
+    """Job mode under overload, one line per stack."""
+    if not results.jobs:
+        return []
+    lines = [f"**Job mode under overload** ({_provenance(results, 'jobs')}):", ""]
+    for name, r in results.jobs.items():
+        predict, jobs = r["predict"], r["jobs"]
+        lines.append(
+            f"- {name}: offered {fmt(r['offered_rps'])} req/s ({fmt(r['overload'])} × its capacity "
+            f"{fmt(r['capacity_rps'])}) for {fmt(r['duration_s'])} s. The predict route: "
+            f"{predict['outcomes'].get('ok', 0)} answered in full of {predict['requests']} "
+            f"({predict['outcomes'].get('degraded', 0)} degraded, {predict['errors']} failed), p99 "
+            f"{fmt(predict['p99_ms'])} ms. Job mode: {r['accepted']} of {r['submissions']['requests']} submissions "
+            f"accepted, {jobs['outcomes'].get('ok', 0)} results in full, submission to result p50 "
+            f"{fmt(jobs['latency']['p50_ms'])} ms / p99 {fmt(jobs['latency']['p99_ms'])} ms, "
+            f"{fmt(r['throughput_jobs_per_s'])} jobs/s, backlog drained {fmt(r['drain_s'])} s after the last "
+            f"submission, {fmt(r['cpu_ms_per_job'])} ms of CPU per job."
+        )
+    return [*lines, ""]
 
 
 def render_block(results: Results) -> str:
