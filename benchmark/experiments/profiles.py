@@ -9,9 +9,14 @@ from pathlib import Path
 
 import requests
 
+from benchmark.experiments.curves import model_env
+from benchmark.experiments.manifest import load_manifest
 from benchmark.load.client import ScoringClient
+from benchmark.load.openloop import Plan
+from benchmark.load.openloop_run import run_generator
 from benchmark.settings import BenchSettings
 from benchmark.stacks.running import running_stack
+from benchmark.stacks.variants import Variant
 from service_runtime.core.topology import STACKS
 from service_runtime.web.profiling import (
     LABEL_HEADER,
@@ -27,6 +32,9 @@ from system_launcher.polling import wait_until
 SERVICES = ("scoring", "model_a", "model_b")
 # How scoring may call its models (SCORING_MODEL_PROTOCOL): each gets a profiled burst of the scoring service.
 TRANSPORTS = ("rest", "oip-rest", "grpc")
+# The ONNX variants (issue 13's experiment 1) are profiled under a steady rate each holds, with a profiler attached.
+ONNX_PROFILE_RPS = 50
+ONNX_PROFILE_S = 8
 # How long a window may wait for the last profile to be written (the async services write off the event loop).
 WINDOW_WAIT_S = 30.0
 MODEL_BODY = b"[5.1, 3.5, 1.4, 0.2]"  # the original study's body, accepted by both models
@@ -103,8 +111,28 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
             client.close()
         for protocol in TRANSPORTS if not settings.quick else TRANSPORTS[-1:]:  # a smoke run: gRPC only
             _profile_transport(stack_name, protocol, env, out, settings, say)
+    if not settings.quick:  # each needs the ONNX answers of every entity computed first (about 17 s of CPU)
+        for variant in load_manifest().plan("model_onnx", quick=False)["variants"]:
+            _profile_model_kind(variant, env, out, settings, say)
     say(f"  profiles -> {out}")
     return out
+
+
+def _profile_model_kind(variant: Variant, env: dict, out: Path, settings: BenchSettings, say) -> None:
+    """Scoring and model_a of a model-serving variant (the ONNX model: threads, inline, offloaded) under a steady
+    open-loop rate, every answer checked against that model's; yappi's CPU clock, all threads (files labelled with
+    the variant's name)."""
+    load = Plan(duration_s=ONNX_PROFILE_S, rate=ONNX_PROFILE_RPS, pattern="poisson", timeout_s=5, seed=settings.seed)
+    with running_stack(variant.stack, env | {"STACK_EDGE": "false"} | variant.env, say=say) as stack, \
+            requests.Session() as http:  # fmt: skip
+        for role in ("scoring", "model_a"):
+            _start_window(http, stack.url(role) + START_PATH, "yappi", settings.request_timeout_s, variant.name)
+        result = run_generator(stack.predict_url(), load, settings.entities, env=model_env(variant))
+        for role in ("scoring", "model_a"):
+            http.post(stack.url(role) + STOP_PATH, timeout=60).raise_for_status()
+    if result["errors"]:
+        raise RuntimeError(f"{variant.name}: {result['errors']} wrong or failed answers while profiled")
+    say(f"  [{variant.name}] scoring and model_a profiled at {ONNX_PROFILE_RPS} req/s for {ONNX_PROFILE_S} s")
 
 
 def _profile_transport(stack_name: str, protocol: str, env: dict, out: Path, settings: BenchSettings, say) -> None:
