@@ -99,13 +99,16 @@ def _jobs(results: Results) -> list[str]:
     lines = [f"**Job mode under overload** ({_provenance(results, 'jobs')}):", ""]
     for name, r in results.jobs.items():
         predict, jobs = r["predict"], r["jobs"]
+        stored = sum(jobs["outcomes"].values())
         lines.append(
             f"- {name}: offered {fmt(r['offered_rps'])} req/s ({fmt(r['overload'])} × its capacity "
             f"{fmt(r['capacity_rps'])}) for {fmt(r['duration_s'])} s. The predict route: "
             f"{predict['outcomes'].get('ok', 0)} answered in full of {predict['requests']} "
             f"({predict['outcomes'].get('degraded', 0)} degraded, {predict['errors']} failed), p99 "
             f"{fmt(predict['p99_ms'])} ms. Job mode: {r['accepted']} of {r['submissions']['requests']} submissions "
-            f"accepted, {jobs['outcomes'].get('ok', 0)} results in full, submission to result p50 "
+            f"answered 202; {stored} jobs stored ({stored - r['accepted']} more than the 202s: submissions that "
+            f"timed out or failed after reaching Redis), {jobs['outcomes'].get('ok', 0)} of them answered in full; "
+            "submission to result p50 "
             f"{fmt(jobs['latency']['p50_ms'])} ms / p99 {fmt(jobs['latency']['p99_ms'])} ms, "
             f"{fmt(r['throughput_jobs_per_s'])} jobs/s, backlog drained {fmt(r['drain_s'])} s after the last "
             f"submission, {fmt(r['cpu_ms_per_job'])} ms of CPU per job."
