@@ -3,6 +3,7 @@ scoring service with its models called over each transport."""
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,8 +16,9 @@ from benchmark.load.client import ScoringClient
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
 from benchmark.settings import BenchSettings
-from benchmark.stacks.running import running_stack
+from benchmark.stacks.running import RunningStack, running_stack
 from benchmark.stacks.variants import Variant
+from service_runtime.core.proc import in_groups, thread_cpu_s
 from service_runtime.core.topology import STACKS
 from service_runtime.web.profiling import (
     LABEL_HEADER,
@@ -28,6 +30,7 @@ from service_runtime.web.profiling import (
     write_yappi,
 )
 from system_launcher.polling import wait_until
+from system_launcher.registry import service
 
 SERVICES = ("scoring", "model_a", "model_b")
 # How scoring may call its models (SCORING_MODEL_PROTOCOL): each gets a profiled burst of the scoring service.
@@ -118,6 +121,20 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
     return out
 
 
+def _thread_cpu(stack: RunningStack, path: Path, settings: BenchSettings) -> None:
+    """The scoring service's CPU per request by thread name over an unprofiled burst: what no Python profiler sees
+    (native threads, such as gRPC's, and the interpreter outside Python functions)."""
+    scoring = service(stack.stack, "scoring").name
+    group = {p.popen.pid for p in stack.supervisor.processes if p.name == scoring}
+    before = thread_cpu_s(in_groups(group))
+    _concurrent_burst(stack.predict_url(), settings)
+    after = thread_cpu_s(in_groups(group))
+    per_request = {name: round(1000 * (cpu - before.get(name, 0.0)) / settings.burst_requests, 4)
+                   for name, cpu in sorted(after.items(), key=lambda kv: -kv[1])}  # fmt: skip
+    path.write_text(json.dumps({"requests": settings.burst_requests, "concurrency": settings.burst_concurrency,
+                                "cpu_ms_per_request_by_thread": per_request}, indent=1))  # fmt: skip
+
+
 def _profile_model_kind(variant: Variant, env: dict, out: Path, settings: BenchSettings, say) -> None:
     """Scoring and model_a of a model-serving variant (the ONNX model: threads, inline, offloaded) under a steady
     open-loop rate, every answer checked against that model's; yappi's CPU clock, all threads (files labelled with
@@ -143,6 +160,7 @@ def _profile_transport(stack_name: str, protocol: str, env: dict, out: Path, set
             requests.Session() as http:  # fmt: skip
         client = ScoringClient(stack.predict_url(), settings.request_timeout_s, settings.seed, settings.entities)
         client.score()  # warm: the channels or connections to both models are open before the window
+        _thread_cpu(stack, out / f"{stack_name}-scoring-threads-{protocol}.json", settings)
         for tool in TOOLS:
             _start_window(http, stack.url("scoring") + START_PATH, tool, settings.request_timeout_s, label)
             _concurrent_burst(stack.predict_url(), settings)

@@ -40,3 +40,19 @@ def cpu_s(pids: Iterable[int]) -> float:
 def group_cpu_s(pgids: set[int]) -> float:
     """CPU seconds of every live process in these process groups (a service: its master and workers)."""
     return cpu_s(in_groups(pgids))
+
+
+def thread_cpu_s(pids: Iterable[int]) -> dict[str, float]:
+    """User + system CPU seconds of the live threads of these processes, summed by thread name (``comm``: the
+    process's name for Python's own threads, the native name a library gives its threads, such as gRPC's)."""
+    found: dict[str, float] = {}
+    for pid in pids:
+        for task in (PROC / str(pid) / "task").glob("[0-9]*"):
+            fields = stat_fields(f"{pid}/task/{task.name}")
+            try:
+                name = (task / "comm").read_text().strip()
+            except OSError:
+                continue
+            if fields is not None:
+                found[name] = found.get(name, 0.0) + sum(int(f) for f in fields[11:13]) / TICKS
+    return found
