@@ -43,8 +43,9 @@ def env_lines(cls: type[BaseSettings], exclude: Collection[str] = ()) -> list[st
         if field.description:
             lines.append(f"# {field.description}")
         aliases = getattr(field.validation_alias, "choices", None)
-        if aliases and "REDIS_URL" in aliases:
-            lines.append("# (REDIS_URL is honoured too)")
+        for conventional in ("REDIS_URL", "REDIS_PASSWORD"):
+            if aliases and conventional in aliases:
+                lines.append(f"# ({conventional} is honoured too)")
         lines.append(f"{prefix}{name.upper()}={value}")
     return lines
 
