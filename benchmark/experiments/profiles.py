@@ -122,17 +122,20 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
 
 
 def _thread_cpu(stack: RunningStack, path: Path, settings: BenchSettings) -> None:
-    """The scoring service's CPU per request by thread name over an unprofiled burst: what no Python profiler sees
-    (native threads, such as gRPC's, and the interpreter outside Python functions)."""
-    scoring = service(stack.stack, "scoring").name
-    group = {p.popen.pid for p in stack.supervisor.processes if p.name == scoring}
-    before = thread_cpu_s(in_groups(group))
+    """Each service's CPU per request by thread name over an unprofiled burst: what no Python profiler sees (native
+    threads, such as gRPC's, and the interpreter outside Python functions), on both sides of the transport."""
+    groups = {role: {p.popen.pid for p in stack.supervisor.processes if p.name == service(stack.stack, role).name}
+              for role in SERVICES}  # fmt: skip
+    before = {role: thread_cpu_s(in_groups(group)) for role, group in groups.items()}
     _concurrent_burst(stack.predict_url(), settings)
-    after = thread_cpu_s(in_groups(group))
-    per_request = {name: round(1000 * (cpu - before.get(name, 0.0)) / settings.burst_requests, 4)
-                   for name, cpu in sorted(after.items(), key=lambda kv: -kv[1])}  # fmt: skip
+    after = {role: thread_cpu_s(in_groups(group)) for role, group in groups.items()}
+    per_request = {
+        role: {name: round(1000 * (cpu - before[role].get(name, 0.0)) / settings.burst_requests, 4)
+               for name, cpu in sorted(after[role].items(), key=lambda kv: -kv[1])}
+        for role in SERVICES
+    }  # fmt: skip
     path.write_text(json.dumps({"requests": settings.burst_requests, "concurrency": settings.burst_concurrency,
-                                "cpu_ms_per_request_by_thread": per_request}, indent=1))  # fmt: skip
+                                "cpu_ms_per_request_by_service_and_thread": per_request}, indent=1))  # fmt: skip
 
 
 def _profile_model_kind(variant: Variant, env: dict, out: Path, settings: BenchSettings, say) -> None:
@@ -160,7 +163,7 @@ def _profile_transport(stack_name: str, protocol: str, env: dict, out: Path, set
             requests.Session() as http:  # fmt: skip
         client = ScoringClient(stack.predict_url(), settings.request_timeout_s, settings.seed, settings.entities)
         client.score()  # warm: the channels or connections to both models are open before the window
-        _thread_cpu(stack, out / f"{stack_name}-scoring-threads-{protocol}.json", settings)
+        _thread_cpu(stack, out / f"{stack_name}-threads-{protocol}.json", settings)
         for tool in TOOLS:
             _start_window(http, stack.url("scoring") + START_PATH, tool, settings.request_timeout_s, label)
             _concurrent_burst(stack.predict_url(), settings)
