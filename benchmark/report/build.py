@@ -149,9 +149,19 @@ def _curves_section(results: Results, settings: BenchSettings, out: Path, ladder
             False: "within the spread of the repetitions: not a measured difference",
             None: "with one repetition, no spread to compare",
         }
-        said.append(f"- **{a.variant} / {b.variant}**: capacity {ratio(a.capacity['median'], b.capacity['median'])}"
-                    f" ({fmt(a.capacity['median'])} vs {fmt(b.capacity['median'])} req/s, medians), "
-                    f"{verdict[row['beyond_spread']]}"
+        capacity = (
+            f"capacity {ratio(a.capacity['median'], b.capacity['median'])} ({fmt(a.capacity['median'])} vs "
+            f"{fmt(b.capacity['median'])} req/s, medians), {verdict[row['beyond_spread']]}"
+            if row["ratio"] is not None
+            else "no capacity ratio (a variant never met the latency rule)"
+        )
+        peak = (
+            f"; peak answer rate {ratio(a.peak['median'], b.peak['median'])} ({fmt(a.peak['median'])} vs "
+            f"{fmt(b.peak['median'])} answers/s, whatever the latency), {verdict[row['peak_beyond_spread']]}"
+            if row["peak_ratio"] is not None
+            else ""
+        )
+        said.append(f"- **{a.variant} / {b.variant}**: {capacity}{peak}"
                     + ("; a capacity marked ≥ is a lower bound (the ladder ended before the variant failed)."
                        if a.lower_bound or b.lower_bound else "."))  # fmt: skip
     return [

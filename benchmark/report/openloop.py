@@ -20,6 +20,7 @@ class Curve:
     stack: str
     capacity: dict  # spread of the capacity of each repetition
     lower_bound: bool  # some repetition never failed: the capacity is at least this
+    peak: dict  # spread of the most full answers per second any step of each repetition delivered
     per_rate: dict[str, dict[float, dict]]  # key -> rate -> spread over repetitions
     repetitions: int
 
@@ -37,22 +38,31 @@ def curves(ladders_by_variant: dict[str, list[dict]], plan: dict | None) -> list
         found.append(Curve(
             variant=name, about=runs[0]["about"], stack=runs[0]["stack"],
             capacity=spread([c["rps"] for c in caps]), lower_bound=any(c["lower_bound"] for c in caps),
+            peak=spread([max((s["ok_rps"] for s in steps), default=None) for steps in ladders]),
             per_rate={key: per_rate(ladders, key) for key in CURVE_KEYS}, repetitions=len(runs),
         ))  # fmt: skip
     return found
 
 
 def comparisons(plan: dict | None, found: list[Curve]) -> list[dict]:
-    """For each pair the plan compares: the capacity ratio of medians and whether it exceeds the spread."""
+    """For each pair the plan compares: the ratios of their capacities and of their peak answer rates (medians; None
+    when either is missing, as the capacity of a variant that never met the latency rule) and whether each exceeds
+    the spread."""
     by = {c.variant: c for c in found}
     rows = []
     for first, second in (plan or {}).get("compare", []):
         a, b = by.get(first), by.get(second)
-        if not (a and b) or not (a.capacity["median"] and b.capacity["median"]):
+        if not (a and b):
             continue
-        rows.append({"first": a, "second": b, "ratio": a.capacity["median"] / b.capacity["median"],
-                     "beyond_spread": beyond_spread(a.capacity, b.capacity)})  # fmt: skip
+        rows.append({"first": a, "second": b} | _ratio("ratio", "beyond_spread", a.capacity, b.capacity)
+                    | _ratio("peak_ratio", "peak_beyond_spread", a.peak, b.peak))  # fmt: skip
     return rows
+
+
+def _ratio(name: str, verdict: str, a: dict, b: dict) -> dict:
+    if not (a["median"] and b["median"]):
+        return {name: None, verdict: None}
+    return {name: a["median"] / b["median"], verdict: beyond_spread(a, b)}
 
 
 def common_rate(ladders_by_variant: dict[str, list[dict]], plan: dict | None) -> float | None:

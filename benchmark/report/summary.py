@@ -73,22 +73,39 @@ def _ladders(results: Results, directory: str, title: str, ladders: dict, plan: 
     if not found:
         return []
     rate = openloop.common_rate(ladders, plan)
-    rows = [[c.variant, _cell(c.capacity, c.lower_bound),
+    rows = [[c.variant, _cell(c.capacity, c.lower_bound), _cell(c.peak),
              _cell(c.per_rate["stack_cpu_ms_per_request"].get(rate)) if rate else "–", c.about]
             for c in found]  # fmt: skip
     lines = [
         f"**{title}** ({_provenance(results, directory)}; {plan['pattern']} arrivals, {plan['step_s']:g} s steps; "
         f"capacity = highest offered rate with p99 ≤ {plan['p99_limit_ms']:g} ms and ≤ "
-        f"{100 * plan['error_limit']:g}% failed answers, ≥: the ladder ended first):",
+        f"{100 * plan['error_limit']:g}% failed answers, ≥: the ladder ended first; peak = the most full answers per "
+        "second a step delivered, whatever its latency):",
         "",
-        *table(["variant", "capacity req/s", f"stack CPU ms per request at {fmt(rate)} req/s", "what it is"], rows),
+        *table(
+            [
+                "variant",
+                "capacity req/s",
+                "peak answers/s",
+                f"stack CPU ms per request at {fmt(rate)} req/s",
+                "what it is",
+            ],
+            rows,
+        ),
         "",
     ]
+    judged = {True: "beyond the spread", False: "within the spread: not a measured difference",
+              None: "one repetition"}  # fmt: skip
     for row in openloop.comparisons(plan, found):
         a, b = row["first"], row["second"]
-        judged = {True: "beyond the spread", False: "within the spread: not a measured difference",
-                  None: "one repetition"}[row["beyond_spread"]]  # fmt: skip
-        lines.append(f"- {a.variant} / {b.variant}: {ratio(a.capacity['median'], b.capacity['median'])} ({judged})")
+        capacity = (
+            f"capacity {ratio(a.capacity['median'], b.capacity['median'])} ({judged[row['beyond_spread']]})"
+            if row["ratio"] is not None
+            else "no capacity ratio (a variant never met the latency rule)"
+        )
+        peak = (f"peak answers/s {ratio(a.peak['median'], b.peak['median'])} ({judged[row['peak_beyond_spread']]})"
+                if row["peak_ratio"] is not None else "")  # fmt: skip
+        lines.append(f"- {a.variant} / {b.variant}: " + "; ".join(part for part in (capacity, peak) if part))
     return [*lines, ""]
 
 
