@@ -35,8 +35,9 @@ def spread(values: Sequence[float | None]) -> dict:
 
 
 def beyond_spread(a: dict, b: dict) -> bool | None:
-    """Whether two summarised figures differ by more than their spread: their min-max ranges do not overlap."""
-    if a["n"] == 0 or b["n"] == 0:
+    """Whether two summarised figures differ by more than their spread: their min-max ranges do not overlap (None
+    when either has fewer than two repetitions: one run has no spread to judge by)."""
+    if a["n"] < 2 or b["n"] < 2:
         return None
     return a["max"] < b["min"] or b["max"] < a["min"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from benchmark.analysis.curves import beyond_spread, spread
 from benchmark.analysis.decompose import decompose, expected_inference_ms
 from benchmark.analysis.servertiming import parse_server_timing
 from benchmark.analysis.windows import Window, breaking_point, steps
@@ -57,3 +58,10 @@ def test_decomposition_parts_add_up_to_the_client_time():
 
 def test_expected_score_is_the_combined_answer_for_the_seeded_features():
     assert expected_score("42") == expected_answer("42", expected_features("42"))["score"]
+
+
+def test_a_difference_is_judged_against_the_spread_only_with_repetitions():
+    one, other = spread([10.0]), spread([30.0])
+    assert beyond_spread(one, other) is None  # one run each: no spread to judge by
+    assert beyond_spread(spread([10.0, 12.0]), spread([30.0, 31.0])) is True
+    assert beyond_spread(spread([10.0, 30.0]), spread([20.0, 40.0])) is False
