@@ -88,7 +88,14 @@ def _profile_client(stack: str, client: ScoringClient, out: Path, settings: Benc
 def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
     """For each stack (one worker per service, profiling allowed): one request and a burst per tool and service."""
     out.mkdir(parents=True, exist_ok=True)
-    env = {"PROFILING_ALLOWED": "true", "PROFILING_DIR": str(out.resolve()), "SERVER_WORKERS": "1"}
+    # Straight to the scoring server: the edge has nothing to profile, and its timeout would cut a window's stop
+    # short while a large profile is written (504).
+    env = {
+        "PROFILING_ALLOWED": "true",
+        "PROFILING_DIR": str(out.resolve()),
+        "SERVER_WORKERS": "1",
+        "STACK_EDGE": "false",
+    }
     # A profiler slows every request several times over: give the scoring service's deadline and
     # timeouts room, so that profiled answers are complete rather than degraded.
     env |= {"SCORING_DEADLINE_S": "10", "SCORING_MODEL_TIMEOUT_S": "5", "SCORING_REDIS_TIMEOUT_S": "2"}
@@ -143,7 +150,7 @@ def _profile_model_kind(variant: Variant, env: dict, out: Path, settings: BenchS
     open-loop rate, every answer checked against that model's; yappi's CPU clock, all threads (files labelled with
     the variant's name)."""
     load = Plan(duration_s=ONNX_PROFILE_S, rate=ONNX_PROFILE_RPS, pattern="poisson", timeout_s=5, seed=settings.seed)
-    with running_stack(variant.stack, env | {"STACK_EDGE": "false"} | variant.env, say=say) as stack, \
+    with running_stack(variant.stack, env | variant.env, say=say) as stack, \
             requests.Session() as http:  # fmt: skip
         for role in ("scoring", "model_a"):
             _start_window(http, stack.url(role) + START_PATH, "yappi", settings.request_timeout_s, variant.name)
