@@ -100,8 +100,9 @@ def parser() -> argparse.ArgumentParser:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the system until SIGINT or SIGTERM, restarting (with backoff) any process that dies."""
+def main(argv: list[str] | None = None, early_signals: list[int] | None = None) -> int:
+    """Run the system until SIGINT or SIGTERM, restarting (with backoff) any process that dies; ``early_signals``
+    (those received before this function ran) stop it as soon as its handler is in place."""
     parser().parse_args(argv)
     settings = StackSettings()
     refused = refused_settings(settings, os.environ, dotenv_values(".env") if os.path.exists(".env") else {})
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     # sets flags, so no second signal (GNU make forwards them) can ever abort the stop below.
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    for signum in early_signals or []:
+        stop(signum, None)
     try:
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""

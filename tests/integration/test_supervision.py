@@ -120,6 +120,26 @@ def test_sigint_sent_by_a_script_stops_make_up(tmp_path):
         shell.stdout.close()
 
 
+def test_sigint_sent_by_a_script_while_make_up_is_starting_stops_it(tmp_path):
+    # The same background job, signalled at once: while the launcher is still importing its modules, before its
+    # own handler is in place (such a SIGINT, inherited as ignored, used to be lost and everything started anyway).
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0")
+    output = tmp_path / "up.out"
+    # (After 0.1 s: the job has set its SIGINT to ignored and exec'd Python, which then imports for longer than that.)
+    script = f"{' '.join(LAUNCHER)} > {output} 2>&1 & sleep 0.1; kill -INT $!; wait"
+    shell = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}))
+    try:
+        shell.wait(timeout=60)
+        assert "stopped: nothing left running" in output.read_text()
+        assert READY_LINE not in output.read_text()
+        assert_nothing_left(token)
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
+
+
 def test_children_die_with_a_sigkilled_launcher(tmp_path):
     token = uuid.uuid4().hex
     env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="1", **{MARK: token})
