@@ -11,6 +11,7 @@ import argparse
 import os
 import signal
 import sys
+import threading
 import time
 
 from dotenv import dotenv_values
@@ -28,6 +29,7 @@ from service_runtime.core.topology import (
 from system_launcher.backoff import RestartBackoff
 from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
 from system_launcher.edge import EnvoyNotFound
+from system_launcher.make_parent import watch_make_parent
 from system_launcher.redis_server import RedisServerNotFound
 from system_launcher.registry import SERVICES, job_workers, service
 from system_launcher.settings import StackSettings
@@ -117,6 +119,9 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
     signal.signal(signal.SIGTERM, stop)
     for signum in early_signals or []:
         stop(signum, None)
+    # A signal that reached make alone (see make_parent) stops us as if it had reached us.
+    threading.Thread(target=watch_make_parent, args=(lambda sig: stop(sig, None), lambda: stop.signals > 0),
+                     name="make-parent", daemon=True).start()  # fmt: skip
     try:
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""

@@ -98,6 +98,29 @@ def test_make_up_stops_on_any_signals_at_any_moment_with_nothing_left(tmp_path):
         _stop_round(tmp_path / str(round_), round_)
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_that_reaches_make_alone_stops_make_up(tmp_path, sig):
+    # What a group signal does when it lands while make spawns the recipe (the launcher did not exist yet): make
+    # alone has it, and waits for a launcher that was never signalled. Here, deterministically: make's pid only.
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0")
+    output = tmp_path / "up.out"
+    with output.open("wb") as out:
+        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+    try:
+        wait_until(lambda: READY_LINE in output.read_text(errors="replace") or make.poll() is not None, 120)
+        os.kill(make.pid, sig)
+        make.wait(timeout=60)
+        assert "stopped: nothing left running" in output.read_text()
+        assert_nothing_left(token, output)
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+            make.wait()
+
+
 def test_sigint_sent_by_a_script_stops_make_up(tmp_path):
     token = uuid.uuid4().hex
     env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0")
