@@ -127,12 +127,14 @@ def test_idle_connections_wedge_neither_the_edge_nor_the_server(edge_stack):
     through, direct = edge_stack.url(), edge_stack.url(through_edge=False)
     # An edge in use: it holds a keep-alive connection to the server. A cold edge must open one while the idle
     # connections sent straight to the server fill its connection limit, and waits until they time out (5 s).
-    assert served_within(through, 2.0)
+    # Served within 3 s: a wedge would last until the idle connections time out (5 s); a loaded CI machine once took
+    # longer than 2 s.
+    assert served_within(through, 3.0)
     with idle_connections(edge_stack.edge_address, IDLE_CONNECTIONS), \
          idle_connections(edge_stack.direct_address, IDLE_CONNECTIONS):  # fmt: skip
-        assert served_within(through, 2.0), "the edge did not serve while holding idle connections"
+        assert served_within(through, 3.0), "the edge did not serve while holding idle connections"
         time.sleep(6)  # past the server's and the edge's header timeout (5 s)
-        assert served_within(through, 2.0)
+        assert served_within(through, 3.0)
     # Closed: both the edge and the server serve at once.
     assert served_within(through, 1.0)
     assert served_within(direct, 1.0)
@@ -147,9 +149,12 @@ def test_slow_clients_through_the_edge_leave_legit_traffic_on_time(edge_stack):
         for i in range(25):  # five a second, for five seconds
             response, seconds = score(edge_stack.url(), str(i))
             assert response.status_code == 200, response.text
+            assert response.content == expected_body(str(i)), "an answer short of a model"
             latencies.append(seconds)
             time.sleep(0.2)
-    assert max(latencies) <= DEADLINE_S + MARGIN_S, f"slowest legit answer {max(latencies):.3f}s"
+    # Within this stack's deadline, complete: a wedged path would wait for the 5 s timeouts instead. (Not the 0.5 s
+    # default: one answer of 1.7 s was seen on a loaded CI machine, a timing, not a behaviour.)
+    assert max(latencies) <= BURST_DEADLINE_S + MARGIN_S, f"slowest legit answer {max(latencies):.3f}s"
 
 
 def test_slow_clients_straight_to_the_server_are_cut_and_leave_it_serving(edge_stack):
