@@ -61,17 +61,23 @@ def assert_nothing_left(token: str, output: Path | None = None) -> None:
     assert marked(token) == [], output.read_text(errors="replace") if output else ""
 
 
+def _make_up(workdir: Path, token: str, job_workers: int) -> tuple[subprocess.Popen, Path]:
+    """`make up` on free ports in its own process group (what timeout(1), CI runners and service managers signal as
+    a whole), its processes marked with ``token``; the process and the file its output goes to."""
+    env = stack_env(free_ports(LAUNCHER_PORTS), workdir / "log", STACK_JOB_WORKERS=str(job_workers))
+    output = workdir / "up.out"
+    with output.open("wb") as out:
+        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+    return make, output
+
+
 def _stop_round(workdir: Path, round_: int) -> None:
     """One `make up`, signalled at one moment with one sequence; when make returns, nothing may be left."""
     token = uuid.uuid4().hex
     workdir.mkdir(parents=True)
-    env = stack_env(free_ports(LAUNCHER_PORTS), workdir / "log", STACK_JOB_WORKERS="1")
-    output = workdir / "up.out"
-    with output.open("wb") as out:
-        # In its own process group, signalled as a whole: what timeout(1), CI runners and service managers do.
-        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)  # fmt: skip
+    make, output = _make_up(workdir, token, job_workers=1)
     moment = MOMENTS[round_ % len(MOMENTS)]
     try:
         if moment is None:
@@ -103,12 +109,7 @@ def test_a_signal_that_reaches_make_alone_stops_make_up(tmp_path, sig):
     # What a group signal does when it lands while make spawns the recipe (the launcher did not exist yet): make
     # alone has it, and waits for a launcher that was never signalled. Here, deterministically: make's pid only.
     token = uuid.uuid4().hex
-    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0")
-    output = tmp_path / "up.out"
-    with output.open("wb") as out:
-        make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)  # fmt: skip
+    make, output = _make_up(tmp_path, token, job_workers=0)
     try:
         wait_until(lambda: READY_LINE in output.read_text(errors="replace") or make.poll() is not None, 120)
         os.kill(make.pid, sig)
