@@ -4,8 +4,9 @@ For each stack in turn (never two at once): one connection, then a concurrency l
 a closed loop for a fixed time; then a memory check over many requests. Every answer is checked:
 status 200 and the exact expected body of the entity it names. Reports, per stack: p50 at one
 connection, the highest req/s whose p99 stays within 100 ms with zero errors, CPU time per scored
-request (all the stack's processes summed), and RSS after warm-up and after the memory run; then how far
-each stack is from its minimal twin (benchmark/minimal, the floor) in CPU per request and capacity.
+request (all the stack's processes summed, and per process), and RSS after warm-up and after the memory run;
+then how far each stack is from its minimal twin (benchmark/minimal, the floor) in CPU per request and capacity,
+process by process, and how far the same stack on the twin's server (Granian) is: the server's share of the gap.
 
 The load generator is ``wrk`` (Debian's package) when it is on PATH, else this suite's own generator in
 closed-loop mode (benchmark/load/openloop.py). It shares the machine's cores with the stack, which the
@@ -19,7 +20,7 @@ import resource
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmark.analysis.decompose import expected_inference_ms, median_inference_ms
@@ -29,13 +30,17 @@ from benchmark.load.wrk import run_wrk, wrk_script
 from benchmark.stacks.fingerprint import fingerprint
 from benchmark.stacks.running import running_stack
 from service_runtime.core.topology import Stack, predict_path
-from system_launcher.registry import BUILDS, Build
+from system_launcher.registry import BUILDS
 
 P99_LIMIT_MS = 100.0
 LADDER = (1, 8, 16, 24, 32, 40, 48, 64, 80, 96, 128)
 MEMORY_CONNECTIONS = 32
 PATHS = ("edge", "direct")  # through the edge as users reach the stack, and straight to the scoring server
 FLOOR_CONNECTIONS = (32, 64)  # where the distance to the minimal twin is read (the issue's targets)
+# The stack on Granian, the twin's server (straight to the scoring server only): the server held constant, so that
+# the distance to the twin splits into the server's part and the rest (framework, middleware, clients).
+ON_GRANIAN = "full-granian"
+PERF_BUILDS = (*BUILDS, ON_GRANIAN)
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Step:
     errors: int  # socket errors, non-2xx and wrong answers
     cpu_ms_per_request: float  # the stack's processes: Redis and every service worker
     client_cpu_ms_per_request: float  # the load generator, on the same cores
+    cpu_ms_by_part: dict[str, float] = field(default_factory=dict)  # the same CPU, per process: scoring, model_a...
 
 
 def load_tool() -> str:
@@ -75,22 +81,25 @@ def _closed_loop(tool: str, stack: Stack, url: str, script: Path):
 
 
 def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: float, memory_requests: int, tool: str,
-                  say, build: Build = "full") -> list[dict]:  # fmt: skip
-    """Start the stack (or its minimal twin) with default settings; for each path (through the edge, or direct to
-    the scoring server; a minimal twin has only the direct one) run the ladder; then the memory check on the first
-    path; stop it. One result per path."""
+                  say, build: str = "full") -> list[dict]:  # fmt: skip
+    """Start the stack (or its minimal twin, or the stack on Granian: ``PERF_BUILDS``) with default settings; for
+    each path (through the edge, or direct to the scoring server; the twin and the stack on Granian have only the
+    direct one) run the ladder; then the memory check on the first path (not on Granian); stop it. One result per
+    path."""
     results = []
     paths = paths if build == "full" else ["direct"]
-    with running_stack(stack, say=say, build=build) as running, tempfile.TemporaryDirectory() as tmp:
+    env = {f"STACK_{stack.upper()}_SERVER": "granian"} if build == ON_GRANIAN else {}
+    started = "full" if build == ON_GRANIAN else build
+    with running_stack(stack, env=env, say=say, build=started) as running, tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "perf.lua"
         script.write_text(wrk_script(stack))
         for number, path in enumerate(paths):
             run = _closed_loop(tool, stack, running.base_url(path), script)
             run(8, 3)  # warm-up: connections, pools, caches
             rss_warm = running.rss_kib()
-            steps = [_step(run, running, stack, path, connections, step_s, say) for connections in ladder]
+            steps = [_step(run, running, build, path, connections, step_s, say) for connections in ladder]
             served = sum(s.requests for s in steps)
-            if number == 0 and (remaining := max(0, memory_requests - served)) > 0:
+            if number == 0 and build != ON_GRANIAN and (remaining := max(0, memory_requests - served)) > 0:
                 say(f"  {stack:5} memory run: {remaining} more requests at {MEMORY_CONNECTIONS} connections")
                 rate = max((s.rps for s in steps if s.connections == MEMORY_CONNECTIONS), default=500.0)
                 run(MEMORY_CONNECTIONS, max(5.0, remaining / max(rate, 1.0)))
@@ -99,19 +108,22 @@ def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: flo
     return results
 
 
-def _step(run, running, stack: Stack, path: str, connections: int, step_s: float, say) -> Step:
-    cpu_before, client_before = running.cpu_s(), _children_cpu_s()
+def _step(run, running, build: str, path: str, connections: int, step_s: float, say) -> Step:
+    cpu_before, client_before, parts_before = running.cpu_s(), _children_cpu_s(), running.cpu_s_by_part()
     result = run(connections, step_s)
     answered = max(1, result["requests"])
+    parts = {part: round((cpu - parts_before.get(part, 0.0)) * 1000 / answered, 3)
+             for part, cpu in running.cpu_s_by_part().items()}  # fmt: skip
     step = Step(
         connections=connections,
         rps=round(result["requests"] / result["duration_s"], 1),
         cpu_ms_per_request=round((running.cpu_s() - cpu_before) * 1000 / answered, 3),
         client_cpu_ms_per_request=round((_children_cpu_s() - client_before) * 1000 / answered, 3),
+        cpu_ms_by_part=parts,
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
     )
     say(
-        f"  {running.build:7} {stack:5} {path:6} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
+        f"  {build:12} {running.stack:5} {path:6} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
         f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
         f" (+{step.client_cpu_ms_per_request:.2f} load generator)"
     )
@@ -156,8 +168,9 @@ def floor_distance(results: list[dict], connections: tuple[int, ...] = FLOOR_CON
     """Per stack and number of connections: the full stack (direct) against its minimal twin, CPU and rate."""
     by = {(r["stack"], r.get("build", "full"), r["path"]): r for r in results}
     rows = []
-    for stack in dict.fromkeys(r["stack"] for r in results):
-        full, minimal = by.get((stack, "full", "direct")), by.get((stack, "minimal", "direct"))
+    for stack, build in [(stack, build) for stack in dict.fromkeys(r["stack"] for r in results)
+                         for build in ("full", ON_GRANIAN)]:  # fmt: skip
+        full, minimal = by.get((stack, build, "direct")), by.get((stack, "minimal", "direct"))
         if not (full and minimal):
             continue
         best = [(r["best_within_p99"] or {}).get("rps") for r in (full, minimal)]
@@ -165,12 +178,36 @@ def floor_distance(results: list[dict], connections: tuple[int, ...] = FLOOR_CON
             steps = [next((s for s in r["steps"] if s["connections"] == c), None) for r in (full, minimal)]
             if None in steps:
                 continue
-            rows.append({"stack": stack, "connections": c,
+            parts = [s.get("cpu_ms_by_part") or {} for s in steps]
+            rows.append({"stack": stack, "build": build, "connections": c,
                          "cpu_full_ms": steps[0]["cpu_ms_per_request"],
                          "cpu_minimal_ms": steps[1]["cpu_ms_per_request"],
+                         "parts": {part: (parts[0].get(part), parts[1].get(part))
+                                   for part in dict.fromkeys([*parts[0], *parts[1]])},
                          "rps_full": steps[0]["rps"], "rps_minimal": steps[1]["rps"],
                          "best_full": best[0], "best_minimal": best[1]})  # fmt: skip
     return rows
+
+
+def _distance_by_part(rows: list[dict]) -> list[str]:
+    """Where each stack's distance to its twin is: CPU per request of each process, stack against twin."""
+    if not any(row["parts"] for row in rows):
+        return []  # results from before the split was recorded
+    lines = ["", "### Where the distance is, by process", "",
+             "The same steps' CPU per scored request, split by the process that spent it (a service counts all its "
+             "workers).", "", "| stack | connections | process | stack ms | twin ms | stack − twin |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for row in rows:
+        for part, (full, minimal) in row["parts"].items():
+            difference = f"{full - minimal:+.3f}" if full is not None and minimal is not None else "–"
+            cells = ["–" if v is None else v for v in (full, minimal)]
+            lines.append(f"| {_stack_cell(row)} | {row['connections']} | {part} | {cells[0]} | {cells[1]} "
+                         f"| {difference} |")  # fmt: skip
+    return lines
+
+
+def _stack_cell(row: dict) -> str:
+    return f"{row['stack']} on Granian" if row.get("build") == ON_GRANIAN else row["stack"]
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -197,7 +234,7 @@ def render(results: list[dict], meta: dict) -> str:
         f"Git {print_.get('git_sha', '?')[:12]}, {meta['when']}.",
         "",
         "| stack | build | path | p50 at 1 connection | floor: mean, median "
-        "| highest req/s with p99 ≤ 100 ms, 0 errors "
+        "| highest req/s of a step with p99 ≤ 100 ms, 0 errors (a lower bound on capacity) "
         "| at connections | CPU ms per request there (stack + load generator) | RSS after warm-up → after run |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -225,13 +262,15 @@ def render(results: list[dict], meta: dict) -> str:
                   "Direct to the scoring server, the same ladder and machine; the twin (benchmark/minimal) is the "
                   "floor.",
                   "", "| stack | connections | CPU ms per request: stack / twin = ratio | req/s: stack / twin "
-                  "| best req/s within p99 ≤ 100 ms: stack / twin = ratio |", "|---|---|---|---|---|"]  # fmt: skip
+                  "| highest req/s of a step within p99 ≤ 100 ms (lower bounds): stack / twin = ratio |",
+                  "|---|---|---|---|---|"]  # fmt: skip
         for row in rows:
             lines.append(
-                f"| {row['stack']} | {row['connections']} | {row['cpu_full_ms']} / {row['cpu_minimal_ms']} = "
+                f"| {_stack_cell(row)} | {row['connections']} | {row['cpu_full_ms']} / {row['cpu_minimal_ms']} = "
                 f"{_ratio(row['cpu_full_ms'], row['cpu_minimal_ms'])} | {row['rps_full']} / {row['rps_minimal']} "
                 f"| {row['best_full']} / {row['best_minimal']} = {_ratio(row['best_full'], row['best_minimal'])} |"
             )
+        lines += _distance_by_part(rows)
     lines += ["", "## Every step", "", "| stack | build | path | connections | req/s | p50 ms | p90 ms | p99 ms "
               "| max ms "
               "| errors | CPU ms/req (stack + load generator) |", "|" + "---|" * 11]  # fmt: skip
@@ -246,7 +285,7 @@ def render(results: list[dict], meta: dict) -> str:
 
 
 def run_perf(stacks: list[Stack], paths: list[str], ladder: list[int], step_s: float, memory_requests: int,
-             out: Path, say, builds: tuple[Build, ...] = BUILDS) -> Path:  # fmt: skip
+             out: Path, say, builds: tuple[str, ...] = PERF_BUILDS) -> Path:  # fmt: skip
     """Measure each stack in turn, write ``perf.json`` and ``perf.md`` under ``out``, and return the table's path."""
     tool = load_tool()
     say(f"load generator: {tool}" + ("" if tool == "wrk" else " (wrk not on PATH: our closed-loop generator)"))

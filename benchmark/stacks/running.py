@@ -81,6 +81,13 @@ class RunningStack:
         """CPU seconds used so far by Redis, the three services (all their workers) and the job workers."""
         return group_cpu_s(self.process_groups())
 
+    def cpu_s_by_part(self) -> dict[str, float]:
+        """CPU seconds used so far by each process it started (a service counts all its workers), by part:
+        ``redis``, ``scoring``, ``model_a``, ``model_b``, ``edge``, ``jobs_worker_0``..."""
+        prefix = f"{self.stack}-" if self.build == "full" else f"{self.build}-{self.stack}-"
+        return {p.name.removeprefix(prefix).replace("-", "_"): group_cpu_s({p.popen.pid})
+                for p in self.supervisor.processes}  # fmt: skip
+
     def rss_kib(self) -> int:
         """Resident memory of Redis, the three services and the job workers, in KiB."""
         return group_rss_kib(self.process_groups())
