@@ -147,8 +147,9 @@ def _summary(stack: Stack, path: str, steps: list[Step], rss_warm: int, rss_end:
 
 
 def edge_cost(results: list[dict], connections: int = MEMORY_CONNECTIONS) -> list[dict]:
-    """Per stack, what the edge adds: p50 at one connection, and the stack's CPU per request at ``connections``."""
-    by = {(r["stack"], r["path"]): r for r in results}
+    """Per stack, what the edge adds: p50 at one connection, and the stack's CPU per request at ``connections``
+    (the stack as ``make up`` runs it: its twin and its run on Granian have no edge to compare with)."""
+    by = {(r["stack"], r["path"]): r for r in results if r.get("build", "full") == "full"}
     rows = []
     for stack in dict.fromkeys(r["stack"] for r in results):
         edge, direct = by.get((stack, "edge")), by.get((stack, "direct"))

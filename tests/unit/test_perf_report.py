@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmark.experiments.perf import floor_distance, render
+from benchmark.experiments.perf import edge_cost, floor_distance, render
 
 
 def _step(connections: int, cpu: float, parts: dict[str, float], p99: float = 80.0) -> dict:
@@ -11,9 +11,9 @@ def _step(connections: int, cpu: float, parts: dict[str, float], p99: float = 80
             "client_cpu_ms_per_request": 0.05, "cpu_ms_by_part": parts}  # fmt: skip
 
 
-def _result(build: str, steps: list[dict]) -> dict:  # the stack is sync
+def _result(build: str, steps: list[dict], path: str = "direct", p50_1: float = 50.0) -> dict:  # the stack is sync
     best = max((s for s in steps if s["p99_ms"] <= 100), key=lambda s: s["rps"], default=None)
-    return {"stack": "sync", "path": "direct", "build": build, "steps": steps, "p50_at_1_connection_ms": 50.0,
+    return {"stack": "sync", "path": path, "build": build, "steps": steps, "p50_at_1_connection_ms": p50_1,
             "best_within_p99": best, "rss_after_warmup_mib": 300.0, "rss_after_run_mib": 310.0,
             "requests_before_rss_check": 2000}  # fmt: skip
 
@@ -21,7 +21,11 @@ def _result(build: str, steps: list[dict]) -> dict:  # the stack is sync
 RESULTS = [
     _result("full", [_step(32, 4.3, {"redis": 0.05, "scoring": 2.45, "model_a": 0.9, "model_b": 0.9})]),
     _result("minimal", [_step(32, 1.8, {"redis": 0.04, "scoring": 1.26, "model_a": 0.25, "model_b": 0.25})]),
-    _result("full-granian", [_step(32, 2.8, {"redis": 0.04, "scoring": 1.68, "model_a": 0.53, "model_b": 0.53})]),
+    _result(
+        "full-granian",
+        p50_1=49.0,
+        steps=[_step(32, 2.8, {"redis": 0.04, "scoring": 1.68, "model_a": 0.53, "model_b": 0.53})],
+    ),
 ]
 META = {"tool": "wrk", "step_s": 10, "when": "2026-11-23 12:00 UTC",
         "fingerprint": {"cpu_count": 2, "git_sha": "0" * 40,
@@ -53,3 +57,10 @@ def test_results_recorded_before_the_split_leave_the_section_out():
     assert "| sync | 32 | 4.3 / 1.8 = 2.39× |" in table
     assert "| sync on Granian | 32 | 2.8 / 1.8 = 1.56× |" in table
     assert "by process" not in table
+
+
+def test_the_edge_is_compared_with_the_same_stack_direct_never_with_its_run_on_granian():
+    results = [_result("full", [_step(32, 4.5, {})], path="edge", p50_1=51.5), *RESULTS]
+    (row,) = edge_cost(results)
+    assert (row["p50_1_edge_ms"], row["p50_1_direct_ms"]) == (51.5, 50.0)
+    assert (row["cpu_edge_ms"], row["cpu_direct_ms"]) == (4.5, 4.3)
