@@ -14,19 +14,10 @@ import signal
 import time
 from collections.abc import Callable
 
-from service_runtime.core.proc import PROC
+from system_launcher.procfs import status_fields
 
 MAKE_NAMES = ("make", "gmake")
 WATCHED = (signal.SIGINT, signal.SIGTERM)
-
-
-def status_fields(pid: int) -> dict[str, str] | None:
-    """The fields of ``/proc/<pid>/status`` (None if the process is gone)."""
-    try:
-        text = (PROC / str(pid) / "status").read_text()
-    except OSError:
-        return None
-    return {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
 
 
 def make_dying_of(pid: int) -> int | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 # The CPU readers live below, where a service can read its own; re-exported here for the launcher and benchmark.
 from service_runtime.core.proc import PROC, TICKS, in_groups
 from service_runtime.core.proc import cpu_s as cpu_s
+from service_runtime.core.proc import cpu_s_by_group as cpu_s_by_group
 from service_runtime.core.proc import group_cpu_s as group_cpu_s
 from service_runtime.core.proc import stat_fields as _stat_fields
 
@@ -45,15 +46,19 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process in KiB (0 if gone)."""
+def status_fields(pid: int) -> dict[str, str] | None:
+    """The fields of ``/proc/<pid>/status`` (None if the process is gone)."""
     try:
-        for line in (PROC / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
+        text = (PROC / str(pid) / "status").read_text()
     except OSError:
-        pass
-    return 0
+        return None
+    return {key: value.strip() for key, _, value in (line.partition(":") for line in text.splitlines())}
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process in KiB (0 if gone, or a kernel thread without memory of its own)."""
+    rss = (status_fields(pid) or {}).get("VmRSS")
+    return int(rss.split()[0]) if rss else 0
 
 
 def group_rss_kib(pgids: set[int]) -> int:

@@ -15,6 +15,7 @@ report says beside every figure.
 
 from __future__ import annotations
 
+import itertools
 import json
 import resource
 import shutil
@@ -109,17 +110,17 @@ def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: flo
 
 
 def _step(run, running, build: str, path: str, connections: int, step_s: float, say) -> Step:
-    cpu_before, client_before, parts_before = running.cpu_s(), _children_cpu_s(), running.cpu_s_by_part()
+    # The stack's CPU is the sum of its processes': one reading of each, before and after.
+    parts_before, client_before = running.cpu_s_by_part(), _children_cpu_s()
     result = run(connections, step_s)
     answered = max(1, result["requests"])
-    parts = {part: round((cpu - parts_before.get(part, 0.0)) * 1000 / answered, 3)
-             for part, cpu in running.cpu_s_by_part().items()}  # fmt: skip
+    used = {part: cpu - parts_before.get(part, 0.0) for part, cpu in running.cpu_s_by_part().items()}
     step = Step(
         connections=connections,
         rps=round(result["requests"] / result["duration_s"], 1),
-        cpu_ms_per_request=round((running.cpu_s() - cpu_before) * 1000 / answered, 3),
+        cpu_ms_per_request=round(sum(used.values()) * 1000 / answered, 3),
         client_cpu_ms_per_request=round((_children_cpu_s() - client_before) * 1000 / answered, 3),
-        cpu_ms_by_part=parts,
+        cpu_ms_by_part={part: round(cpu * 1000 / answered, 3) for part, cpu in used.items()},
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
     )
     say(
@@ -169,8 +170,7 @@ def floor_distance(results: list[dict], connections: tuple[int, ...] = FLOOR_CON
     """Per stack and number of connections: the full stack (direct) against its minimal twin, CPU and rate."""
     by = {(r["stack"], r.get("build", "full"), r["path"]): r for r in results}
     rows = []
-    for stack, build in [(stack, build) for stack in dict.fromkeys(r["stack"] for r in results)
-                         for build in ("full", ON_GRANIAN)]:  # fmt: skip
+    for stack, build in itertools.product(dict.fromkeys(r["stack"] for r in results), ("full", ON_GRANIAN)):
         full, minimal = by.get((stack, build, "direct")), by.get((stack, "minimal", "direct"))
         if not (full and minimal):
             continue

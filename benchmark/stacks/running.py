@@ -16,7 +16,7 @@ from pathlib import Path
 
 from service_runtime.core.topology import Role, Stack, jobs_path
 from system_launcher.net import free_port_block, free_ports
-from system_launcher.procfs import group_cpu_s, group_rss_kib
+from system_launcher.procfs import cpu_s_by_group, group_cpu_s, group_rss_kib
 from system_launcher.registry import Build, JobWorker, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
@@ -85,7 +85,8 @@ class RunningStack:
         """CPU seconds used so far by each process it started (a service counts all its workers), by part:
         ``redis``, ``scoring``, ``model_a``, ``model_b``, ``edge``, ``jobs_worker_0``..."""
         prefix = f"{self.stack}-" if self.build == "full" else f"{self.build}-{self.stack}-"
-        return {p.name.removeprefix(prefix).replace("-", "_"): group_cpu_s({p.popen.pid})
+        by_group = cpu_s_by_group(self.process_groups())
+        return {p.name.removeprefix(prefix).replace("-", "_"): by_group[p.popen.pid]
                 for p in self.supervisor.processes}  # fmt: skip
 
     def rss_kib(self) -> int:

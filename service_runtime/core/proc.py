@@ -39,7 +39,17 @@ def cpu_s(pids: Iterable[int]) -> float:
 
 def group_cpu_s(pgids: set[int]) -> float:
     """CPU seconds of every live process in these process groups (a service: its master and workers)."""
-    return cpu_s(in_groups(pgids))
+    return sum(cpu_s_by_group(pgids).values())
+
+
+def cpu_s_by_group(pgids: set[int]) -> dict[int, float]:
+    """CPU seconds of every live process in these process groups, per group, from one pass over ``/proc``."""
+    ticks = dict.fromkeys(pgids, 0)
+    for stat in PROC.glob("[0-9]*/stat"):
+        fields = stat_fields(stat.parent.name)
+        if fields is not None and int(fields[2]) in ticks:  # field 5 of stat(5): pgrp
+            ticks[int(fields[2])] += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return {group: t / TICKS for group, t in ticks.items()}
 
 
 def thread_cpu_s(pids: Iterable[int]) -> dict[str, float]:
