@@ -4,6 +4,8 @@ exactly ``delay_ms``, so what a generator reports can be compared with the truth
 One thread per connection, each sleeping with ``time.sleep`` (sub-millisecond); keep-alive, no pipelining.
 ``--wrong-every N`` answers a wrong score every N-th request, to prove the generator checks answers. To make it
 stall, stop it (SIGSTOP) and continue it (SIGCONT): a real stall, like a long pause of a real server.
+``GET /served`` answers how long the server really took (request read to answer sent) since the last ``GET
+/served``: on a busy or virtual machine its own sleeps wake late, and a generator is judged against that truth too.
 
 ``python -m benchmark.load.fixed_server --delay-ms 20`` prints ``listening on PORT`` and serves until killed.
 """
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +32,7 @@ from functools import cache
 import orjson
 
 from benchmark.load.expected import expected_body
+from benchmark.load.latency import Latencies
 
 MAX_HEAD = 16_384
 MAX_BODY = 65_536
@@ -47,8 +51,8 @@ def answer(entity_id: str, wrong: bool) -> bytes:
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
-def read_request(sock: socket.socket, buffer: bytearray) -> bytes | None:
-    """The next request's body (None when the client closed or sent something this server does not take)."""
+def read_request(sock: socket.socket, buffer: bytearray) -> tuple[bytes, bytes] | None:
+    """The next request's head and body (None when the client closed or sent something this server does not take)."""
     while b"\r\n\r\n" not in buffer:
         chunk = sock.recv(65536)
         if not chunk or len(buffer) > MAX_HEAD:
@@ -68,15 +72,35 @@ def read_request(sock: socket.socket, buffer: bytearray) -> bytes | None:
             return None
         rest += chunk
     buffer[:] = rest[length:]
-    return rest[:length]
+    return head, rest[:length]
 
 
-def serve_connection(sock: socket.socket, delay_s: float, counter, wrong_every: int) -> None:
+class Served:
+    """How long each answer really took the server, in seconds, until read out (appends are atomic in CPython)."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def take(self) -> bytes:
+        """The whole answer to ``GET /served``: a summary of what was served since the last one (milliseconds)."""
+        taken, self.seconds = self.seconds, []
+        latencies = Latencies()
+        for value in taken:
+            latencies.record(value)
+        body = orjson.dumps(latencies.summary())
+        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def serve_connection(sock: socket.socket, delay_s: float, counter, wrong_every: int, served: Served) -> None:
     """Answer the requests of one connection until it closes."""
     buffer = bytearray()
     with sock, contextlib.suppress(OSError):
-        while (body := read_request(sock, buffer)) is not None:
+        while (request := read_request(sock, buffer)) is not None:
             arrived = time.perf_counter()
+            head, body = request
+            if head.startswith(b"GET /served "):
+                sock.sendall(served.take())
+                continue
             try:
                 entity_id = str(orjson.loads(body)["entity_id"])
             except (ValueError, KeyError, TypeError):
@@ -87,6 +111,7 @@ def serve_connection(sock: socket.socket, delay_s: float, counter, wrong_every: 
             if (left := arrived + delay_s - time.perf_counter()) > 0:
                 time.sleep(left)
             sock.sendall(reply)
+            served.seconds.append(time.perf_counter() - arrived)
 
 
 @dataclass
@@ -112,6 +137,11 @@ class FixedServer:
         timer = threading.Timer(after_s, pause)
         timer.start()
         return timer
+
+    def served(self) -> dict:
+        """What the server really took per answer (ms: count, percentiles) since the last call."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/served", timeout=5) as answer:
+            return orjson.loads(answer.read())
 
 
 @contextlib.contextmanager
@@ -147,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
     listener = socket.create_server(("127.0.0.1", args.port), backlog=1024)
     print(f"listening on {listener.getsockname()[1]}", flush=True)
-    counter = itertools.count()
+    counter, served = itertools.count(), Served()
     while True:
         sock, _ = listener.accept()
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(target=serve_connection, args=(sock, args.delay_ms / 1000, counter, args.wrong_every),
+        threading.Thread(target=serve_connection, args=(sock, args.delay_ms / 1000, counter, args.wrong_every, served),
                          daemon=True).start()  # fmt: skip
 
 

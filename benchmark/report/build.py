@@ -142,7 +142,7 @@ def _curves_section(results: Results, settings: BenchSettings, out: Path, ladder
                      _spread_cell(cpu, unit=" ms") if cpu else "–", _spread_cell(gen, unit=" ms") if gen else "–",
                      c.about])  # fmt: skip
     said = []
-    for row in openloop.comparisons(plan, found):
+    for row in openloop.comparisons(plan, found, rate):
         a, b = row["first"], row["second"]
         verdict = {
             True: "larger than the spread of the repetitions",
@@ -161,7 +161,12 @@ def _curves_section(results: Results, settings: BenchSettings, out: Path, ladder
             if row["peak_ratio"] is not None
             else ""
         )
-        said.append(f"- **{a.variant} / {b.variant}**: {capacity}{peak}"
+        cpu = (
+            f"; stack CPU per request at {fmt(rate)} req/s {row['cpu_ratio']:.2f}×, {verdict[row['cpu_beyond_spread']]}"
+            if row["cpu_ratio"] is not None
+            else ""
+        )
+        said.append(f"- **{a.variant} / {b.variant}**: {capacity}{peak}{cpu}"
                     + ("; a capacity marked ≥ is a lower bound (the ladder ended before the variant failed)."
                        if a.lower_bound or b.lower_bound else "."))  # fmt: skip
     return [
@@ -204,6 +209,15 @@ def _curve_details(found: list) -> list[str]:
     return [*lines, "</details>", ""]
 
 
+def _burst_cpu(row: dict, users: int, cores: int) -> str:
+    """What one burst costs the stack in CPU, and so the least time all the cores need to serve it."""
+    cpu = row["stack_cpu_ms_per_request"]["median"]
+    if cpu is None:
+        return ""
+    return (f" One burst needs {fmt(users * cpu)} ms of the stack's CPU ({users} × {cpu:.2f} ms): "
+            f"{fmt(users * cpu / cores)} ms with all {cores} cores busy.")
+
+
 def _burst(results: Results, settings: BenchSettings, out: Path) -> list[str]:
     rows = openloop.burst_rows(results)
     if not rows:
@@ -220,6 +234,7 @@ def _burst(results: Results, settings: BenchSettings, out: Path) -> list[str]:
         + (f"zero 503 and p99 ≤ {limit:g} ms in every repetition."
            if r["shed"] == 0 and r["p99_ms"]["max"] is not None and r["p99_ms"]["max"] <= limit
            else f"{r['shed']} answers shed (503) and p99 up to {fmt(r['p99_ms']['max'])} ms.")
+        + _burst_cpu(r, plan["users"], results.cores)
         for r in rows
     ]  # fmt: skip
     return [
@@ -246,6 +261,10 @@ def _burst(results: Results, settings: BenchSettings, out: Path) -> list[str]:
             ],
             body,
         ),
+        "",
+        f"Zero 503 with p99 ≤ {limit:g} ms means serving about the whole burst within {limit:g} ms of its "
+        "arrival, so a stack whose burst needs more CPU time than that, with every core busy, cannot meet it "
+        "whatever its concurrency model (the load generator's own CPU comes on top):",
         "",
         *met,
         "",
@@ -298,21 +317,30 @@ def _jobs(results: Results, settings: BenchSettings) -> list[str]:
     ]
 
 
+def _served(row: dict, ms) -> str:
+    """What the fixed-delay server really took, p50 / p99 (not recorded by runs before it could say)."""
+    if row.get("served_p50_ms") is None:
+        return "not recorded"
+    return f"{ms(row['served_p50_ms'])} / {ms(row['served_p99_ms'])}"
+
+
 def _calibration(results: Results) -> list[str]:
     found = results.calibration
     if not found:
         return []
     ms = "{:.3f}".format  # sub-millisecond errors are the point here
     precise = [[r["rate"], ms(r["true_ms"]), ms(r["p50_ms"]), ms(r["p50_error_ms"]), ms(r["p99_ms"]),
-                ms(r["p99_error_ms"]), ms(r["send_lag_p99_ms"]), r["client_cpu_ms_per_request"]]
+                ms(r["p99_error_ms"]), _served(r, ms), ms(r["send_lag_p99_ms"]), r["client_cpu_ms_per_request"]]
                for r in found["precision"]]  # fmt: skip
     stalls = [[r["tool"], r["requests"], r["p50_ms"], r["p99_ms"], r.get("p99_9_ms"), r["max_ms"]]
               for r in found["stall"]]  # fmt: skip
     return [
         "## How far the load generator can be trusted",
         "",
-        f"Against a test server that answers every request in exactly {found['delay_ms']:g} ms (and checks nothing "
-        "less than the real stacks: every answer is the entity's exact expected body):",
+        f"Against a test server that answers every request after {found['delay_ms']:g} ms (and checks nothing "
+        "less than the real stacks: every answer is the entity's exact expected body). Its own sleeps wake late "
+        "when the machine is loaded or virtual; what it really took is measured inside it, so the error splits into "
+        "the machine's part and the generator's:",
         "",
         *table(
             [
@@ -322,6 +350,7 @@ def _calibration(results: Results) -> list[str]:
                 "error",
                 "reported p99",
                 "error",
+                "the server took, p50 / p99 ms",
                 "sender late at p99 ms",
                 "generator CPU ms/req",
             ],

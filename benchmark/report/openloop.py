@@ -44,18 +44,21 @@ def curves(ladders_by_variant: dict[str, list[dict]], plan: dict | None) -> list
     return found
 
 
-def comparisons(plan: dict | None, found: list[Curve]) -> list[dict]:
-    """For each pair the plan compares: the ratios of their capacities and of their peak answer rates (medians; None
-    when either is missing, as the capacity of a variant that never met the latency rule) and whether each exceeds
-    the spread."""
+def comparisons(plan: dict | None, found: list[Curve], rate: float | None = None) -> list[dict]:
+    """For each pair the plan compares: the ratios of their capacities, of their peak answer rates and, at ``rate``
+    (the common rate), of their stack CPU per request (medians; None when either is missing, as the capacity of a
+    variant that never met the latency rule) and whether each exceeds the spread."""
     by = {c.variant: c for c in found}
     rows = []
     for first, second in (plan or {}).get("compare", []):
         a, b = by.get(first), by.get(second)
         if not (a and b):
             continue
+        cpu = [c.per_rate["stack_cpu_ms_per_request"].get(rate) if rate else None for c in (a, b)]
         rows.append({"first": a, "second": b} | _ratio("ratio", "beyond_spread", a.capacity, b.capacity)
-                    | _ratio("peak_ratio", "peak_beyond_spread", a.peak, b.peak))  # fmt: skip
+                    | _ratio("peak_ratio", "peak_beyond_spread", a.peak, b.peak)
+                    | (_ratio("cpu_ratio", "cpu_beyond_spread", *cpu) if None not in cpu
+                       else {"cpu_ratio": None, "cpu_beyond_spread": None}))  # fmt: skip
     return rows
 
 
@@ -66,17 +69,32 @@ def _ratio(name: str, verdict: str, a: dict, b: dict) -> dict:
 
 
 def common_rate(ladders_by_variant: dict[str, list[dict]], plan: dict | None) -> float | None:
-    """The highest offered rate every variant passed in every repetition: where their CPU compares fairly."""
+    """The highest offered rate every variant was offered in every repetition and met the plan's rule at, by the
+    median over its repetitions: where their CPU compares fairly (one noisy step of one repetition does not rule a
+    rate out, as it would if every repetition had to pass)."""
     if not ladders_by_variant:
         return None
     plan = plan or {}
     limit, errors = plan["p99_limit_ms"], plan["error_limit"]
     rates = None
     for runs in ladders_by_variant.values():
+        by_rate: dict[float, list[dict]] = {}
         for run in runs:
-            ok = {s["rate"] for s in run["steps"] if passes(s, limit, errors)}
-            rates = ok if rates is None else rates & ok
+            for step in run["steps"]:
+                by_rate.setdefault(step["rate"], []).append(step)
+        ok = {rate for rate, steps in by_rate.items() if len(steps) == len(runs) and passes(_median_step(steps),
+                                                                                           limit, errors)}  # fmt: skip
+        rates = ok if rates is None else rates & ok
     return max(rates) if rates else None
+
+
+def _median_step(steps: list[dict]) -> dict:
+    """A step's p99 and failed share as their medians over repetitions (None when any repetition lacks one)."""
+    def median(key: str) -> float | None:
+        values = [s[key] for s in steps]
+        return None if None in values else spread(values)["median"]
+
+    return {"p99_ms": median("p99_ms"), "error_rate": median("error_rate")}
 
 
 def burst_rows(results: Results) -> list[dict]:

@@ -96,7 +96,7 @@ def _ladders(results: Results, directory: str, title: str, ladders: dict, plan: 
     ]
     judged = {True: "beyond the spread", False: "within the spread: not a measured difference",
               None: "one repetition"}  # fmt: skip
-    for row in openloop.comparisons(plan, found):
+    for row in openloop.comparisons(plan, found, rate):
         a, b = row["first"], row["second"]
         capacity = (
             f"capacity {ratio(a.capacity['median'], b.capacity['median'])} ({judged[row['beyond_spread']]})"
@@ -105,7 +105,9 @@ def _ladders(results: Results, directory: str, title: str, ladders: dict, plan: 
         )
         peak = (f"peak answers/s {ratio(a.peak['median'], b.peak['median'])} ({judged[row['peak_beyond_spread']]})"
                 if row["peak_ratio"] is not None else "")  # fmt: skip
-        lines.append(f"- {a.variant} / {b.variant}: " + "; ".join(part for part in (capacity, peak) if part))
+        cpu = (f"stack CPU per request {row['cpu_ratio']:.2f}× ({judged[row['cpu_beyond_spread']]})"
+               if row["cpu_ratio"] is not None else "")  # fmt: skip
+        lines.append(f"- {a.variant} / {b.variant}: " + "; ".join(part for part in (capacity, peak, cpu) if part))
     return [*lines, ""]
 
 

@@ -36,6 +36,18 @@ def test_a_fixed_delay_is_reported_as_that_delay():
     assert result["client_cpu"] == ([GENERATOR_CPU] if GENERATOR_CPU is not None else CORES)
 
 
+def test_the_fixed_server_says_what_it_really_took_since_it_was_last_asked():
+    with running_fixed_server(DELAY_MS, cpu=SERVER_CPU) as server:
+        assert server.served()["count"] == 0
+        result = run_generator(server.url(), Plan(duration_s=1, warmup_s=0.5, rate=100), cpu=GENERATOR_CPU)
+        served = server.served()
+        assert server.served()["count"] == 0  # read out once
+    assert result["outcomes"] == {"ok": 100}
+    assert served["count"] == 150  # warm-up included: the server cannot tell it apart
+    assert served["p50_ms"] >= DELAY_MS - 0.05, served
+    assert served["p99_ms"] <= result["latency"]["max_ms"], (served, result["latency"])
+
+
 def test_a_one_second_stall_shows_in_the_open_loop_tail_and_not_in_the_closed_loop():
     with running_fixed_server(5.0, cpu=SERVER_CPU) as server:
         # 6 s recorded after 1 s of warm-up; the server stops for 1 s in the middle of the recorded part.

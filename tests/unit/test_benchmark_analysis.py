@@ -9,6 +9,7 @@ from benchmark.analysis.decompose import decompose, expected_inference_ms
 from benchmark.analysis.servertiming import parse_server_timing
 from benchmark.analysis.windows import Window, breaking_point, steps
 from benchmark.load.expected import expected_answer, expected_features, expected_score
+from benchmark.report.openloop import common_rate
 
 
 def sample(t: int, users: int, latencies: dict[int, int], failures: int = 0) -> dict:
@@ -65,3 +66,30 @@ def test_a_difference_is_judged_against_the_spread_only_with_repetitions():
     assert beyond_spread(one, other) is None  # one run each: no spread to judge by
     assert beyond_spread(spread([10.0, 12.0]), spread([30.0, 31.0])) is True
     assert beyond_spread(spread([10.0, 30.0]), spread([20.0, 40.0])) is False
+
+
+PLAN = {"p99_limit_ms": 100, "error_limit": 0.001}
+
+
+def _ladder(*steps: tuple[float, float, float]) -> dict:
+    return {"steps": [{"rate": rate, "p99_ms": p99, "error_rate": errors} for rate, p99, errors in steps]}
+
+
+def test_the_common_rate_is_where_every_variant_passes_by_its_median_over_repetitions():
+    ladders = {
+        # One noisy step (100 req/s of the first repetition) does not rule 100 req/s out: the median passes.
+        "a": [_ladder((50, 60, 0), (100, 140, 0), (200, 90, 0)), _ladder((50, 61, 0), (100, 70, 0), (200, 95, 0)),
+              _ladder((50, 59, 0), (100, 72, 0), (200, 130, 0))],
+        "b": [_ladder((50, 60, 0), (100, 80, 0)), _ladder((50, 60, 0), (100, 85, 0)),
+              _ladder((50, 60, 0), (100, 99, 0))],
+    }
+    assert common_rate(ladders, PLAN) == 100  # a passes 200 by its median (95 ms), but b was never offered it
+
+
+def test_the_common_rate_needs_every_repetition_to_have_been_offered_the_rate_and_few_failures():
+    ladders = {
+        "a": [_ladder((50, 60, 0), (100, 70, 0)), _ladder((50, 60, 0))],  # the second stopped before 100
+        "b": [_ladder((50, 60, 0.01), (100, 70, 0)), _ladder((50, 60, 0.01), (100, 70, 0))],
+    }
+    assert common_rate(ladders, PLAN) is None  # a: 100 not offered twice; b: 50 failed too many answers
+    assert common_rate({"a": ladders["a"]}, PLAN) == 50
