@@ -214,8 +214,10 @@ def _burst_cpu(row: dict, users: int, cores: int) -> str:
     cpu = row["stack_cpu_ms_per_request"]["median"]
     if cpu is None:
         return ""
-    return (f" One burst needs {fmt(users * cpu)} ms of the stack's CPU ({users} × {cpu:.2f} ms): "
-            f"{fmt(users * cpu / cores)} ms with all {cores} cores busy.")
+    return (
+        f" One burst needs {fmt(users * cpu)} ms of the stack's CPU ({users} × {cpu:.2f} ms): "
+        f"{fmt(users * cpu / cores)} ms with all {cores} cores busy."
+    )
 
 
 def _burst(results: Results, settings: BenchSettings, out: Path) -> list[str]:

@@ -90,6 +90,7 @@ def common_rate(ladders_by_variant: dict[str, list[dict]], plan: dict | None) ->
 
 def _median_step(steps: list[dict]) -> dict:
     """A step's p99 and failed share as their medians over repetitions (None when any repetition lacks one)."""
+
     def median(key: str) -> float | None:
         values = [s[key] for s in steps]
         return None if None in values else spread(values)["median"]

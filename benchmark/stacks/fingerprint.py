@@ -55,12 +55,14 @@ def _os_name() -> str:
 
 def git_sha() -> str:
     """The commit the code under test comes from, with ``-dirty`` when the tree has changes (results written under
-    ``doc/results`` by earlier phases of the same run are outputs, not changes to the code)."""
+    ``doc/results`` and the README's results block, written by earlier phases of the same run, are outputs, not
+    changes to the code)."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
         )
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", ":(exclude)doc/results"], cwd=ROOT,
+        outputs = [":(exclude)doc/results", ":(exclude)README.md"]
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", *outputs], cwd=ROOT,
                                capture_output=True, text=True, timeout=10)  # fmt: skip
         return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):

@@ -78,10 +78,16 @@ def _ladder(*steps: tuple[float, float, float]) -> dict:
 def test_the_common_rate_is_where_every_variant_passes_by_its_median_over_repetitions():
     ladders = {
         # One noisy step (100 req/s of the first repetition) does not rule 100 req/s out: the median passes.
-        "a": [_ladder((50, 60, 0), (100, 140, 0), (200, 90, 0)), _ladder((50, 61, 0), (100, 70, 0), (200, 95, 0)),
-              _ladder((50, 59, 0), (100, 72, 0), (200, 130, 0))],
-        "b": [_ladder((50, 60, 0), (100, 80, 0)), _ladder((50, 60, 0), (100, 85, 0)),
-              _ladder((50, 60, 0), (100, 99, 0))],
+        "a": [
+            _ladder((50, 60, 0), (100, 140, 0), (200, 90, 0)),
+            _ladder((50, 61, 0), (100, 70, 0), (200, 95, 0)),
+            _ladder((50, 59, 0), (100, 72, 0), (200, 130, 0)),
+        ],
+        "b": [
+            _ladder((50, 60, 0), (100, 80, 0)),
+            _ladder((50, 60, 0), (100, 85, 0)),
+            _ladder((50, 60, 0), (100, 99, 0)),
+        ],
     }
     assert common_rate(ladders, PLAN) == 100  # a passes 200 by its median (95 ms), but b was never offered it
 
