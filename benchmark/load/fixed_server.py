@@ -4,7 +4,7 @@ exactly ``delay_ms``, so what a generator reports can be compared with the truth
 One thread per connection, each sleeping with ``time.sleep`` (sub-millisecond); keep-alive, no pipelining.
 ``--wrong-every N`` answers a wrong score every N-th request, to prove the generator checks answers. To make it
 stall, stop it (SIGSTOP) and continue it (SIGCONT): a real stall, like a long pause of a real server.
-``GET /served`` answers how long the server really took (request read to answer sent) since the last ``GET
+``GET /served`` answers how long the server really took (request read to answer written) since the last ``GET
 /served``: on a busy or virtual machine its own sleeps wake late, and a generator is judged against that truth too.
 
 ``python -m benchmark.load.fixed_server --delay-ms 20`` prints ``listening on PORT`` and serves until killed.
@@ -39,13 +39,18 @@ MAX_BODY = 65_536
 PR_SET_TIMERSLACK = 29
 
 
+def json_answer(body: bytes) -> bytes:
+    """A whole 200 HTTP answer carrying a JSON ``body``."""
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
 @cache
 def answer(entity_id: str, wrong: bool) -> bytes:
     """The whole HTTP answer owed for ``entity_id`` (or a wrong one)."""
     body = expected_body(entity_id)
     if wrong:
         body = body.replace(b'"score":', b'"score":1', 1)
-    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    return json_answer(body)
 
 
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -76,19 +81,23 @@ def read_request(sock: socket.socket, buffer: bytearray) -> tuple[bytes, bytes] 
 
 
 class Served:
-    """How long each answer really took the server, in seconds, until read out (appends are atomic in CPython)."""
+    """How long each answer really took the server, in an HDR histogram (fixed size however long it runs), until
+    read out."""
 
     def __init__(self) -> None:
-        self.seconds: list[float] = []
+        self._lock = threading.Lock()  # connection threads record at once
+        self._latencies = Latencies()
+
+    def record(self, seconds: float) -> None:
+        """One answer's time, from its request read to its answer written."""
+        with self._lock:
+            self._latencies.record(seconds)
 
     def take(self) -> bytes:
         """The whole answer to ``GET /served``: a summary of what was served since the last one (milliseconds)."""
-        taken, self.seconds = self.seconds, []
-        latencies = Latencies()
-        for value in taken:
-            latencies.record(value)
-        body = orjson.dumps(latencies.summary())
-        return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        with self._lock:
+            taken, self._latencies = self._latencies, Latencies()
+        return json_answer(orjson.dumps(taken.summary()))
 
 
 def serve_connection(sock: socket.socket, delay_s: float, counter, wrong_every: int, served: Served) -> None:
@@ -110,8 +119,9 @@ def serve_connection(sock: socket.socket, delay_s: float, counter, wrong_every: 
             reply = answer(entity_id, wrong)
             if (left := arrived + delay_s - time.perf_counter()) > 0:
                 time.sleep(left)
+            # Recorded before the answer leaves, so a client that has its last answer finds it counted.
+            served.record(time.perf_counter() - arrived)
             sock.sendall(reply)
-            served.seconds.append(time.perf_counter() - arrived)
 
 
 @dataclass
