@@ -89,8 +89,8 @@ env-example: deploy-files  ## regenerate .env.example (with every other generate
 # The benchmark suite. Each target starts the stack(s) it measures on free ports, one stack at a time, and
 # writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
 SCENARIO ?= all
-bench: install  ## every experiment for both stacks, then the report (QUICK=1 for a smoke run)
-	$(PY) -m benchmark all
+bench: install  ## every experiment for both stacks, then the report (QUICK=1: a smoke run; RESUME=1: go on)
+	$(PY) -m benchmark all $(if $(RESUME),--resume)
 
 profile: install  ## pyinstrument and yappi profiles of the client and every service, both stacks
 	$(PY) -m benchmark profile

@@ -25,7 +25,7 @@ from benchmark.experiments.sweep import run_sweep
 from benchmark.experiments.timeit_runs import run_timeit
 from benchmark.report.build import build_report
 from benchmark.settings import BenchSettings, load_settings
-from benchmark.stacks.fingerprint import write_fingerprint
+from benchmark.stacks.fingerprint import finished_here, mark_finished, same_run, write_fingerprint
 from service_runtime.core.topology import STACKS
 
 # The phases of `all`, in order, and the directory each writes under the results directory.
@@ -47,8 +47,12 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = cli.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     settings_note = "Durations, loads and the results directory come from BENCH_* settings (QUICK=1: a smoke run)."
-    sub.add_parser("all", help="every phase below, in order, then the report (make bench)",
-                   description="Every phase below in order, then the report. " + settings_note)  # fmt: skip
+    every = sub.add_parser("all", help="every phase below, in order, then the report (make bench)",
+                           description="Every phase below in order, then the report. " + settings_note)  # fmt: skip
+    every.add_argument("--resume", action="store_true",
+                       help="skip each phase that already ran to the end with this code, these packages and settings "
+                       "on this kind of machine (make bench RESUME=1: a run that was stopped goes on) "
+                       "(default: %(default)s)")  # fmt: skip
     sub.add_parser("calibration", help="the load generator against a fixed-delay server and a 1 s stall",
                    description=settings_note)  # fmt: skip
     sub.add_parser("curves", help="open-loop latency-throughput curves of every variant of study.toml, repeated",
@@ -98,10 +102,14 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Path:
-    """Run the suite's phases with their fingerprints, then the report; return the report's path."""
+def run_phases(settings: BenchSettings, phases: list[str], scenario: str, resume: bool = False) -> Path:
+    """Run the suite's phases with their fingerprints (marked when finished), then the report; return its path."""
     root = settings.results
-    for phase in phases:
+    for number, phase in enumerate(phases, 1):
+        if resume and finished_here(root / PHASES[phase], **settings.model_dump()):
+            say(f"phase {number}/{len(phases)} {phase}: already ran to the end with this code, skipped (--resume)")
+            continue
+        say(f"phase {number}/{len(phases)} {phase}")
         write_fingerprint(root / PHASES[phase], **settings.model_dump())
         if phase == "calibration":
             run_calibration(settings, root / "calibration", say=say)
@@ -121,6 +129,7 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str) -> Pat
             run_locust_experiments(settings, scenario, say=say)
         elif phase == "sweep":
             run_sweep(settings, root / "sweep", say=say)
+        mark_finished(root / PHASES[phase])
     return build_report(settings, say=say)
 
 
@@ -140,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         settings = load_settings()
         say(f"benchmark {args.experiment} ({'quick' if settings.quick else 'full'}) -> {settings.results}")
-        if args.experiment == "all":  # the run's fingerprint; `report` alone keeps the one of the run it reports on
+        resume = getattr(args, "resume", False)
+        # The run's fingerprint (`report` alone keeps the one of the run it reports on; a resumed run keeps its own).
+        if args.experiment == "all" and not (resume and same_run(settings.results, **settings.model_dump())):
             write_fingerprint(settings.results, **settings.model_dump())
         phases = list(PHASES) if args.experiment == "all" else [p for p in PHASES if p == args.experiment]
-        written = run_phases(settings, phases, getattr(args, "scenario", "all"))
+        written = run_phases(settings, phases, getattr(args, "scenario", "all"), resume)
     say(f"done in {time.monotonic() - started:.0f}s; results in {written.parent}/, see {written}")
     return 0
 

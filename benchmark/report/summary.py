@@ -33,6 +33,7 @@ def summary_lines(results: Results) -> list[str]:
         "figure below is computed from [the committed results](doc/results/report.md), each part from the run it "
         "names (the git commit and the day it was taken); medians of the repetitions, [min–max] beside them.",
         "",
+        *_code_line(results),
     ]
     lines += _ladders(results, "curves", "Open loop, every variant of the study", results.curves, results.curves_plan)
     lines += _ladders(results, "transports", "Scoring to its models over JSON, the Open Inference Protocol's REST, "
@@ -59,12 +60,46 @@ MODEL_SERVING_HEADLINES = {
 }
 
 
-def _provenance(results: Results, directory: str) -> str:
-    """The experiment's command, commit and day, from its own fingerprint."""
+def _phase_fingerprint(results: Results, directory: str) -> dict:
     path = results.root / directory / "fingerprint.json"
-    fp = json.loads(path.read_text()) if path.exists() else results.fingerprint
+    return json.loads(path.read_text()) if path.exists() else results.fingerprint
+
+
+def _code(fp: dict) -> str:
+    """The code a phase measured: its code sha (results and prose committed later do not change it), else its commit."""
+    return fp.get("code_sha") or fp.get("git_sha") or "?"
+
+
+def _provenance(results: Results, directory: str) -> str:
+    """The experiment's command, code and day, from its own fingerprint."""
+    fp = _phase_fingerprint(results, directory)
     command = f"model-serving --plan {directory}" if directory in MODEL_SERVING_HEADLINES else directory
-    return f"`python -m benchmark {command}`, `{(fp.get('git_sha') or '?')[:12]}`, {fp.get('taken_at', '?')[:10]}"
+    return f"`python -m benchmark {command}`, `{_code(fp)[:12]}`, {fp.get('taken_at', '?')[:10]}"
+
+
+def _code_line(results: Results) -> list[str]:
+    """Whether every phase on disk measured the same code (one run of `make bench`, resumed or not) or which ones."""
+    phases = sorted(p.parent.name for p in results.root.glob("*/fingerprint.json"))
+    if not phases:
+        return []
+    codes = {name: _code(_phase_fingerprint(results, name)) for name in phases}
+    # Phases whose fingerprint can say so (it has a code sha) but does not: stopped before the end.
+    unfinished = [name for name in phases if {"code_sha", "finished_at"} & _phase_fingerprint(results, name).keys()
+                  == {"code_sha"}]  # fmt: skip
+    if len(set(codes.values())) == 1 and not unfinished:
+        first = min(_phase_fingerprint(results, name).get("taken_at", "?") for name in phases)
+        last = max(_phase_fingerprint(results, name).get("finished_at", "?") for name in phases)
+        code = next(iter(codes.values()))[:12]
+        return [f"Every part below is from one run of the same code (`{code}`, the last commit that changed anything "
+                f"but `doc/` and the README), {first[:16]} to {last[:16]} UTC.", ""]  # fmt: skip
+    by_code: dict[str, list[str]] = {}
+    for name, code in codes.items():
+        by_code.setdefault(code[:12], []).append(name)
+    parts = "; ".join(f"`{code}`: {', '.join(names)}" for code, names in by_code.items())
+    lines = [f"The parts below come from {len(by_code)} commit(s) of the code, not one run: {parts}."]
+    if unfinished:
+        lines[0] += f" Not marked as run to the end: {', '.join(unfinished)}."
+    return [*lines, ""]
 
 
 def _ladders(results: Results, directory: str, title: str, ladders: dict, plan: dict | None) -> list[str]:

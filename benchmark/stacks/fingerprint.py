@@ -53,18 +53,35 @@ def _os_name() -> str:
         return f"{platform.system()} {platform.release()}"
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True).stdout
+
+
+def _dirty(*excluded: str) -> bool:
+    return bool(_git("status", "--porcelain", "--", ".", *(f":(exclude){path}" for path in excluded)).strip())
+
+
 def git_sha() -> str:
     """The commit the code under test comes from, with ``-dirty`` when the tree has changes (results written under
     ``doc/results`` and the README's results block, written by earlier phases of the same run, are outputs, not
     changes to the code)."""
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
-        )
-        outputs = [":(exclude)doc/results", ":(exclude)README.md"]
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", ".", *outputs], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10)  # fmt: skip
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        return _git("rev-parse", "HEAD").strip() + ("-dirty" if _dirty("doc/results", "README.md") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# What a commit may change without changing what a benchmark measures: results and prose (nothing under doc/ runs).
+NOT_CODE = ("doc", "README.md")
+
+
+def code_sha() -> str:
+    """The last commit that changed the code (anything but ``doc/`` and ``README.md``), ``-dirty`` with uncommitted
+    code changes: phases with the same code sha measured the same code, whatever results were committed between."""
+    try:
+        excluded = [f":(exclude){path}" for path in NOT_CODE]
+        sha = _git("log", "-1", "--format=%H", "--", ".", *excluded).strip()
+        return (sha or "unknown") + ("-dirty" if _dirty(*NOT_CODE) else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
@@ -132,6 +149,7 @@ def fingerprint() -> dict:
         "packages": {name: _version(name) for name in PACKAGES},
         "lock_sha256": lock_sha256(),
         "git_sha": git_sha(),
+        "code_sha": code_sha(),
         "services": service_settings(),
     }
 
@@ -142,3 +160,37 @@ def write_fingerprint(directory: Path, **settings) -> Path:
     path = directory / "fingerprint.json"
     path.write_text(json.dumps(fingerprint() | {"settings": settings}, indent=2, default=str))
     return path
+
+
+# What must match for a finished phase to count as part of the run being resumed: the code, the packages, the kind
+# of machine, the services' settings and the benchmark's.
+SAME_RUN = ("code_sha", "lock_sha256", "cpu_model", "cpu_count", "python", "services", "settings")
+
+
+def mark_finished(directory: Path) -> None:
+    """Record in the phase's fingerprint that it ran to the end (a run that was stopped leaves no mark)."""
+    path = directory / "fingerprint.json"
+    written = json.loads(path.read_text())
+    path.write_text(json.dumps(written | {"finished_at": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
+
+
+def same_run(directory: Path, **settings) -> bool:
+    """Whether the fingerprint in ``directory`` was taken with this code (committed, not dirty), these packages and
+    settings, on this kind of machine."""
+    try:
+        written = json.loads((directory / "fingerprint.json").read_text())
+    except (OSError, ValueError):
+        return False
+    now = json.loads(json.dumps(fingerprint() | {"settings": settings}, default=str))
+    if now["code_sha"].endswith("-dirty") or now["code_sha"] == "unknown":
+        return False
+    return all(written.get(key) == now[key] for key in SAME_RUN)
+
+
+def finished_here(directory: Path, **settings) -> bool:
+    """Whether the phase in ``directory`` ran to the end in this run (:func:`same_run`)."""
+    try:
+        written = json.loads((directory / "fingerprint.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return "finished_at" in written and same_run(directory, **settings)
