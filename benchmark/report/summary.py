@@ -70,33 +70,40 @@ def _code(fp: dict) -> str:
     return fp.get("code_sha") or fp.get("git_sha") or "?"
 
 
+def _short(code: str) -> str:
+    """A code sha cut to 12 characters, keeping the mark of uncommitted changes."""
+    return code[:12] + ("-dirty" if code.endswith("-dirty") else "")
+
+
 def _provenance(results: Results, directory: str) -> str:
     """The experiment's command, code and day, from its own fingerprint."""
     fp = _phase_fingerprint(results, directory)
     command = f"model-serving --plan {directory}" if directory in MODEL_SERVING_HEADLINES else directory
-    return f"`python -m benchmark {command}`, `{_code(fp)[:12]}`, {fp.get('taken_at', '?')[:10]}"
+    return f"`python -m benchmark {command}`, `{_short(_code(fp))}`, {fp.get('taken_at', '?')[:10]}"
 
 
 def _code_line(results: Results) -> list[str]:
     """Whether every phase on disk measured the same code (one run of `make bench`, resumed or not) or which ones."""
-    phases = sorted(p.parent.name for p in results.root.glob("*/fingerprint.json"))
-    if not phases:
+    written = {p.parent.name: json.loads(p.read_text()) for p in sorted(results.root.glob("*/fingerprint.json"))}
+    if not written:
         return []
-    codes = {name: _code(_phase_fingerprint(results, name)) for name in phases}
+    codes = {name: _code(fp) for name, fp in written.items()}
     # Phases whose fingerprint can say so (it has a code sha) but does not: stopped before the end.
-    unfinished = [name for name in phases if {"code_sha", "finished_at"} & _phase_fingerprint(results, name).keys()
-                  == {"code_sha"}]  # fmt: skip
-    if len(set(codes.values())) == 1 and not unfinished:
-        first = min(_phase_fingerprint(results, name).get("taken_at", "?") for name in phases)
-        last = max(_phase_fingerprint(results, name).get("finished_at", "?") for name in phases)
-        code = next(iter(codes.values()))[:12]
+    unfinished = [name for name, fp in written.items() if "code_sha" in fp and "finished_at" not in fp]
+    dirty = [name for name, code in codes.items() if code.endswith("-dirty")]
+    if len(set(codes.values())) == 1 and not unfinished and not dirty:
+        first = min(fp.get("taken_at", "?") for fp in written.values())
+        last = max(fp.get("finished_at", "?") for fp in written.values())
+        code = _short(next(iter(codes.values())))
         return [f"Every part below is from one run of the same code (`{code}`, the last commit that changed anything "
                 f"but `doc/` and the README), {first[:16]} to {last[:16]} UTC.", ""]  # fmt: skip
     by_code: dict[str, list[str]] = {}
     for name, code in codes.items():
-        by_code.setdefault(code[:12], []).append(name)
+        by_code.setdefault(_short(code), []).append(name)
     parts = "; ".join(f"`{code}`: {', '.join(names)}" for code, names in by_code.items())
     lines = [f"The parts below come from {len(by_code)} commit(s) of the code, not one run: {parts}."]
+    if dirty:
+        lines[0] += f" Measured with uncommitted code changes (`-dirty`): {', '.join(dirty)}."
     if unfinished:
         lines[0] += f" Not marked as run to the end: {', '.join(unfinished)}."
     return [*lines, ""]

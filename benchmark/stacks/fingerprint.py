@@ -174,23 +174,31 @@ def mark_finished(directory: Path) -> None:
     path.write_text(json.dumps(written | {"finished_at": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2))
 
 
-def same_run(directory: Path, **settings) -> bool:
-    """Whether the fingerprint in ``directory`` was taken with this code (committed, not dirty), these packages and
-    settings, on this kind of machine."""
+def _written(directory: Path) -> dict | None:
+    """The fingerprint written in ``directory``, or None when there is none or it cannot be read."""
     try:
-        written = json.loads((directory / "fingerprint.json").read_text())
+        return json.loads((directory / "fingerprint.json").read_text())
     except (OSError, ValueError):
-        return False
+        return None
+
+
+def _matches(written: dict, settings: dict) -> bool:
+    """Whether a written fingerprint was taken with this committed code, these packages and settings, on this kind
+    of machine."""
     now = json.loads(json.dumps(fingerprint() | {"settings": settings}, default=str))
     if now["code_sha"].endswith("-dirty") or now["code_sha"] == "unknown":
         return False
     return all(written.get(key) == now[key] for key in SAME_RUN)
 
 
+def same_run(directory: Path, **settings) -> bool:
+    """Whether the fingerprint in ``directory`` was taken with this code (committed, not dirty), these packages and
+    settings, on this kind of machine."""
+    written = _written(directory)
+    return written is not None and _matches(written, settings)
+
+
 def finished_here(directory: Path, **settings) -> bool:
     """Whether the phase in ``directory`` ran to the end in this run (:func:`same_run`)."""
-    try:
-        written = json.loads((directory / "fingerprint.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return "finished_at" in written and same_run(directory, **settings)
+    written = _written(directory)
+    return written is not None and "finished_at" in written and _matches(written, settings)
