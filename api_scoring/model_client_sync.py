@@ -117,7 +117,11 @@ class ModelClient:
                 left = ends - time.monotonic()
                 if left <= 0:
                     raise model_unavailable(self.label, "ReadTimeoutError")
-                connection.sock.settimeout(left)
+                if connection.sock is not None:
+                    connection.sock.settimeout(left)
+                # else the server closes after this answer (gunicorn's sync worker) and http.client handed the socket
+                # to the response: each read keeps this call's read timeout (the budget), and the check above ends
+                # the loop at the deadline, so such a call ends within twice the budget at worst.
                 chunk = response.read1(ANSWER_CHUNK_BYTES)
                 if not chunk:
                     whole = True

@@ -640,7 +640,7 @@ def _sweep(results: Results, settings: BenchSettings, out: Path) -> list[str]:
                  "difference is the run-to-run noise of a closed-loop ramp; read the open-loop repetitions for "
                  "differences that exceed it.", ""]  # fmt: skip
     header = ["variant", "stack", "env", "p95 limit ms", "break users", "broke within the ramp", "req/s at break",
-              "p95 ms", "p99 ms", "peak req/s", "p99 at peak", "CPU ms/req", "failures"]  # fmt: skip
+              "p95 ms", "p99 ms", "peak answers/s (no failure)", "p99 at peak", "CPU ms/req", "failures"]  # fmt: skip
     return [
         "## Configuration sweep",
         "",
