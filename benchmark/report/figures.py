@@ -167,12 +167,17 @@ def timeit_improvement(rows: list[dict]) -> dict:
             "per_repetition_pct": per_rep}  # fmt: skip
 
 
+def _answered_rps(step: dict) -> float:
+    """Answers without failure per second in one ramp step."""
+    return (step["requests"] - step["failures"]) / step["seconds"]
+
+
 def sweep_row(result: dict) -> dict:
     """One row of the sweep table: capacity by the rule, and the peak rate of answers without failure with its tail."""
     found = result.get("breaking_point") or {}
     # Fast 503s and errors count in a step's rps; a peak of them is no throughput, so the peak counts answers only.
-    answered = {id(s): (s["requests"] - s["failures"]) / s["seconds"] for s in result["steps"] if s.get("seconds")}
-    peak = max(result["steps"], key=lambda s: answered.get(id(s), 0.0)) if answered else {}
+    timed = [s for s in result["steps"] if s.get("seconds")]
+    peak = max(timed, key=_answered_rps) if timed else {}
     if not result.get("breaking_point"):
         broke = "at the first step"
     else:
@@ -187,7 +192,7 @@ def sweep_row(result: dict) -> dict:
         "capacity_rps": found.get("rps"),
         "p95_ms": found.get("p95_ms"),
         "p99_ms": found.get("p99_ms"),
-        "peak_ok_rps": round(answered[id(peak)], 1) if peak else None,
+        "peak_ok_rps": round(_answered_rps(peak), 1) if peak else None,
         "peak_p99_ms": peak.get("p99_ms"),
         "cpu_ms_per_request": result.get("cpu_ms_per_request"),
         "failures": result["whole"]["failures"],
