@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install lock up test test-compose test-unit lint format deploy-files env-example soak perf perf-micro clean \
+.PHONY: help install meinheld lock up test test-compose test-unit lint format deploy-files env-example soak perf perf-micro clean \
         prometheus \
         bench profile timeit locust sweep report
 
@@ -29,15 +29,19 @@ $(UV): requirements/uv.txt | $(PY)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements/uv.txt
 	@touch $(UV)
 
-# Exactly the locked versions (`--locked` refuses a lock that no longer matches pyproject.toml), then meinheld:
-# its last release pins greenlet<0.5, which does not build on 3.11, so it goes in without its dependencies
-# (greenlet>=3 and setuptools are locked, as the `meinheld` extra).
-$(STAMP): uv.lock pyproject.toml requirements/meinheld.txt | $(UV)
-	$(UV) sync --locked --extra dev
-	$(UV) pip install --python $(PY) --quiet --no-deps --no-build-isolation --require-hashes -r requirements/meinheld.txt
+# Exactly the locked versions (`--locked` refuses a lock that no longer matches pyproject.toml), from wheels only:
+# nothing is compiled (`--no-build`).
+$(STAMP): uv.lock pyproject.toml | $(UV)
+	$(UV) sync --locked --extra dev --no-build
 	@touch $(STAMP)
 
-install: $(STAMP)  ## create .venv and install exactly the locked versions (uv.lock), dev tools and meinheld included
+install: $(STAMP)  ## create .venv and install exactly the locked versions (uv.lock), dev tools included; compiles nothing
+
+# meinheld, opt-in: its last release (2020) is an sdist that needs a C compiler, and pins greenlet<0.5, which does not
+# build on 3.11, so it goes in without its dependencies (greenlet>=3 and setuptools: the locked `meinheld` extra).
+meinheld: install  ## build and install meinheld (needs a C compiler), for the sweep's meinheld variant
+	$(UV) sync --locked --extra dev --extra meinheld --no-build
+	$(UV) pip install --python $(PY) --quiet --no-deps --no-build-isolation --require-hashes -r requirements/meinheld.txt
 
 lock: | $(UV)  ## refresh uv.lock to the newest versions pyproject.toml allows, and the pins of uv and meinheld
 	$(UV) lock --upgrade

@@ -33,11 +33,10 @@ class AsyncFeatureReader:
     """Reads an entity's features with one HMGET over a bounded pool of connections."""
 
     def __init__(self, settings: ScoringSettings) -> None:
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
         # A blocking pool waits for a free connection (bounded by ``timeout``) rather than failing at once; no
         # retries (redis-py retries 10 times by default): a dead Redis is a fast 503, not a stall.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            settings.redis_url, password=password, max_connections=settings.pool("async"),
+            settings.redis_url, password=settings.redis_password_value(), max_connections=settings.pool("async"),
             timeout=settings.redis_timeout_s, socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.connect_timeout_s, retry=Retry(NoBackoff(), 0), protocol=2,
         )  # fmt: skip

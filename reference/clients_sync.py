@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from urllib.parse import urlsplit
 
 import redis
@@ -36,11 +36,10 @@ class FeatureReader:
     """Reads an entity's features with one HMGET over a bounded pool of connections."""
 
     def __init__(self, settings: ScoringSettings) -> None:
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
         # A blocking pool waits for a free connection (bounded by ``timeout``) rather than failing at once; no
         # retries (redis-py retries 10 times by default): a dead Redis is a fast 503, not a stall.
         pool = redis.BlockingConnectionPool.from_url(
-            settings.redis_url, password=password, max_connections=settings.pool("sync"),
+            settings.redis_url, password=settings.redis_password_value(), max_connections=settings.pool("sync"),
             timeout=settings.redis_timeout_s, socket_timeout=settings.redis_timeout_s,
             socket_connect_timeout=settings.connect_timeout_s, retry=Retry(NoBackoff(), 0), protocol=2,
         )  # fmt: skip
@@ -162,7 +161,7 @@ def model_clients(settings: ScoringSettings, pools: urllib3.PoolManager) -> list
 
 
 def fan_out(clients: list[ModelClient], vector: Vector, ctx: RequestContext,
-            threads: ThreadPoolExecutor) -> list[Prediction | ApiError]:  # fmt: skip
+            threads: Executor) -> list[Prediction | ApiError]:  # fmt: skip
     """Every model's outcome, called in parallel: all but the last on the pool, the last on this thread."""
     *others, last = clients
     futures = [threads.submit(client.outcome, vector, ctx) for client in others]

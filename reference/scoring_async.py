@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 
 from reference.api import SCORE_ERRORS, Score, ScoreRequest, combine, predict_path
 from reference.clients_async import AsyncFeatureReader, AsyncModelClient, fan_out, model_clients, open_session
-from reference.service import Service
+from reference.service import RequestContext, Service
 from reference.settings import ScoringSettings
 from reference.web_async import Context, documented, service_app
 
@@ -48,12 +48,18 @@ Models = Annotated[list[AsyncModelClient], Depends(get_models)]
 router = APIRouter(tags=["scoring"])
 
 
-@router.post(predict_path(STACK), responses=documented(SCORE_ERRORS))
-async def predict(body: ScoreRequest, features: Features, models: Models, ctx: Context) -> Score:
-    """Score an entity from its stored features (or a vector given whole) with every model, and combine them."""
+async def score(body: ScoreRequest, features: AsyncFeatureReader, models: list[AsyncModelClient],
+                ctx: RequestContext) -> Score:  # fmt: skip
+    """The entity's stored features (or the vector given), every model at once, and their combination."""
     vector = tuple(body.features) if body.features else await features.get(body.entity_id, ctx)
     outcomes = await fan_out(models, vector, ctx)
     return combine(body.entity_id, [(model.name, outcome) for model, outcome in zip(models, outcomes, strict=True)])
+
+
+@router.post(predict_path(STACK), responses=documented(SCORE_ERRORS))
+async def predict(body: ScoreRequest, features: Features, models: Models, ctx: Context) -> Score:
+    """Score an entity from its stored features (or a vector given whole) with every model, and combine them."""
+    return await score(body, features, models, ctx)
 
 
 async def readiness(request: Request) -> dict[str, str]:

@@ -11,7 +11,7 @@ from flask_openapi3 import APIBlueprint, OpenAPI
 
 from reference.api import SCORE_ERRORS, Score, ScoreRequest, combine, predict_path
 from reference.clients_sync import FeatureReader, ModelClient, fan_out, model_clients, open_pools
-from reference.service import Service
+from reference.service import RequestContext, Service
 from reference.settings import ScoringSettings
 from reference.web_sync import documented, get_context, service_app
 
@@ -24,11 +24,15 @@ bp = APIBlueprint("scoring", __name__)
 @bp.post(predict_path(STACK), responses={200: Score, **documented(SCORE_ERRORS)})
 def predict(body: ScoreRequest) -> Response:
     """Score an entity from its stored features (or a vector given whole) with every model, and combine them."""
-    ctx, clients = get_context(), current_app.extensions["scoring"]
+    answer = score(body, current_app.extensions["scoring"], get_context())
+    return Response(answer.model_dump_json(), mimetype="application/json")
+
+
+def score(body: ScoreRequest, clients: Clients, ctx: RequestContext) -> Score:
+    """The entity's stored features (or the vector given), every model at once, and their combination."""
     vector = tuple(body.features) if body.features else clients.features.get(body.entity_id, ctx)
     outcomes = fan_out(clients.models, vector, ctx, clients.threads)
-    score = combine(body.entity_id, [(m.name, o) for m, o in zip(clients.models, outcomes, strict=True)])
-    return Response(score.model_dump_json(), mimetype="application/json")
+    return combine(body.entity_id, [(m.name, o) for m, o in zip(clients.models, outcomes, strict=True)])
 
 
 class Clients:

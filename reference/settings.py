@@ -10,7 +10,8 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _config(prefix: str) -> SettingsConfigDict:
+def settings_config(prefix: str) -> SettingsConfigDict:
+    """Variables named ``{prefix}NAME``, then ``.env``."""
     # NAME= (empty, as in .env.example) means the default; variables of other classes are ignored.
     return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore", env_ignore_empty=True,
                               validate_by_name=True)  # fmt: skip
@@ -29,7 +30,7 @@ def cores() -> int:
 class ServiceSettings(BaseSettings):
     """What every service reads: how gunicorn runs it (``SERVER_*``), its body limit and its logs."""
 
-    model_config = _config("SERVER_")
+    model_config = settings_config("SERVER_")
 
     name: str = _env("SERVER_NAME", "service", "The service's name in logs, metrics and ps.")
     host: str = _env("SERVER_HOST", "127.0.0.1", "Address to bind.")
@@ -64,13 +65,23 @@ class ServiceSettings(BaseSettings):
         return self.keepalive_s * 0.6
 
 
-class ScoringSettings(ServiceSettings):
+class RedisSettings(BaseSettings):
+    """Where Redis is, for every process that reads or writes it."""
+
+    model_config = settings_config("")
+
+    redis_url: str = _env("REDIS_URL", "redis://127.0.0.1:6379/0", "The Redis of the feature store and the jobs.")
+    redis_password: SecretStr | None = _env("REDIS_PASSWORD", None, "That Redis' password (AUTH); unset: none.")
+
+    def redis_password_value(self) -> str | None:
+        """The password itself, or None."""
+        return self.redis_password.get_secret_value() if self.redis_password else None
+
+
+class ScoringSettings(ServiceSettings, RedisSettings):
     """A scoring service: where its features and models are, and how long it waits for them."""
 
-    model_config = _config("SCORING_")
-
-    redis_url: str = _env("REDIS_URL", "redis://127.0.0.1:6379/0", "The Redis holding the feature store.")
-    redis_password: SecretStr | None = _env("REDIS_PASSWORD", None, "That Redis' password (AUTH); unset: none.")
+    model_config = settings_config("SCORING_")
     deadline_s: float = Field(0.5, gt=0, description="End-to-end budget of a scoring request.")
     redis_timeout_s: float = Field(0.1, gt=0, description="Timeout of each Redis reply (within the deadline).")
     model_timeout_s: float = Field(0.3, gt=0, description="Timeout of each whole model call (within the deadline).")
@@ -94,7 +105,7 @@ class ScoringSettings(ServiceSettings):
 class ModelSettings(ServiceSettings):
     """A model service: which model it serves."""
 
-    model_config = _config("MODEL_")
+    model_config = settings_config("MODEL_")
 
     model: str = _env("MODEL_NAME", "model_a", "The model served: model_a or model_b.")
 
@@ -102,7 +113,7 @@ class ModelSettings(ServiceSettings):
 class ModelCostSettings(BaseSettings):
     """Lab knobs of the simulated model: the accelerator's wait and the CPU each prediction holds."""
 
-    model_config = _config("MODEL_")
+    model_config = settings_config("MODEL_")
 
     wait_min_ms: float = Field(40.0, ge=0, description="Shortest simulated wait of a prediction.")
     wait_max_ms: float = Field(50.0, ge=0, description="Longest simulated wait; 0: no wait.")
