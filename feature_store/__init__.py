@@ -1,1 +1,1 @@
-"""The Redis feature store: key schema, deterministic seeding, vector assembly and readers."""
+"""Seeding the feature store: deterministic features for the first N entities (``python -m feature_store.seed``)."""

@@ -15,18 +15,15 @@ import threading
 import time
 
 import redis
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings
+from pydantic import Field
 from tqdm import tqdm
 
-from feature_store.schema import FEATURE_NAMES, SCHEMA_VERSION, SEED_MARKER_KEY, entity_key
-from feature_store.vector import Vector, vector_to_store
-from service_runtime.core.settings import redis_password_field, redis_url_field, settings_config
+from reference.core import FEATURE_NAMES, KEY_PREFIX, SEED_MARKER_KEY, Vector, entity_key
+from reference.settings import RedisSettings, settings_config
 
 DEFAULT_SEED = 42
-META_KEY = SEED_MARKER_KEY
 
-# Iris-like ranges, the original study's feature space (its bare-list body is [5.1, 3.5, 1.4, 0.2]).
+# Iris-like ranges (a classic four-feature space: [5.1, 3.5, 1.4, 0.2] is one of its flowers).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
     "sepal_length": (4.3, 7.9),
     "sepal_width": (2.0, 4.4),
@@ -47,13 +44,15 @@ def features_for(entity_id: str, seed: int = DEFAULT_SEED) -> Vector:
     return tuple(round(rng.uniform(*FEATURE_RANGES[name]), 2) for name in FEATURE_NAMES)
 
 
-class SeedSettings(BaseSettings):
-    """Settings of the seeding job (env prefix ``SEED_``; command-line flags override them)."""
+def vector_to_store(vector: Vector) -> dict[str, str]:
+    """The hash fields that store ``vector`` (``repr`` round-trips every float exactly)."""
+    return {name: repr(float(value)) for name, value in zip(FEATURE_NAMES, vector, strict=True)}
+
+
+class SeedSettings(RedisSettings):
+    """Settings of the seeding job (env prefix ``SEED_``, Redis from ``REDIS_URL``; command-line flags override)."""
 
     model_config = settings_config("SEED_")
-
-    redis_url: str = redis_url_field("SEED_")
-    redis_password: SecretStr | None = redis_password_field("SEED_")
     entities: int = Field(default=10_000, ge=1, description="How many entities to write.")
     seed: int = Field(default=DEFAULT_SEED, description="Seed of the feature generator.")
     batch_size: int = Field(default=1_000, ge=1, description="Entities per pipelined round trip.")
@@ -64,13 +63,10 @@ class SeedSettings(BaseSettings):
 
 
 def _client(settings: SeedSettings) -> redis.Redis:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.timeout_s,
-        socket_connect_timeout=settings.timeout_s,
-        password=password,
-    )
+    timeout = settings.timeout_s
+    password = settings.redis_password_value()
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                password=password)  # fmt: skip
 
 
 def is_seeded(settings: SeedSettings) -> bool:
@@ -115,7 +111,7 @@ def seed(settings: SeedSettings, progress: bool | None = None) -> int:
                     pipe.hset(entity_key(entity_id), mapping=vector_to_store(features_for(entity_id, settings.seed)))
                 pipe.execute()
                 bar.update(len(batch))
-        client.hset(META_KEY, mapping={"entities": settings.entities, "seed": settings.seed, "schema": SCHEMA_VERSION})
+        client.hset(SEED_MARKER_KEY, mapping={"entities": settings.entities, "seed": settings.seed, "keys": KEY_PREFIX})
     finally:
         client.close()
     return len(ids)

@@ -23,6 +23,9 @@ keepalive = settings.keepalive_s
 timeout = settings.timeout_s
 graceful_timeout = settings.graceful_timeout_s
 backlog = settings.backlog
+# The largest request line and header field gunicorn allows: the edge in front refuses heads over 8 KB for both stacks.
+limit_request_line = 8190
+limit_request_field_size = 8190
 # gunicorn 27's control socket (one path per user, so every master on a host would share it) is an admin interface
 # nothing here needs.
 control_socket_disable = True

@@ -12,8 +12,9 @@ only the addresses differ. What the edge does for the service behind it:
 - stamps every request with the time it arrived (``x-request-start``), so that the service counts time
   spent queued against the request's deadline and refuses at once what can no longer be served in time;
 - answers its own errors (408, 413, 431, 503...) as JSON of the project's one error shape;
-- exports its metrics at ``/stats/prometheus`` on a metrics port of their own; Envoy's admin interface,
-  which can also stop or reconfigure it, listens on loopback only.
+- exports its metrics at ``/stats/prometheus`` on a metrics port of their own, and nothing else of its admin
+  interface: that one, which can stop, drain or reconfigure it, listens on a Unix socket only its owner may open
+  (the launcher), never on a port.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from service_runtime.core.arrival import REQUEST_START_HEADER
-from service_runtime.core.errors import body_too_large, error_body, http_error
-from service_runtime.core.settings import settings_config
-from service_runtime.core.topology import Stack
+from reference.core import ApiError, body_too_large, http_error
+from reference.service import REQUEST_START_HEADER
+from reference.settings import settings_config
+from system_launcher.topology import Stack
 
 _TYPED = "@type"
 METRICS_PATH = "/stats/prometheus"
@@ -50,10 +51,9 @@ class EdgeSettings(BaseSettings):
         default=10.0, gt=0, description="A whole request, body included, must arrive within this (else 408)."
     )
     idle_timeout_s: float = Field(default=60.0, gt=0, description="A connection with no request open is closed.")
-    max_request_headers_kb: int = Field(default=16, ge=1, le=8192, description="Larger headers get 431.")
-    max_request_bytes: int = Field(
-        default=65_536, ge=1, description="Bodies are buffered whole up to this before the service sees them; 413."
-    )
+    # 8 KB: below gunicorn's largest request line and header field (8190 bytes, set in reference/gunicorn_conf.py),
+    # so an oversized header gets the same 431 from either stack's edge.
+    max_request_headers_kb: int = Field(default=8, ge=1, le=8, description="Larger request heads get 431.")
     max_connections: int = Field(default=10_000, ge=1, description="Client connections the edge holds at most.")
     queue: int | None = Field(
         default=None, ge=0, description="Requests queued for the service when all its slots are busy; default: "
@@ -63,23 +63,26 @@ class EdgeSettings(BaseSettings):
         default=0.25, ge=0, description="The edge gives up on the service this long after the request's deadline."
     )
     upstream_connect_timeout_s: float = Field(default=0.25, gt=0, description="Timeout to connect to the service.")
-    upstream_idle_timeout_s: float = Field(
-        default=3.0, gt=0, description="Pooled connections to the service are dropped when idle (< SERVER_KEEPALIVE_S)."
-    )
+    jobs_slots: int = Field(
+        default=16, ge=1, description="Job routes' requests in flight at the service at once, queued as many more; "
+        "beyond, a fast 503: a flood of jobs cannot take the predict route's slots.",
+    )  # fmt: skip
     threads: int = Field(default=1, ge=1, description="Envoy worker threads (--concurrency); one is plenty here.")
 
 
 @dataclass(frozen=True)
 class EdgePlan:
-    """Where one stack's edge listens and what it forwards to."""
+    """Where one stack's edge listens and what it forwards to, from the scoring service's own settings."""
 
     stack: Stack
     listen: tuple[str, int]
     metrics: tuple[str, int]
-    admin: tuple[str, int]
+    admin_socket: str  # the admin interface's Unix socket
     upstream: tuple[str, int]
     upstream_slots: int  # requests the scoring service serves at once (all its workers)
     deadline_s: float  # the scoring service's end-to-end budget
+    max_request_bytes: int  # the services' MAX_BODY_BYTES: bodies are buffered whole up to it, 413 above
+    upstream_idle_s: float  # how long a pooled connection to the service may idle: less than its keep-alive
     resolve_by_dns: bool = False  # containers reach the service by name
 
 
@@ -110,7 +113,7 @@ def edge_config(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
     """The whole Envoy bootstrap configuration of one stack's edge."""
     queue = plan.upstream_slots if settings.queue is None else settings.queue
     return {
-        "admin": {"address": _address(*plan.admin)},
+        "admin": {"address": {"pipe": {"path": plan.admin_socket, "mode": 0o600}}},
         "overload_manager": {
             "resource_monitors": [{
                 "name": "envoy.resource_monitors.global_downstream_max_connections",
@@ -123,7 +126,11 @@ def edge_config(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
         },
         "static_resources": {
             "listeners": [_listener(plan, settings), _metrics_listener(plan)],
-            "clusters": [_cluster(plan, settings, queue), _admin_cluster(plan)],
+            "clusters": [
+                _cluster("scoring", plan, settings, plan.upstream_slots, queue),
+                _cluster("jobs", plan, settings, settings.jobs_slots, settings.jobs_slots),
+                _admin_cluster(plan),
+            ],
         },
     }  # fmt: skip
 
@@ -151,24 +158,24 @@ def _listener(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
             # A body declared over the limit is refused on its headers, before any of it is read.
             {"name": "envoy.filters.http.lua", "typed_config": {
                 _TYPED: "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
-                "default_source_code": {"inline_string": _refuse_declared_oversize(settings.max_request_bytes)},
+                "default_source_code": {"inline_string": _refuse_declared_oversize(plan.max_request_bytes)},
             }},
             {"name": "envoy.filters.http.buffer", "typed_config": {
                 _TYPED: "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer",
-                "max_request_bytes": settings.max_request_bytes,
+                "max_request_bytes": plan.max_request_bytes,
             }},
             {"name": "envoy.filters.http.router", "typed_config": {
                 _TYPED: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
                 "suppress_envoy_headers": True,
             }},
         ],
-        "local_reply_config": _local_replies(settings),
+        "local_reply_config": _local_replies(plan),
     }  # fmt: skip
     return {
         "name": f"{plan.stack}_scoring",
         "address": _address(*plan.listen),
         # Bounds what one connection may hold in Envoy's buffers, whatever the client does.
-        "per_connection_buffer_limit_bytes": 2 * settings.max_request_bytes,
+        "per_connection_buffer_limit_bytes": 2 * plan.max_request_bytes,
         "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                         "typed_config": manager}]}],
     }  # fmt: skip
@@ -202,7 +209,7 @@ def _metrics_listener(plan: EdgePlan) -> dict[str, Any]:
 
 
 def _admin_cluster(plan: EdgePlan) -> dict[str, Any]:
-    endpoints = [{"lb_endpoints": [{"endpoint": {"address": _address(*plan.admin)}}]}]
+    endpoints = [{"lb_endpoints": [{"endpoint": {"address": {"pipe": {"path": plan.admin_socket}}}}]}]
     return {"name": "admin", "type": "STATIC", "connect_timeout": "1s",
             "load_assignment": {"cluster_name": "admin", "endpoints": endpoints}}  # fmt: skip
 
@@ -216,41 +223,45 @@ def _routes(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
     }
     stamp = {"header": {"key": REQUEST_START_HEADER, "value": "t=%START_TIME(%s.%3f)%"},
              "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}  # fmt: skip
+    # Job mode's routes have slots of their own: a flood of submissions waits (or is refused) there, not in front
+    # of the predict route.
+    jobs = {"match": {"prefix": f"/api/v1/ml/{plan.stack}/jobs"}, "route": route | {"cluster": "jobs"}}
     return {
         "name": "scoring",
         "virtual_hosts": [
-            {"name": "scoring", "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": route}]}
+            {"name": "scoring", "domains": ["*"], "routes": [jobs, {"match": {"prefix": "/"}, "route": route}]}
         ],
         # A client cannot set it: the edge overwrites whatever arrived.
         "request_headers_to_add": [stamp],
     }
 
 
-def _cluster(plan: EdgePlan, settings: EdgeSettings, queue: int) -> dict[str, Any]:
+def _cluster(name: str, plan: EdgePlan, settings: EdgeSettings, slots: int, queue: int) -> dict[str, Any]:
+    """The scoring service as one route class sees it: at most ``slots`` requests at once, ``queue`` more waiting."""
     host, port = plan.upstream
     return {
-        "name": "scoring",
+        "name": name,
         "type": "STRICT_DNS" if plan.resolve_by_dns else "STATIC",
         "dns_lookup_family": "V4_ONLY",
         "connect_timeout": _duration(settings.upstream_connect_timeout_s),
-        "per_connection_buffer_limit_bytes": 2 * settings.max_request_bytes,
+        "per_connection_buffer_limit_bytes": 2 * plan.max_request_bytes,
         "load_assignment": {
-            "cluster_name": "scoring",
+            "cluster_name": name,
             "endpoints": [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}],
         },
         "circuit_breakers": {"thresholds": [{
             "priority": "DEFAULT",
             # HTTP/1: one request per upstream connection, so connections are the service's slots.
-            "max_connections": plan.upstream_slots,
-            "max_requests": plan.upstream_slots,
+            "max_connections": slots,
+            "max_requests": slots,
             # Pending counts every request without a connection yet, those waiting for a new one to open too.
-            "max_pending_requests": plan.upstream_slots + queue,
+            "max_pending_requests": slots + queue,
             "max_retries": 0,
         }]},
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
                 _TYPED: "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "common_http_protocol_options": {"idle_timeout": _duration(settings.upstream_idle_timeout_s)},
+                "common_http_protocol_options": {"idle_timeout": _duration(plan.upstream_idle_s)},
                 "explicit_http_config": {"http_protocol_options": {}},
             },
         },
@@ -265,19 +276,19 @@ _FLAG_REPLIES = (
 )
 
 
-def _local_replies(settings: EdgeSettings) -> dict[str, Any]:
+def _local_replies(plan: EdgePlan) -> dict[str, Any]:
     mappers = []
     for flags, status, code, message in _FLAG_REPLIES:
         mapper = {
             "filter": {"response_flag_filter": {"flags": flags}},
             "status_code": status,
-            "body_format_override": _json_body(error_body(status, code, message)),
+            "body_format_override": _json_body(ApiError(status, code, message).body()),
         }
         if code == "overloaded":
             mapper["headers_to_add"] = [{"header": {"key": "retry-after", "value": "1"},
                                          "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}]  # fmt: skip
         mappers.append(mapper)
-    too_large = body_too_large(settings.max_request_bytes)
+    too_large = body_too_large(plan.max_request_bytes)
     mappers.append(_status_mapper(413, too_large.body()))
     for status in (400, 404, 408, 431, 500, 502, 503, 504):
         mappers.append(_status_mapper(status, http_error(status).body()))

@@ -8,34 +8,31 @@ natively, one host name per process in containers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
 
 from pydantic_settings import BaseSettings
 
-from api_scoring.settings import ScoringSettings
-from service_runtime.core.server_settings import (
-    GRANIAN_WORKER_CLASSES,
-    MULTIPLEXING_WORKER_CLASSES,
-    THREADED_WORKER_CLASSES,
-    ServerSettings,
-    WorkerClass,
-)
-from service_runtime.core.topology import HEALTHCHECK_PATH, ROLES, STACKS, Role, Stack, predict_path
+from reference.api import HEALTH_PATH, predict_path
+from reference.settings import ScoringSettings, ServiceSettings
 from system_launcher.edge import EdgePlan
 from system_launcher.settings import StackSettings
+from system_launcher.topology import ROLES, STACKS, Role, Stack
 
-GUNICORN_CONFIG = "python:service_runtime.server.gunicorn_conf"
-# Granian's runner: the same SERVER_* settings, mapped to Granian's options.
-GRANIAN_SERVE = "service_runtime.server.granian_serve"
+GUNICORN_CONFIG = "python:reference.gunicorn_conf"
+# gunicorn's worker class for each way of serving a stack with gunicorn (Granian has a runner of its own).
+GUNICORN_WORKERS = {"uvicorn": "reference.web_async.UvicornWorker", "gthread": "gthread", "gevent": "gevent",
+                    "sync": "sync", "meinheld": "meinheld.gmeinheld.MeinheldWorker"}  # fmt: skip
+GRANIAN_SERVE = "server_variants.granian_serve"
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 # The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
 LOCUSTFILE = "benchmark/load/locustfile.py"
 
-# ``full``: the services of this project (gunicorn, FastAPI or Flask, middleware, metrics, the edge in front).
-# ``minimal``: their twins in benchmark/minimal, the study's floor: raw ASGI or WSGI apps on Granian, the same
-# contract and answers, nothing else. They start from the same settings and environment, only the command differs.
+# ``full``: the services as make up runs them (``apps``: the reference's, with job mode and the protocol).
+# ``minimal``: their twins in benchmark/minimal, the floor: raw ASGI or WSGI apps on Granian, the same contract and
+# answers, nothing else. They start from the same settings and environment, only the command differs.
 Build = Literal["full", "minimal"]
 BUILDS: tuple[Build, ...] = get_args(Build)
 
@@ -55,17 +52,15 @@ class Service:
         return name if self.build == "full" else f"{self.build}-{name}"
 
     @property
-    def factory(self) -> str:
-        """Its app factory, ``module:function`` (a minimal twin's in ``benchmark.minimal``)."""
-        if self.build == "minimal":
-            return f"benchmark.minimal.{'scoring' if self.role == 'scoring' else 'model'}_{self.stack}:create_app"
-        package = "api_scoring" if self.role == "scoring" else "api_model"
-        return f"{package}.app_{self.stack}:create_app"
+    def kind(self) -> str:
+        """``scoring`` or ``model``."""
+        return "scoring" if self.role == "scoring" else "model"
 
     @property
-    def app(self) -> str:
-        """The app factory call gunicorn loads in each worker."""
-        return f"{self.factory}()"
+    def factory(self) -> str:
+        """Its app factory, ``module:function``."""
+        package = "benchmark.minimal" if self.build == "minimal" else "apps"
+        return f"{package}.{self.kind}_{self.stack}:create_app"
 
     @property
     def behind_edge(self) -> bool:
@@ -79,7 +74,7 @@ class Service:
 
     def health_url(self, settings: StackSettings) -> str:
         """Its liveness URL."""
-        return self.url(settings, HEALTHCHECK_PATH)
+        return self.url(settings, HEALTH_PATH)
 
     def predict_url(self, settings: StackSettings) -> str:
         """Its predict URL (for scoring with the edge on: through the edge)."""
@@ -118,13 +113,19 @@ def service_named(name: str) -> Service:
     return next(s for s in SERVICES if s.name == name)
 
 
+def variant_of(svc: Service, settings: StackSettings) -> str:
+    """What serves a service: its stack's server (``STACK_*_SERVER``, ``STACK_SYNC_WORKER_CLASS``); minimal twins
+    always run on Granian."""
+    return "granian" if svc.build == "minimal" else settings.variant(svc.stack)
+
+
 def service_argv(svc: Service, settings: StackSettings, python: str = "python") -> list[str]:
-    """The command that starts a service: gunicorn with the shared config loading the app factory, or Granian
-    calling it, as its stack's server is chosen (``STACK_ASYNC_SERVER`` / ``STACK_SYNC_SERVER``; minimal twins
-    always run on Granian)."""
-    if worker_class(svc, settings) in GRANIAN_WORKER_CLASSES:
+    """The command that starts a service: gunicorn with the reference's configuration calling the app factory in
+    each worker, or Granian's runner."""
+    variant = variant_of(svc, settings)
+    if variant == "granian":
         return [python, "-m", GRANIAN_SERVE, svc.factory]
-    return [python, "-m", "gunicorn", "--config", GUNICORN_CONFIG, svc.app]
+    return [python, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-k", GUNICORN_WORKERS[variant], f"{svc.factory}()"]
 
 
 def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
@@ -133,75 +134,57 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
         "SERVER_PORT": str(svc.listen_port(settings)),
-        "SERVER_WORKER_CLASS": worker_class(svc, settings),
     }
     if svc.role == "scoring":
         env |= scoring_env(svc.stack, settings, svc.build)
-        if (
-            settings.edge and svc.behind_edge
-        ):  # the edge stamps each request's arrival: its deadline counts time queued there
+        if settings.edge and svc.behind_edge:  # the edge stamps each request's arrival: its deadline counts time there
             env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
-        env["MODEL_NAME"] = svc.role
-        env["MODEL_GRPC_PORT"] = str(settings.grpc_port(svc.stack, svc.role))
-        env |= model_server_env(env["SERVER_WORKER_CLASS"], settings)
+        env |= {"MODEL_NAME": svc.role, "MODEL_GRPC_PORT": str(settings.grpc_port(svc.stack, svc.role))}
+        env |= model_server_env(variant_of(svc, settings), settings)
     return env
-
-
-def worker_class(svc: Service, settings: StackSettings) -> WorkerClass:
-    """How a service's workers serve requests: its stack's configured server and worker class.
-
-    A minimal twin always runs on Granian (ASGI or WSGI), with the counts its full twin would have.
-    """
-    if svc.build == "minimal":
-        return "granian-asgi" if svc.stack == "async" else "granian-wsgi"
-    return settings.worker_class(svc.stack)
 
 
 def scoring_env(stack: Stack, settings: StackSettings, build: Build = "full") -> dict[str, str]:
     """Where scoring code finds its feature store, its models and its job queue (the scoring service, the workers)."""
-    model_a, model_b = service(stack, "model_a", build), service(stack, "model_b", build)
+    models = [service(stack, m, build) for m in ("model_a", "model_b")]
     return {
-        "SCORING_REDIS_URL": settings.effective_redis_url(),
-        "SCORING_MODEL_A_URL": model_a.predict_url(settings),
-        "SCORING_MODEL_B_URL": model_b.predict_url(settings),
-        "SCORING_MODEL_A_GRPC_TARGET": model_a.grpc_target(settings),
-        "SCORING_MODEL_B_GRPC_TARGET": model_b.grpc_target(settings),
-        "JOBS_REDIS_URL": settings.effective_redis_url(),
-    } | redis_auth_env(("SCORING_", "JOBS_"), settings)
+        "SCORING_MODEL_URLS": json.dumps([m.predict_url(settings) for m in models]),
+        "SCORING_MODEL_GRPC_TARGETS": json.dumps([m.grpc_target(settings) for m in models]),
+    } | redis_env(settings)
 
 
-def redis_auth_env(prefixes: tuple[str, ...], settings: StackSettings) -> dict[str, str]:
-    """``{prefix}REDIS_PASSWORD`` for each settings prefix of a process that reads Redis, when Redis has a password.
+def redis_env(settings: StackSettings) -> dict[str, str]:
+    """``REDIS_URL``, and ``REDIS_PASSWORD`` when Redis has one: every process that reads Redis gets them.
 
-    The value is what the platform resolves: the password natively, an interpolation in compose, a reference to the
-    Secret in Kubernetes (deploygen)."""
-    if settings.redis_password is None:
-        return {}
-    return {f"{prefix}REDIS_PASSWORD": settings.redis_password.get_secret_value() for prefix in prefixes}
+    The password is what the platform resolves: the password natively, an interpolation in compose, a reference to
+    the Secret in Kubernetes (deploygen)."""
+    env = {"REDIS_URL": settings.effective_redis_url()}
+    return env | ({"REDIS_PASSWORD": settings.redis_password_value()} if settings.redis_password else {})
 
 
-def model_server_env(worker_class: str, settings: StackSettings) -> dict[str, str]:
+def model_server_env(variant: str, settings: StackSettings) -> dict[str, str]:
     """Worker counts of a model service: one process is enough where a worker serves many requests at once.
 
-    A model call costs a fifth of a scoring request's CPU, and every extra process on the same
-    cores costs context switches and cold caches (doc/performance.md). An event loop (uvicorn, Granian's
-    ASGI worker) or gevent's green threads serve many requests in one worker; gthread and Granian's WSGI
-    worker do with ``model_threads`` threads. ``sync`` and ``meinheld`` workers serve one request at a
-    time, so they keep the worker formula.
+    A model call costs a fifth of a scoring request's CPU, and every extra process on the same cores costs context
+    switches and cold caches (doc/performance.md). An event loop (uvicorn, Granian's ASGI) or gevent's green threads
+    serve many requests in one worker; gthread and Granian's WSGI worker do with ``model_threads`` threads. ``sync``
+    and ``meinheld`` workers serve one request at a time, so they keep one worker per core.
     """
-    if worker_class in MULTIPLEXING_WORKER_CLASSES:
-        return {"SERVER_WORKERS": str(settings.model_workers)}
-    if worker_class in THREADED_WORKER_CLASSES:
+    if variant in ("uvicorn", "gevent", "gthread", "granian"):
         return {"SERVER_WORKERS": str(settings.model_workers), "SERVER_THREADS": str(settings.model_threads)}
     return {}
 
 
 def settings_of(cls: type[SettingsT], env: Mapping[str, str]) -> SettingsT:
-    """The settings a process started with ``env`` (over this process's environment) reads from class ``cls``."""
-    prefix = cls.model_config["env_prefix"]
-    fields = {k.removeprefix(prefix).lower(): v for k, v in env.items() if k.startswith(prefix)}
-    return cls(**{name: value for name, value in fields.items() if name in cls.model_fields})
+    """The settings a process started with ``env`` (over this process's environment and ``.env``) reads."""
+    prefix = cls.model_config.get("env_prefix", "")
+    values = {}
+    for name, field in cls.model_fields.items():
+        key = field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{name.upper()}"
+        if key in env:
+            values[name] = json.loads(env[key]) if env[key].startswith("[") else env[key]
+    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -226,16 +209,18 @@ def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, s
     """
     scoring = service(stack, "scoring")
     env = scoring_env or service_env(scoring, settings)
-    server = settings_of(ServerSettings, env)
+    server, own = settings_of(ServiceSettings, env), settings_of(ScoringSettings, env)
     ports, bind = settings.edge_ports(stack), settings.bind_address()
     return EdgePlan(
         stack=stack,
         listen=(bind, ports["listen"]),
         metrics=(bind, ports["metrics"]),
-        admin=("127.0.0.1", ports["admin"]),  # never beyond the edge's own host or pod
+        admin_socket=str(settings.edge_admin_socket(stack)),
         upstream=(settings.address_of(scoring.name), settings.listen_port(stack, "scoring")),
-        upstream_slots=server.worker_count() * server.in_flight_limit(),
-        deadline_s=settings_of(ScoringSettings, env).deadline_s,
+        upstream_slots=server.worker_count() * server.in_flight_limit(stack),
+        deadline_s=own.deadline_s,
+        max_request_bytes=server.max_body_bytes,
+        upstream_idle_s=server.client_keepalive_s(),
         resolve_by_dns=settings.per_service_hosts,
     )
 
@@ -289,7 +274,7 @@ def redis_argv(binary: str, settings: StackSettings) -> list[str]:
         binary, "--bind", settings.bind_address(), "--port", str(settings.redis_port),
         "--save", "", "--appendonly", "yes", "--appendfsync", settings.redis_appendfsync,
         "--dir", str(settings.redis_dir), "--daemonize", "no",
-    ] + (["--requirepass", settings.redis_password.get_secret_value()] if settings.redis_password else [])  # fmt: skip
+    ] + (["--requirepass", settings.redis_password_value()] if settings.redis_password else [])  # fmt: skip
 
 
 def seed_argv(python: str = "python") -> list[str]:
@@ -309,7 +294,7 @@ def seed_check_argv(python: str = "python") -> list[str]:
 
 def seed_env(settings: StackSettings) -> dict[str, str]:
     """The environment of the seeding job."""
-    return {"SEED_REDIS_URL": settings.effective_redis_url()} | redis_auth_env(("SEED_",), settings)
+    return redis_env(settings)
 
 
 def locust_master_argv(target_url: str, stack: Stack, python: str = "python") -> list[str]:

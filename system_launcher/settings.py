@@ -5,15 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings
+from pydantic import AliasChoices, Field, model_validator
 
-from service_runtime.core.server_settings import stack_worker_class
-from service_runtime.core.settings import settings_config
-from service_runtime.core.topology import (
-    DEFAULT_EDGE_ADMIN_PORTS,
+from inference_protocol.settings import GRPC_PORTS
+from reference.settings import RedisSettings, settings_config
+from system_launcher.topology import (
     DEFAULT_EDGE_METRICS_PORTS,
-    DEFAULT_GRPC_PORTS,
     DEFAULT_JOBS_WORKER_PORTS,
     DEFAULT_PORTS,
     DEFAULT_REDIS_PORT,
@@ -36,8 +33,9 @@ SyncWorkerClass = Literal["gthread", "gevent", "sync", "meinheld"]
 MAX_JOB_WORKERS = 16
 
 
-class StackSettings(BaseSettings):
-    """Where the six services and Redis listen, and which server serves each stack."""
+class StackSettings(RedisSettings):
+    """Where the six services and Redis listen, and which server serves each stack (``REDIS_URL`` set: that Redis is
+    used instead of starting one)."""
 
     model_config = settings_config("STACK_")
 
@@ -57,16 +55,16 @@ class StackSettings(BaseSettings):
     sync_model_b_port: int = DEFAULT_PORTS[("sync", "model_b")]
     redis_port: int = Field(default=DEFAULT_REDIS_PORT, description="Port of the Redis the launcher starts.")
     async_model_a_grpc_port: int = Field(
-        default=DEFAULT_GRPC_PORTS[("async", "model_a")], description="Where async model_a serves gRPC."
+        default=GRPC_PORTS[("async", "model_a")], description="Where async model_a serves gRPC."
     )
     async_model_b_grpc_port: int = Field(
-        default=DEFAULT_GRPC_PORTS[("async", "model_b")], description="Where async model_b serves gRPC."
+        default=GRPC_PORTS[("async", "model_b")], description="Where async model_b serves gRPC."
     )
     sync_model_a_grpc_port: int = Field(
-        default=DEFAULT_GRPC_PORTS[("sync", "model_a")], description="Where sync model_a serves gRPC."
+        default=GRPC_PORTS[("sync", "model_a")], description="Where sync model_a serves gRPC."
     )
     sync_model_b_grpc_port: int = Field(
-        default=DEFAULT_GRPC_PORTS[("sync", "model_b")], description="Where sync model_b serves gRPC."
+        default=GRPC_PORTS[("sync", "model_b")], description="Where sync model_b serves gRPC."
     )
     edge: bool = Field(
         default=True,
@@ -85,23 +83,6 @@ class StackSettings(BaseSettings):
     sync_edge_metrics_port: int = Field(
         default=DEFAULT_EDGE_METRICS_PORTS["sync"], description="The sync edge's /stats/prometheus."
     )
-    async_edge_admin_port: int = Field(
-        default=DEFAULT_EDGE_ADMIN_PORTS["async"], description="The async edge's Envoy admin (loopback only)."
-    )
-    sync_edge_admin_port: int = Field(
-        default=DEFAULT_EDGE_ADMIN_PORTS["sync"], description="The sync edge's Envoy admin (loopback only)."
-    )
-    redis_url: str | None = Field(
-        default=None,
-        validation_alias=AliasChoices("STACK_REDIS_URL", "REDIS_URL"),
-        description="Use this Redis instead of starting one.",
-    )
-    redis_password: SecretStr | None = Field(
-        default=None,
-        validation_alias=AliasChoices("STACK_REDIS_PASSWORD", "REDIS_PASSWORD"),
-        description="Redis' password: the Redis make up starts requires it, and every process that reads Redis "
-        "is given it; unset: no authentication (Redis listens on loopback only).",
-    )
     async_server: AsyncServer = Field(
         default="uvicorn",
         description="Server of the async stack's services: uvicorn (gunicorn with uvicorn workers) or granian "
@@ -115,8 +96,7 @@ class StackSettings(BaseSettings):
     sync_worker_class: SyncWorkerClass = Field(
         default="gthread",
         description="gunicorn's worker class on the sync stack: gthread (threads), gevent (green threads, "
-        "monkey-patched), sync, or meinheld (the original study's configuration only: its last release is from "
-        "2020 and breaks pip check).",
+        "monkey-patched), sync (one request at a time per worker), or meinheld (opt-in: make meinheld).",
     )
     redis_dir: Path = Field(
         default=Path("var/redis"),
@@ -166,17 +146,20 @@ class StackSettings(BaseSettings):
             )
         return self
 
-    def worker_class(self, stack: Stack) -> str:
-        """The ``SERVER_WORKER_CLASS`` of a stack's services: its server and, for gunicorn on sync, the worker."""
+    def variant(self, stack: Stack) -> str:
+        """What serves a stack's services: ``uvicorn`` (gunicorn's uvicorn workers), ``granian``, or the sync stack's
+        gunicorn worker class (``gthread``, ``gevent``, ``sync``, ``meinheld``)."""
         server = self.async_server if stack == "async" else self.sync_server
-        return stack_worker_class(stack, server, self.sync_worker_class)
+        if server == "granian":
+            return "granian"
+        return "uvicorn" if stack == "async" else self.sync_worker_class
 
     def server_label(self, stack: Stack) -> str:
         """How a stack's services are served, in words: ``gunicorn with gthread workers``, ``Granian (WSGI)``."""
-        worker_class = self.worker_class(stack)
-        if worker_class.startswith("granian-"):
-            return f"Granian ({worker_class.removeprefix('granian-').upper()})"
-        return f"gunicorn with {worker_class} workers"
+        variant = self.variant(stack)
+        if variant == "granian":
+            return f"Granian ({'ASGI' if stack == 'async' else 'WSGI'})"
+        return f"gunicorn with {variant} workers"
 
     def port(self, stack: Stack, role: Role) -> int:
         """The port users reach one service at (for scoring with the edge on, the edge's)."""
@@ -193,9 +176,12 @@ class StackSettings(BaseSettings):
         return getattr(self, f"{stack}_{model}_grpc_port")
 
     def edge_ports(self, stack: Stack) -> dict[str, int]:
-        """The edge's ports: where it listens for users, its metrics and its admin."""
-        return {"listen": self.port(stack, "scoring"), "metrics": getattr(self, f"{stack}_edge_metrics_port"),
-                "admin": getattr(self, f"{stack}_edge_admin_port")}  # fmt: skip
+        """The edge's ports: where it listens for users, and its metrics."""
+        return {"listen": self.port(stack, "scoring"), "metrics": getattr(self, f"{stack}_edge_metrics_port")}
+
+    def edge_admin_socket(self, stack: Stack) -> Path:
+        """The edge's admin interface: a Unix socket only its owner may use (mode 0600), never a port."""
+        return self.run_dir / f"{stack}-edge-admin.sock"
 
     def jobs_worker_port(self, stack: Stack, index: int = 0) -> int:
         """The probe and metrics port of a stack's job worker ``index``: one each natively, the same in containers
@@ -211,18 +197,20 @@ class StackSettings(BaseSettings):
         """The host another process reaches ``name`` (a service or Redis) at."""
         return name if self.per_service_hosts else self.host
 
-    def redis_password_value(self) -> str | None:
-        """The Redis password for a client of the launcher's own (readiness, experiments), or None."""
-        return self.redis_password.get_secret_value() if self.redis_password else None
+    def starts_redis(self) -> bool:
+        """Whether the launcher starts Redis itself: ``REDIS_URL`` is not set."""
+        return "redis_url" not in self.model_fields_set
 
     def effective_redis_url(self) -> str:
         """The given Redis, or the one the launcher starts."""
-        return self.redis_url or f"redis://{self.address_of(REDIS_NAME)}:{self.redis_port}/0"
+        return (
+            self.redis_url if not self.starts_redis() else f"redis://{self.address_of(REDIS_NAME)}:{self.redis_port}/0"
+        )
 
 
-# Ports one stack needs on a host: its three services, Redis, then scoring's backend, the edge's metrics and admin,
-# then the two models' gRPC ports.
-PORTS_PER_STACK = len(ROLES) + 4 + len(MODELS)
+# Ports one stack needs on a host: its three services, Redis, then scoring's backend and the edge's metrics, then the
+# two models' gRPC ports.
+PORTS_PER_STACK = len(ROLES) + 3 + len(MODELS)
 
 
 def one_stack_ports(stack: Stack, ports: list[int], jobs_worker_port: int | None = None) -> dict[str, int]:
@@ -230,13 +218,12 @@ def one_stack_ports(stack: Stack, ports: list[int], jobs_worker_port: int | None
     and its job workers from ``jobs_worker_port`` on (the first port of a block of free ones, ``free_port_block``)."""
     if len(ports) != PORTS_PER_STACK:
         raise ValueError(
-            f"need {PORTS_PER_STACK} ports: {', '.join(ROLES)}, Redis, scoring backend, edge metrics, admin, "
+            f"need {PORTS_PER_STACK} ports: {', '.join(ROLES)}, Redis, scoring backend, edge metrics, "
             f"gRPC of {', '.join(MODELS)}"
         )
     services = {f"{stack}_{role}_port": port for role, port in zip(ROLES, ports, strict=False)}
-    backend, metrics, admin = ports[len(ROLES) + 1 : len(ROLES) + 4]
-    grpc = {f"{stack}_{model}_grpc_port": port for model, port in zip(MODELS, ports[len(ROLES) + 4 :], strict=True)}
+    backend, metrics = ports[len(ROLES) + 1 : len(ROLES) + 3]
+    grpc = {f"{stack}_{model}_grpc_port": port for model, port in zip(MODELS, ports[len(ROLES) + 3 :], strict=True)}
     workers = {} if jobs_worker_port is None else {f"{stack}_jobs_worker_port": jobs_worker_port}
-    edge = {f"{stack}_scoring_backend_port": backend, f"{stack}_edge_metrics_port": metrics,
-            f"{stack}_edge_admin_port": admin}  # fmt: skip
+    edge = {f"{stack}_scoring_backend_port": backend, f"{stack}_edge_metrics_port": metrics}
     return services | workers | edge | grpc | {"redis_port": ports[len(ROLES)]}

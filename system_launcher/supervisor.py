@@ -15,10 +15,12 @@ from pathlib import Path
 
 import requests
 
-from service_runtime.core.topology import HEALTHCHECK_PATH
+from reference.api import HEALTH_PATH
 from system_launcher.edge import EdgeSettings, edge_argv, edge_config, find_envoy
+from system_launcher.logs import BoundedLog
 from system_launcher.net import port_open
 from system_launcher.parent_death import die_with_parent
+from system_launcher.procfs import in_groups
 from system_launcher.redis_server import find_redis_server
 from system_launcher.registry import (
     EDGES,
@@ -41,6 +43,12 @@ from system_launcher.registry import (
 from system_launcher.settings import StackSettings
 
 STOP_GRACE_S = 15.0
+# A process that exits this many times in a row before it ever answered its health check cannot start: make up stops,
+# naming it. One that dies fewer times while the system starts (killed, say) is restarted, as it would be later on.
+START_ATTEMPTS = 3
+# An edge whose listener refuses connections this many checks in a row (about a second apart) is restarted, even
+# while its process lives: a drained Envoy keeps running with no listener.
+EDGE_MISSES = 3
 SEED_KEEPER = "seed-keeper"  # `feature_store.seed --watch`: seeds again whenever the store lost its data
 # Every process runs from the repository root: the project is run from its checkout, not installed.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -56,12 +64,15 @@ class Interrupted(Exception):
 
 @dataclass
 class Process:
-    """A started process and where its output goes."""
+    """A started process (the leader of its own process group) and where its output goes."""
 
     name: str
     popen: subprocess.Popen
     log: Path
+    writer: BoundedLog | None = None
     started: float = field(default_factory=time.monotonic)
+    healthy: bool = False  # answered its health check since it started
+    misses: int = 0  # health checks failed in a row while it runs
 
     def tail(self, lines: int = 20) -> str:
         """The end of its log, to explain a failure."""
@@ -93,6 +104,8 @@ class Supervisor:
         # make up also runs the seed keeper; experiments and tests that empty Redis on purpose do not.
         self.keep_seeded = keep_seeded
         self._interrupted = False
+        self._start_deaths: dict[str, int] = {}  # exits before ever being healthy, per process name
+        self._groups: set[int] = set()  # every process group started, to check that none is left at the end
 
     def interrupt(self) -> None:
         """Make ``start()`` give up at its next check (safe from a signal handler: it only sets a flag)."""
@@ -103,7 +116,7 @@ class Supervisor:
         """Start everything and wait until every service is healthy; on failure, stop what started."""
         try:
             self._check_ports_free()
-            if self.settings.redis_url is None:
+            if self.settings.starts_redis():
                 say(f"starting redis on {self.settings.host}:{self.settings.redis_port}")
                 self.start_redis()
             say(f"seeding the feature store at {self.settings.effective_redis_url()}")
@@ -178,6 +191,17 @@ class Supervisor:
         return next(p for p in reversed(self.processes) if p.name == name)
 
     def _check_ports_free(self) -> None:
+        for name, port in self._ports().items():
+            if port_open(port, self.settings.host):
+                raise StartError(
+                    f"port {port} ({name}) is already in use on {self.settings.host}: "
+                    "stop what listens there or set STACK_*_PORT"
+                )
+        for edge in self.edges():
+            self.settings.edge_admin_socket(edge.stack).unlink(missing_ok=True)  # a socket left by a killed edge
+
+    def _ports(self) -> dict[str, int]:
+        """Every port the system's processes listen on, by what listens."""
         ports = {svc.name: svc.listen_port(self.settings) for svc in self.services}
         ports |= {f"{svc.name}: grpc": self.settings.grpc_port(svc.stack, svc.role)
                   for svc in self.services if svc.role != "scoring"}  # fmt: skip
@@ -185,33 +209,35 @@ class Supervisor:
             ports |= {f"{edge.name}: {kind}": port for kind, port in self.settings.edge_ports(edge.stack).items()}
         for worker in self.job_workers():
             ports[worker.name] = self.settings.jobs_worker_port(worker.stack, worker.index)
-        if self.settings.redis_url is None:
+        if self.settings.starts_redis():
             ports["redis"] = self.settings.redis_port
-        for name, port in ports.items():
-            if port_open(port, self.settings.host):
-                raise StartError(
-                    f"port {port} ({name}) is already in use on {self.settings.host}: "
-                    "stop what listens there or set STACK_*_PORT"
-                )
+        return ports
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Process:
         # A restart replaces the dead process of that name.
         self.processes = [p for p in self.processes if p.name != name or p.popen.poll() is None]
         self.settings.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.settings.log_dir / f"{name}.log"
-        with log.open("wb") as out:
+        read_end, write_end = os.pipe()
+        try:
             popen = subprocess.Popen(
                 argv,
                 env=os.environ | env,
-                stdout=out,
+                stdout=write_end,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=PROJECT_ROOT,
                 start_new_session=True,  # its own process group: stopped as a whole, deaf to our Ctrl-C
                 preexec_fn=die_with_parent(),  # and SIGTERMed by the kernel if the launcher dies, even by SIGKILL
             )
-        process = Process(name, popen, log)
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        process = Process(name, popen, log, BoundedLog(read_end, log))
         self.processes.append(process)
+        self._groups.add(popen.pid)
         return process
 
     def start_redis(self) -> Process:
@@ -219,6 +245,7 @@ class Supervisor:
         (PROJECT_ROOT / self.settings.redis_dir).mkdir(parents=True, exist_ok=True)  # Redis runs from the root
         process = self._spawn("redis", redis_argv(find_redis_server(), self.settings), {})
         self._wait_for_redis()
+        process.healthy = True
         return process
 
     def _wait_for_redis(self) -> None:
@@ -254,13 +281,17 @@ class Supervisor:
 
     def _wait_healthy(self, say) -> None:
         # Each service on its own server, then each edge forwarding to its scoring service.
-        checks = [(svc.name, svc.direct_url(self.settings, HEALTHCHECK_PATH)) for svc in self.services]
+        checks = [(svc.name, svc.direct_url(self.settings, HEALTH_PATH)) for svc in self.services]
         checks += [(e.name, service(e.stack, "scoring").health_url(self.settings)) for e in self.edges()]
-        checks += [(w.name, w.url(self.settings, HEALTHCHECK_PATH)) for w in self.job_workers()]
+        checks += [(w.name, w.url(self.settings, HEALTH_PATH)) for w in self.job_workers()]
+        for process in self.processes:
+            if process.name == SEED_KEEPER:
+                process.healthy = True  # it has no port: it is up once it runs
         with requests.Session() as session:
             for name, url in checks:
                 self._poll(name, lambda url=url: session.get(url, timeout=0.5).status_code == 200,
                            (requests.RequestException,))  # fmt: skip
+                self.process(name).healthy = True
                 say(f"  {name} healthy: {url}")
 
     def _poll(self, name: str, check, errors: tuple[type[BaseException], ...]) -> None:
@@ -268,7 +299,7 @@ class Supervisor:
         while time.monotonic() < deadline:
             if self._interrupted:
                 raise Interrupted(f"interrupted while waiting for {name}")
-            self._raise_if_any_exited()
+            self._restart_exited_while_starting()
             try:
                 if check():
                     return
@@ -277,16 +308,58 @@ class Supervisor:
             time.sleep(0.1)
         raise StartError(f"{name} was not ready after {self.settings.ready_timeout_s:.0f}s")
 
-    def _raise_if_any_exited(self) -> None:
-        for process in self.processes:
+    def _restart_exited_while_starting(self) -> None:
+        """Restart what exited while the system starts; fail, naming it, what never started ``START_ATTEMPTS`` times."""
+        for process in self.exited():
             code = process.popen.poll()
-            if code is not None:
-                raise StartError(f"{process.name} exited with code {code}; end of {process.log}:\n{process.tail()}")
+            self.reap(process)
+            deaths = self._start_deaths.get(process.name, 0) + (0 if process.healthy else 1)
+            self._start_deaths[process.name] = deaths
+            if deaths >= START_ATTEMPTS:
+                raise StartError(f"{process.name} could not start: it exited with code {code}, {deaths} times in a "
+                                 f"row; end of {process.log}:\n{process.tail()}")  # fmt: skip
+            print(f"{process.name} exited with code {code} while the system started; restarting it",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            time.sleep(min(2.0, 0.5 * 2**deaths))
+            if process.name == "redis":
+                self.start_redis()
+            else:
+                self.restart(process.name)
 
     # -- running -----------------------------------------------------------------------------------
     def exited(self) -> list[Process]:
         """Processes that have stopped on their own."""
         return [p for p in self.processes if p.popen.poll() is not None]
+
+    def reap(self, process: Process) -> None:
+        """After a process died: kill what is left of its group (workers of a SIGKILLed master), so that nothing
+        holds its ports when it starts again."""
+        _signal_group(process.popen, signal.SIGKILL)
+        _wait_group_gone(process.popen.pid, timeout_s=5.0)
+
+    def check_edges(self) -> None:
+        """Kill an edge whose listener has refused connections ``EDGE_MISSES`` checks in a row: it is restarted as a
+        dead process is (liveness is its listener answering, not its process existing)."""
+        for edge in self.edges():
+            process = next((p for p in reversed(self.processes) if p.name == edge.name), None)
+            if process is None or process.popen.poll() is not None:
+                continue
+            listening = port_open(self.settings.port(edge.stack, "scoring"), self.settings.host)
+            process.misses = 0 if listening else process.misses + 1
+            if process.misses >= EDGE_MISSES:
+                print(f"{edge.name} no longer listens on {self.settings.port(edge.stack, 'scoring')}: restarting it",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                _signal_group(process.popen, signal.SIGKILL)
+                process.popen.wait()
+
+    def leftovers(self) -> list[str]:
+        """What is still running or listening of what this supervisor started (empty once everything stopped)."""
+        left = [f"pid {pid} ({_cmdline(pid)}) of process group {pgid}" for pgid in sorted(self._groups)
+                for pid in in_groups({pgid})]  # fmt: skip
+        ports = self._ports()
+        left += [f"port {port} ({name}) still listening" for name, port in ports.items()
+                 if port_open(port, self.settings.host)]  # fmt: skip
+        return left
 
     # -- stopping ----------------------------------------------------------------------------------
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
@@ -296,6 +369,9 @@ class Supervisor:
         workers = {w.name for w in self.job_workers()}
         _terminate([p for p in self.processes if p.name in workers], deadline)
         _terminate([p for p in self.processes if p.name not in workers], deadline)
+        for process in self.processes:
+            if process.writer is not None:
+                process.writer.join()
         self.processes.clear()
 
     def __enter__(self) -> Supervisor:
@@ -328,6 +404,13 @@ def _wait_group_gone(pgid: int, timeout_s: float) -> None:
         except (ProcessLookupError, PermissionError):
             return
         time.sleep(0.01)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+    except OSError:
+        return "gone"
 
 
 def _signal_group(popen: subprocess.Popen, sig: int) -> None:

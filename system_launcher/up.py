@@ -16,76 +16,56 @@ import time
 
 from dotenv import dotenv_values
 
-from service_runtime.core.topology import (
-    DOCS_PATH,
-    HEALTHCHECK_PATH,
-    METRICS_PATH,
-    READINESS_PATH,
-    STACKS,
-    jobs_path,
-    oip_infer_path,
-    predict_path,
-)
+from reference.api import HEALTH_PATH, METRICS_PATH, READY_PATH, predict_path
 from system_launcher.backoff import RestartBackoff
-from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
 from system_launcher.edge import EnvoyNotFound
 from system_launcher.make_parent import watch_make_parent
 from system_launcher.redis_server import RedisServerNotFound
-from system_launcher.registry import SERVICES, job_workers, service
+from system_launcher.registry import SERVICES, service
 from system_launcher.settings import StackSettings
 from system_launcher.supervisor import Interrupted, StartError, Supervisor
+from system_launcher.topology import STACKS
 from system_launcher.user_env import refusal_message, refused_settings
 
 
 def curl_lines(settings: StackSettings) -> list[str]:
-    """Ready-to-paste commands for every endpoint of the running system."""
+    """Ready-to-paste commands for the running system."""
     json = "-H 'Content-Type: application/json'"
     lines = ["# score a seeded entity (ids 0..9999), async then sync"]
     for stack in STACKS:
         url = service(stack, "scoring").predict_url(settings)
         lines.append(f"""curl -s {json} -d '{{"entity_id": "42"}}' {url}""")
-    lines.append("# the original study's body: the features themselves, on its four ports")
+    lines.append("# or a feature vector given whole; and one model alone")
     for stack in STACKS:
-        for role in ("scoring", "model_a"):
-            lines.append(f"curl -s {json} -d '[5.1, 3.5, 1.4, 0.2]' {service(stack, role).predict_url(settings)}")
+        lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' """
+                     f"{service(stack, 'scoring').predict_url(settings)}")  # fmt: skip
+    for stack in STACKS:
+        lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' """
+                     f"{service(stack, 'model_a').predict_url(settings)}")  # fmt: skip
     if settings.job_workers:
         lines.append("# job mode: submit now (202, a job id and its Location), read the result later")
         for stack in STACKS:
-            url = service(stack, "scoring").url(settings, jobs_path(stack))
+            url = service(stack, "scoring").url(settings, f"/api/v1/ml/{stack}/jobs")
             lines.append(f"""curl -s -i {json} -H 'Idempotency-Key: try-42' -d '{{"entity_id": "42"}}' {url}""")
-            lines.append(f"curl -s {url}/<job_id>   # and curl -s -X DELETE ... cancels it while queued")
-        lines.append("# each job worker's health, and its metrics (queue depth, oldest job, done/failed/reclaimed)")
-        for worker in job_workers(settings):
-            lines.append(f"curl -s {worker.url(settings, METRICS_PATH)} | grep ^jobs_")
-    lines.append('# model_b takes {"features": [...]} as well')
-    for stack in STACKS:
-        url = service(stack, "model_b").predict_url(settings)
-        lines.append(f"""curl -s {json} -d '{{"features": [5.1, 3.5, 1.4, 0.2]}}' {url}""")
     lines.append("# the Open Inference Protocol: REST on the models' ports, gRPC beside them (tritonclient, grpcurl)")
     oip_body = '{"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}]}'
     for stack in STACKS:
         model_a = service(stack, "model_a")
-        lines.append(f"curl -s {json} -d '{oip_body}' {model_a.url(settings, oip_infer_path('model_a'))}")
-        lines.append(f"grpcurl -plaintext -d '{{\"name\": \"model_a\"}}' {model_a.grpc_target(settings)} "
-                     "inference.GRPCInferenceService/ModelMetadata")  # fmt: skip
-    lines.append("# liveness of every service (scoring through its edge, when the edge is on)")
-    for svc in SERVICES:
-        lines.append(f"curl -s {svc.url(settings, HEALTHCHECK_PATH)}")
-    if settings.edge:
-        lines.append("# the scoring servers themselves, the edge bypassed; and each edge's Prometheus metrics")
-        for stack in STACKS:
-            lines.append(f"""curl -s {json} -d '{{"entity_id": "42"}}' """
-                         f"{service(stack, 'scoring').direct_url(settings, predict_path(stack))}")  # fmt: skip
-        for stack in STACKS:
-            metrics = f"http://{settings.host}:{settings.edge_ports(stack)['metrics']}{EDGE_METRICS_PATH}"
-            lines.append(f"curl -s {metrics} | grep upstream_rq_total")
-    lines.append("# readiness (checks Redis and both models) and Prometheus metrics of the scoring services")
+        lines.append(f"curl -s {json} -d '{oip_body}' {model_a.url(settings, '/v2/models/model_a/infer')}")
+    lines.append("# readiness (Redis and both models) and Prometheus metrics of the scoring services")
     for stack in STACKS:
         scoring = service(stack, "scoring")
-        lines.append(f"curl -s {scoring.url(settings, READINESS_PATH)}")
+        lines.append(f"curl -s {scoring.url(settings, READY_PATH)}")
         lines.append(f"curl -s {scoring.url(settings, METRICS_PATH)} | grep http_requests_total")
-    docs = " and ".join(service(stack, "scoring").url(settings, DOCS_PATH) for stack in STACKS)
-    lines.append(f"# API docs: open {docs} in a browser")
+    lines.append("# liveness of every service (scoring through its edge, when the edge is on)")
+    lines += [f"curl -s {svc.url(settings, HEALTH_PATH)}" for svc in SERVICES]
+    if settings.edge:
+        lines.append("# the scoring servers themselves, the edge bypassed")
+        for stack in STACKS:
+            url = service(stack, "scoring").direct_url(settings, predict_path(stack))
+            lines.append(f"""curl -s {json} -d '{{"entity_id": "42"}}' {url}""")
+    docs = " and ".join(service(stack, "scoring").url(settings, "/docs") for stack in STACKS)
+    lines.append(f"# each service's OpenAPI document at /openapi.json; API docs: open {docs}")
     return lines
 
 
@@ -122,6 +102,7 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
     # A signal that reached make alone (see make_parent) stops us as if it had reached us.
     threading.Thread(target=watch_make_parent, args=(lambda sig: stop(sig, None), lambda: stop.signals > 0),
                      name="make-parent", daemon=True).start()  # fmt: skip
+    code = 0
     try:
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""
@@ -132,16 +113,19 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
         print(f"\nlogs: {settings.log_dir}/<service>.log. Ctrl-C stops everything.", flush=True)
         keep_running(supervisor, stop, RestartBackoff())
         print("\nstopping...", flush=True)
-        return 0
     except Interrupted:
         print("\nstopping...", flush=True)
-        return 0
     except (StartError, EnvoyNotFound, RedisServerNotFound, OSError) as exc:
         print(f"\nmake up failed: {exc}", file=sys.stderr)
-        return 1
+        code = 1
     finally:
         supervisor.stop()
-        print("stopped: nothing left running.", flush=True)
+    # Checked, not assumed: every process group it started, and every port of the system.
+    if left := supervisor.leftovers():
+        print("stopped, but still running:\n  " + "\n  ".join(left), file=sys.stderr, flush=True)
+        return 1
+    print("stopped: nothing left running.", flush=True)
+    return code
 
 
 class StopRequest:
@@ -157,12 +141,18 @@ class StopRequest:
 
 
 def keep_running(supervisor: Supervisor, stop: StopRequest, backoff: RestartBackoff, tick_s: float = 0.2) -> None:
-    """Until a stop is requested: restart each process that exited, after its backoff, and say so."""
+    """Until a stop is requested: restart each process that exited (or edge that stopped listening), after its
+    backoff, and say so."""
     due: dict[str, float] = {}  # dead process name -> when to restart it
+    next_edge_check = 0.0
     while not stop.signals:
         now = time.monotonic()
+        if now >= next_edge_check:
+            supervisor.check_edges()
+            next_edge_check = now + 1.0
         for process in supervisor.exited():
             if process.name not in due:
+                supervisor.reap(process)
                 delay = backoff.delay(process.name, now - process.started)
                 print(f"{process.name} exited with code {process.popen.returncode}; restarting it in {delay:.0f}s "
                       f"(death {backoff.restarts(process.name)} in a row; log: {process.log})",

@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from system_launcher.registry import SERVICES, job_worker_env, job_workers, seed_env, service_env
 from system_launcher.settings import StackSettings
 
-# What wires the processes to each other: the launcher sets these per process, to the Redis and models it runs.
-WIRING_SUFFIXES = ("_URL", "_GRPC_TARGET")
-# And Redis' password, per process, from STACK_REDIS_PASSWORD or REDIS_PASSWORD (never echoed back).
-PASSWORD_KEYS = frozenset({"SCORING_REDIS_PASSWORD", "JOBS_REDIS_PASSWORD", "SEED_REDIS_PASSWORD"})
+# What wires the processes to each other: the launcher sets these per process, to the models it runs.
+WIRING_SUFFIXES = ("_MODEL_URLS", "_GRPC_TARGETS")
 
 
 def wiring_keys(settings: StackSettings) -> set[str]:
@@ -22,16 +20,15 @@ def wiring_keys(settings: StackSettings) -> set[str]:
 
 def refused_settings(settings: StackSettings, *sources: Mapping[str, str | None]) -> list[str]:
     """Each wiring variable a user set (in the environment or ``.env``), as ``NAME=value``."""
-    keys = wiring_keys(settings) | PASSWORD_KEYS
+    keys = wiring_keys(settings)
     found = {key: value for source in sources for key, value in source.items() if key in keys and value}
-    return [f"{key}={'***' if key in PASSWORD_KEYS else value}" for key, value in sorted(found.items())]
+    return [f"{key}={value}" for key, value in sorted(found.items())]
 
 
 def refusal_message(refused: list[str]) -> str:
     """Why ``make up`` will not start, and what to do instead."""
     return (
         f"make up will not start: {', '.join(refused)} is set (environment or .env), but make up connects every "
-        "service to the Redis and model services it starts itself and would silently replace it. Unset it; to use "
-        "your own Redis set STACK_REDIS_URL, for Redis' password STACK_REDIS_PASSWORD (or REDIS_PASSWORD), to move "
-        "the services set STACK_*_PORT."
+        "scoring service to the model services it starts itself and would silently replace it. Unset it; to move "
+        "the services set STACK_*_PORT (and to use a Redis of your own, REDIS_URL)."
     )
