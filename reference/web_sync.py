@@ -26,8 +26,8 @@ Readiness = Callable[[], dict[str, str]]
 def service_app(service: Service, title: str, version: str, max_body_bytes: int,
                 readiness: Readiness | None = None) -> OpenAPI:  # fmt: skip
     """A Flask app with this project's hooks, error shape, probes and metrics; the caller registers its routes."""
-    app = OpenAPI(__name__, info=Info(title=title, version=version), doc_ui=False, validation_error_model=ErrorBody,
-                  validation_error_callback=validation_error)  # fmt: skip
+    app = OpenAPI(__name__, info=Info(title=title, version=version), doc_prefix="/docs",
+                  validation_error_model=ErrorBody, validation_error_callback=validation_error)  # fmt: skip
     app.json = JSONProvider(app)
     app.config.update(MAX_CONTENT_LENGTH=max_body_bytes + 1, PROVIDE_AUTOMATIC_OPTIONS=False)  # (begin: + 1)
     app.extensions["service"] = service

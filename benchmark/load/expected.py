@@ -9,12 +9,12 @@ import hashlib
 import os
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from api_model.model import Model, artifact_path, load_model
-from api_model.settings import ModelSettings
-from api_scoring.payloads import ModelPrediction, Outcome, combine
 from feature_store.seed import features_for
-from service_runtime.core import jsonio
+from model_serving.settings import ServingSettings
+from reference.api import Prediction, Score, combine
+from reference.core import ApiError, LogisticModel, unavailable
 
 CHUNK = 512  # rows per ONNX call when precomputing: bounded memory, most of the batching gain
 # The ONNX answers precomputed once per set of models and entities (var/ is the project's scratch directory).
@@ -23,16 +23,16 @@ CACHE_PROBE = 16  # entities computed afresh and compared with the cached bodies
 CACHE_FILES = 8
 
 
-def expected_models() -> list[Model]:
+def expected_models() -> list[Any]:
     """The two models the stack serves, by this process's ``MODEL_KIND`` (a variant's generator runs with the
     variant's ``MODEL_*`` settings): the logistic models, or the seeded ONNX MLPs at the configured size."""
-    settings = ModelSettings()
+    settings = ServingSettings()
     if settings.kind == "onnx":
         # Imported only here: Locust's processes import this module, and onnxruntime would slow their start.
-        from api_model.onnx_model import OnnxModel
+        from model_serving.onnx_model import OnnxModel
 
         return [OnnxModel(name, settings.onnx_width, settings.onnx_depth) for name in ("model_a", "model_b")]
-    return [load_model(artifact_path("model_a")), load_model(artifact_path("model_b"))]
+    return [LogisticModel.load("model_a"), LogisticModel.load("model_b")]
 
 
 MODELS = expected_models()
@@ -43,15 +43,18 @@ def expected_features(entity_id: str) -> tuple[float, ...]:
     return features_for(entity_id)
 
 
-def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> dict:
-    """The scoring answer computed in this process from the shared model and combination code."""
-    predictions = [ModelPrediction(m.name, m.version, m.predict(features)) for m in MODELS]
-    return combine(entity_id, Outcome(predictions, missing=[]))
+def _predictions(model: Any, values: list[float]) -> list[Prediction]:
+    return [Prediction(model=model.name, version=model.version, prediction=v) for v in values]
+
+
+def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> Score:
+    """The scoring answer computed in this process from the reference's own model and combination code."""
+    return combine(entity_id, [(m.name, _predictions(m, _predict_all(m, [features]))[0]) for m in MODELS])
 
 
 def expected_body(entity_id: str) -> bytes:
     """The exact bytes a scoring service must answer for a seeded entity."""
-    return jsonio.dumps(expected_answer(entity_id, expected_features(entity_id)))
+    return expected_answer(entity_id, expected_features(entity_id)).model_dump_json().encode()
 
 
 def expected_bodies(entity_ids: list[str]) -> list[bytes]:
@@ -85,16 +88,12 @@ def _compute_bodies(entity_ids: list[str]) -> list[bytes]:
     """Every model run over all the entities at once (the ONNX MLP costs far less per row in batches; its answer
     does not depend on its batch, tests/unit/test_model_kinds.py)."""
     features = [expected_features(e) for e in entity_ids]
-    columns = [_predict_all(model, features) for model in MODELS]
-    return [
-        jsonio.dumps(combine(e, Outcome([ModelPrediction(m.name, m.version, c[i]) for m, c in zip(MODELS, columns,
-                                                                                                 strict=True)],
-                                        missing=[])))
-        for i, e in enumerate(entity_ids)
-    ]  # fmt: skip
+    columns = [_predictions(model, _predict_all(model, features)) for model in MODELS]
+    return [combine(e, [(m.name, c[i]) for m, c in zip(MODELS, columns, strict=True)]).model_dump_json().encode()
+            for i, e in enumerate(entity_ids)]  # fmt: skip
 
 
-def _predict_all(model: Model, rows: list[tuple[float, ...]]) -> list[float]:
+def _predict_all(model: Any, rows: list[tuple[float, ...]]) -> list[float]:
     if hasattr(model, "probabilities"):  # the ONNX MLP: whole batches
         return [p for i in range(0, len(rows), CHUNK) for p in model.probabilities(rows[i : i + CHUNK])]
     return [model.predict(row) for row in rows]
@@ -103,14 +102,16 @@ def _predict_all(model: Model, rows: list[tuple[float, ...]]) -> list[float]:
 def degraded_bodies(entity_id: str) -> tuple[bytes, ...]:
     """The exact bytes of each degraded answer (one model left out) a scoring service may give for an entity."""
     features = expected_features(entity_id)
-    predictions = [ModelPrediction(m.name, m.version, m.predict(features)) for m in MODELS]
-    return tuple(
-        jsonio.dumps(combine(entity_id, Outcome([p for p in predictions if p is not left_out], missing=[label])))
-        for label, left_out in zip(("model_a", "model_b"), predictions, strict=True)
-    )
+    outcomes = [(m.name, _predictions(m, _predict_all(m, [features]))[0]) for m in MODELS]
+    return tuple(combine(entity_id, [o if o[0] != left_out else (left_out, _missing(left_out)) for o in outcomes])
+                 .model_dump_json().encode() for left_out in ("model_a", "model_b"))  # fmt: skip
+
+
+def _missing(model: str) -> ApiError:
+    return unavailable("model_unavailable", f"model {model!r} unavailable", [model])
 
 
 @cache
 def expected_score(entity_id: str) -> float:
     """The score a scoring service must answer for a seeded entity (memoised: the load generator asks often)."""
-    return expected_answer(entity_id, expected_features(entity_id))["score"]
+    return expected_answer(entity_id, expected_features(entity_id)).score

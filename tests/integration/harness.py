@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from service_runtime.core.topology import HEALTHCHECK_PATH
+from reference.api import HEALTH_PATH
 from system_launcher.net import free_port_block
 from system_launcher.polling import wait_until
 from system_launcher.procfs import descendants
@@ -26,12 +26,11 @@ READY_LINE = "all six services are healthy"  # then " behind their edges" when t
 LAUNCHER = [sys.executable, "-m", "system_launcher"]
 
 
-# Every port the launcher binds: six services, Redis, then per stack the scoring backend, edge metrics, edge admin,
+# Every port the launcher binds: six services, Redis, then per stack the scoring backend and the edge's metrics,
 # then the four model services' gRPC ports.
 PORT_NAMES = ["ASYNC_MODEL_A", "ASYNC_SCORING", "ASYNC_MODEL_B", "SYNC_MODEL_A", "SYNC_SCORING", "SYNC_MODEL_B",
               "REDIS", "ASYNC_SCORING_BACKEND", "SYNC_SCORING_BACKEND", "ASYNC_EDGE_METRICS", "SYNC_EDGE_METRICS",
-              "ASYNC_EDGE_ADMIN", "SYNC_EDGE_ADMIN", "ASYNC_MODEL_A_GRPC", "ASYNC_MODEL_B_GRPC", "SYNC_MODEL_A_GRPC",
-              "SYNC_MODEL_B_GRPC"]  # fmt: skip
+              "ASYNC_MODEL_A_GRPC", "ASYNC_MODEL_B_GRPC", "SYNC_MODEL_A_GRPC", "SYNC_MODEL_B_GRPC"]  # fmt: skip
 LAUNCHER_PORTS = len(PORT_NAMES)
 JOB_WORKERS = 2  # per stack
 
@@ -72,8 +71,7 @@ class Launcher:
     def start(cls, env: dict[str, str], output: Path, timeout_s: float = 120) -> Launcher:
         """Start the launcher and wait until it reports every service healthy."""
         clean = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_"))}  # fmt: skip
-        clean.pop("REDIS_URL", None)
+                 if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "REDIS_"))}  # fmt: skip
         with output.open("wb") as out:
             popen = subprocess.Popen(
                 LAUNCHER, cwd=ROOT, env=clean | env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -111,12 +109,12 @@ def extra_service(svc: Service, settings: StackSettings, log: Path, **overrides:
     """One more process of ``svc`` beside a running system, started with the registry's command and environment
     (``overrides`` last, e.g. its own ``SERVER_PORT``), healthy on entry, stopped (SIGTERM to its group) on exit."""
     env = service_env(svc, settings) | overrides
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "SCORING_", "MODEL_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SERVER_", "SCORING_", "MODEL_", "REDIS_"))}
     with log.open("wb") as out:
         popen = subprocess.Popen(service_argv(svc, settings, sys.executable), cwd=ROOT, env=clean | env, stdout=out,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  start_new_session=True)  # fmt: skip
-    health = f"http://127.0.0.1:{env['SERVER_PORT']}{HEALTHCHECK_PATH}"
+    health = f"http://127.0.0.1:{env['SERVER_PORT']}{HEALTH_PATH}"
     try:
         wait_until(lambda: popen.poll() is not None or _answers(health), 60)
         assert popen.poll() is None, log.read_text()
