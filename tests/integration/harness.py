@@ -18,7 +18,7 @@ from reference.api import HEALTH_PATH
 from system_launcher.net import free_port_block
 from system_launcher.polling import wait_until
 from system_launcher.procfs import descendants
-from system_launcher.registry import Service, service_argv, service_env
+from system_launcher.registry import Service, service_argv, service_env, settings_of
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,14 @@ def stack_env(ports: list[int], log_dir: Path, **extra: str) -> dict[str, str]:
 
 def settings_from_env(env: dict[str, str]) -> StackSettings:
     """The StackSettings a launcher started with ``env`` uses."""
-    return StackSettings(**{k.removeprefix("STACK_").lower(): v for k, v in env.items() if k.startswith("STACK_")})
+    return settings_of(StackSettings, env)
+
+
+def default_signals() -> None:
+    """In a child, before it runs: SIGINT and SIGTERM do what they do by default, whatever this test inherited (a
+    suite run as a script's background job, or under nohup, ignores SIGINT, and its children would too)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass
@@ -73,9 +80,8 @@ class Launcher:
         clean = {k: v for k, v in os.environ.items()
                  if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "REDIS_"))}  # fmt: skip
         with output.open("wb") as out:
-            popen = subprocess.Popen(
-                LAUNCHER, cwd=ROOT, env=clean | env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
-            )
+            popen = subprocess.Popen(LAUNCHER, cwd=ROOT, env=clean | env, stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, preexec_fn=default_signals)  # fmt: skip
         launcher = cls(popen, output, settings_from_env(env))
         deadline = time.monotonic() + timeout_s
         while READY_LINE not in launcher.text():

@@ -1,4 +1,5 @@
-"""make up supervises: it restarts what dies, reseeds a store that lost its data, stops on any mix of signals with
+"""make up supervises: it restarts what dies (masters, workers, edges, Redis; while starting too) leaving nothing
+orphaned, restarts an edge that stops listening, reseeds a store that lost its data, stops on any mix of signals with
 nothing left behind, takes its children with it when SIGKILLed, and refuses wiring settings it would replace."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -16,13 +18,22 @@ import redis
 import requests
 
 from benchmark.load.expected import expected_body
-from feature_store.schema import SEED_MARKER_KEY
-from service_runtime.core.topology import STACKS
+from reference.core import SEED_MARKER_KEY
 from system_launcher.net import free_ports
 from system_launcher.polling import wait_until
+from system_launcher.procfs import children, pid_alive
 from system_launcher.registry import service
 from system_launcher.settings import StackSettings
-from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, READY_LINE, ROOT, Launcher, stack_env
+from system_launcher.topology import STACKS
+from tests.integration.harness import (
+    LAUNCHER,
+    LAUNCHER_PORTS,
+    READY_LINE,
+    ROOT,
+    Launcher,
+    default_signals,
+    stack_env,
+)
 
 MARK = "UP_TEST_MARK"  # every process the launcher starts inherits it: how a test finds them, orphans included
 STOP_ROUNDS = 20
@@ -50,10 +61,8 @@ def marked(token: str) -> list[int]:
 
 def clean_env(env: dict[str, str]) -> dict[str, str]:
     """The test's environment without settings of its own, plus ``env``."""
-    kept = {k: v for k, v in os.environ.items()
-            if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "MAKE", "MFLAGS"))}  # fmt: skip
-    kept.pop("REDIS_URL", None)
-    return kept | env
+    ours = ("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "REDIS_", "MAKE", "MFLAGS")
+    return {k: v for k, v in os.environ.items() if not k.startswith(ours)} | env
 
 
 def assert_nothing_left(token: str, output: Path | None = None) -> None:
@@ -69,7 +78,7 @@ def _make_up(workdir: Path, token: str, job_workers: int) -> tuple[subprocess.Po
     with output.open("wb") as out:
         make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)  # fmt: skip
+                                start_new_session=True, preexec_fn=default_signals)  # fmt: skip
     return make, output
 
 
@@ -129,7 +138,7 @@ def test_sigint_sent_by_a_script_stops_make_up(tmp_path):
     # A background job of a non-interactive shell starts with SIGINT ignored.
     script = f"{' '.join(LAUNCHER)} > {output} 2>&1 & echo $!; wait"
     shell = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}),
-                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+                             stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)  # fmt: skip
     try:
         launcher_pid = int(shell.stdout.readline())
         wait_until(lambda: READY_LINE in output.read_text(errors="replace"), 120)
@@ -152,7 +161,9 @@ def test_sigint_sent_by_a_script_while_make_up_is_starting_stops_it(tmp_path):
     output = tmp_path / "up.out"
     # (After 0.1 s: the job has set its SIGINT to ignored and exec'd Python, which then imports for longer than that.)
     script = f"{' '.join(LAUNCHER)} > {output} 2>&1 & sleep 0.1; kill -INT $!; wait"
-    shell = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}))
+    shell = subprocess.Popen(
+        ["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}), preexec_fn=default_signals
+    )
     try:
         shell.wait(timeout=60)
         assert "stopped: nothing left running" in output.read_text()
@@ -177,31 +188,37 @@ def test_children_die_with_a_sigkilled_launcher(tmp_path):
 def test_make_up_refuses_wiring_settings_it_would_replace(tmp_path):
     token = uuid.uuid4().hex
     env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log")
-    for name in ("SCORING_REDIS_URL", "SCORING_MODEL_A_URL"):
-        result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env | {MARK: token, name: "http://example.invalid"}),
+    for name, value in (("SCORING_MODEL_URLS", '["http://example.invalid"]'),
+                        ("SCORING_MODEL_GRPC_TARGETS", '["example.invalid:1"]')):  # fmt: skip
+        result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env | {MARK: token, name: value}),
                                 capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
         assert result.returncode == 2
-        assert f"{name}=http://example.invalid" in result.stderr
-        assert "STACK_REDIS_URL" in result.stderr
+        assert f"{name}={value}" in result.stderr
+        assert "REDIS_URL" in result.stderr
         assert marked(token) == []
 
 
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory):
-    """A launcher of this module's own (its processes are killed on purpose), its Redis requiring a password."""
+    """A launcher of this module's own (its processes are killed on purpose), its Redis requiring a password; when
+    the module is done, Ctrl-C must leave nothing running."""
     base = tmp_path_factory.mktemp("supervised")
+    token = uuid.uuid4().hex
     env = stack_env(free_ports(LAUNCHER_PORTS), base / "log", STACK_JOB_WORKERS="1",
-                    STACK_REDIS_PASSWORD=secrets.token_hex(16))  # fmt: skip
+                    REDIS_PASSWORD=secrets.token_hex(16), **{MARK: token})  # fmt: skip
     launcher = Launcher.start(env, base / "out")
+    launcher.token = token
     yield launcher
-    launcher.interrupt()
+    assert launcher.interrupt() == 0, launcher.text()
+    assert "stopped: nothing left running" in launcher.text()
+    assert_nothing_left(token, launcher.output)
 
 
 def _scores_right(settings: StackSettings) -> bool:
     for stack in STACKS:
         url = service(stack, "scoring").predict_url(settings)
         try:
-            resp = requests.post(url, json={"entity_id": "42"}, timeout=2)
+            resp = requests.post(url, json={"entity_id": "42"}, timeout=2)  # json=: with Content-Type
         except requests.RequestException:
             return False
         if resp.status_code != 200 or resp.content != expected_body("42"):
@@ -269,3 +286,95 @@ def test_a_store_that_lost_its_data_is_seeded_again(supervised):
         wait_until(lambda: _scores_right(supervised.settings), 30)
     finally:
         client.close()
+
+
+# Every kind of process make up runs, killed with SIGKILL under load: (what, which process of it).
+KILLS = [(f"{stack}-{role}", which) for stack in STACKS for role in ("scoring", "model-a", "model-b")
+         for which in ("master", "worker")] + [("async-edge", "master"), ("sync-edge", "master"), ("redis", "master"),
+                                               ("async-jobs-worker-0", "master")]  # fmt: skip
+
+
+def _leader(launcher: Launcher, name: str) -> int:
+    """The process-group leader the launcher started as ``name`` (a service, an edge, Redis or a job worker)."""
+    if name == "redis":
+        return _pid_of(launcher, b"redis-server")
+    if name.endswith("-edge"):
+        return _pid_of(launcher, f"{name}.json".encode())
+    if "jobs-worker" in name:
+        stack, index = name.split("-")[0], int(name.rsplit("-", 1)[1])
+        workers = sorted(p for p in launcher.descendants() if _env_has(p, f"WORKER_STACK={stack}"))
+        return workers[index]
+    return _service_pid(launcher, name)
+
+
+def _env_has(pid: int, entry: str) -> bool:
+    try:
+        return entry.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _orphans(launcher: Launcher) -> list[int]:
+    """Processes of this launcher's system that are no longer below it (a worker that outlived its master)."""
+    below = set(launcher.descendants())
+    return [pid for pid in marked(launcher.token) if pid not in below and pid != launcher.popen.pid]
+
+
+@pytest.mark.parametrize(("name", "which"), KILLS, ids=[f"{n}-{w}" for n, w in KILLS])
+def test_a_sigkilled_process_leaves_no_orphan_and_answers_again_within_15_s(supervised, name, which):
+    leader = _leader(supervised, name)
+    victim = leader if which == "master" else min(children(leader))
+    deadline = time.monotonic() + 15
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(victim), 5)
+    # Answering again within 15 s, with a correct score on both stacks.
+    wait_until(lambda: _scores_right(supervised.settings), max(1.0, deadline - time.monotonic()))
+    wait_until(lambda: not _orphans(supervised), 10)
+    assert supervised.popen.poll() is None
+
+
+def test_an_edge_that_stops_listening_is_restarted(supervised):
+    # What a drain does to Envoy: the process lives on with no listener. Only the launcher can reach the admin (its
+    # Unix socket, mode 0600); here the test drains it as the owner, and the launcher must notice by the listener.
+    admin = supervised.settings.edge_admin_socket("async")
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.settimeout(5)
+        conn.connect(str(admin))
+        conn.sendall(b"POST /drain_listeners HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n")
+        assert conn.recv(100).startswith(b"HTTP/1.1 200")
+    wait_until(lambda: "async-edge no longer listens" in supervised.text(), 30)
+    wait_until(lambda: _scores_right(supervised.settings), 30)
+
+
+def test_redis_killed_while_make_up_starts_is_restarted_and_make_up_reaches_healthy(tmp_path):
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="1", **{MARK: token})
+    output = tmp_path / "up.out"
+    with output.open("wb") as out:
+        popen = subprocess.Popen(LAUNCHER, cwd=ROOT, env=clean_env(env), stdout=out, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL, preexec_fn=default_signals)  # fmt: skip
+    try:
+        # After both edges answered, before the launcher reported every process healthy.
+        wait_until(lambda: "sync-edge healthy" in output.read_text(errors="replace"), 120)
+        for pid in marked(token):
+            if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: READY_LINE in output.read_text(errors="replace") or popen.poll() is not None, 120)
+        assert READY_LINE in output.read_text(), output.read_text()
+        assert "redis exited with code -9 while the system started; restarting it" in output.read_text()
+    finally:
+        popen.send_signal(signal.SIGINT)
+        popen.wait(timeout=60)
+    assert "stopped: nothing left running" in output.read_text()
+    assert_nothing_left(token, output)
+
+
+def test_a_process_that_cannot_start_stops_make_up_naming_it(tmp_path):
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0", SCORING_DEADLINE_S="-1",
+                    **{MARK: token})  # fmt: skip
+    result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env), capture_output=True, text=True, timeout=180,
+                            preexec_fn=default_signals, check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert "could not start: it exited with code" in result.stderr
+    assert_nothing_left(token)
