@@ -1,0 +1,108 @@
+"""Confidence intervals over repetitions, and the words a verdict may use: decided by the interval, never typed."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from scipy import stats
+
+Verdict = Literal["difference", "no_difference", "undecided"]
+CONFIDENCE = 0.95
+# A ratio whose whole interval lies within this band is "no difference larger than 10 %".
+EQUIVALENCE = (0.9, 1.1)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A quantity measured ``n`` times: its median, and a 95 % interval for its typical value."""
+
+    median: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        """``{median, ci_low, ci_high, n}``, as ``summary.json`` holds it."""
+        return {"median": self.median, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``a / b`` over paired repetitions, with its 95 % interval and the verdict that interval decides."""
+
+    ratio: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+    @property
+    def verdict(self) -> Verdict:
+        """``difference`` when the interval excludes 1; ``no_difference`` when it lies within [0.9, 1.1]; else
+        ``undecided``."""
+        return verdict(self.ci_low, self.ci_high)
+
+    def words(self, a: str, b: str, what: str = "") -> str:
+        """The verdict in words: ``async is 2.10x sync [1.95-2.27]``, ``no difference larger than 10 % ...``, or
+        ``undecided after 3 repetitions ...``."""
+        span = f"[{self.ci_low:.2f}–{self.ci_high:.2f}]"
+        subject = f"{what} of {a}" if what else a
+        if self.verdict == "difference":
+            return f"{subject} is {self.ratio:.2f}× {b}'s {span}" if what else f"{a} is {self.ratio:.2f}× {b} {span}"
+        if self.verdict == "no_difference":
+            return f"no difference larger than 10 % between {a} and {b}{f' in {what}' if what else ''} {span}"
+        where = f" in {what}" if what else ""
+        return f"undecided after {self.n} repetitions: {a} / {b}{where} is {self.ratio:.2f}× {span}"
+
+
+def verdict(ci_low: float, ci_high: float) -> Verdict:
+    """The only three things an interval of a ratio may say."""
+    if ci_low > 1.0 or ci_high < 1.0:
+        return "difference"
+    if EQUIVALENCE[0] <= ci_low and ci_high <= EQUIVALENCE[1]:
+        return "no_difference"
+    return "undecided"
+
+
+def estimate(values: Sequence[float]) -> Estimate:
+    """The median of positive ``values`` and a 95 % t-interval of their typical (geometric-mean) value: logs make
+    a rate's spread multiplicative, as it is; one value has an interval of zero width, and says so with n=1."""
+    logs = [math.log(v) for v in values]
+    n = len(logs)
+    if n < 2:
+        return Estimate(values[0], values[0], values[0], n)
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    centre = statistics.fmean(logs)
+    return Estimate(statistics.median(values), math.exp(centre - half), math.exp(centre + half), n)
+
+
+def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio:
+    """``a / b`` from repetitions measured in pairs (A then B, interleaved, so the machine's drift cancels): the
+    geometric mean of the pairs' ratios and a 95 % t-interval of it. Fewer than two pairs give no interval
+    (``[0, inf]``: undecided)."""
+    if len(a) != len(b) or not a:
+        raise ValueError("a paired ratio needs as many repetitions of each side, at least one")
+    logs = [math.log(x / y) for x, y in zip(a, b, strict=True)]
+    n = len(logs)
+    centre = statistics.fmean(logs)
+    if n < 2:
+        return Ratio(math.exp(centre), 0.0, math.inf, n)
+    spread = statistics.stdev(logs)
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * spread / math.sqrt(n)
+    return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), n)
+
+
+def pairs_needed(a: Sequence[float], b: Sequence[float], target_half_width: float = math.log(1.1) / 2) -> int:
+    """How many pairs the spread seen so far would take to narrow the interval's half-width (in logs) to
+    ``target_half_width``: the arithmetic behind adding repetitions to an undecided comparison."""
+    logs = [math.log(x / y) for x, y in zip(a, b, strict=True)]
+    if len(logs) < 2:
+        return len(logs) + 2
+    spread = statistics.stdev(logs) or 1e-9
+    n = len(logs)
+    while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * spread / math.sqrt(n) > target_half_width and n < 1000:
+        n += 1
+    return n
