@@ -7,18 +7,16 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio
-import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from feature_store.pool import pool_kwargs
 from job_queue import scripts
+from job_queue.api import JobAccepted, JobView
 from job_queue.errors import job_not_found, job_queue_unavailable
-from job_queue.record import Accepted, JobView, Submission
+from job_queue.record import Submission
 from job_queue.schema import JobKeys, is_job_id, new_job_id
 from job_queue.settings import JobSettings
-from service_runtime.core.context import RequestContext
-from service_runtime.core.topology import Stack
+from reference.service import RequestContext
 
 T = TypeVar("T")
 
@@ -26,21 +24,23 @@ T = TypeVar("T")
 class AsyncJobClient:
     """Submits, reads and cancels one stack's jobs; every call bounded by the request's deadline."""
 
-    def __init__(self, settings: JobSettings, stack: Stack, max_connections: int) -> None:
+    def __init__(self, settings: JobSettings, stack: str, pool_size: int) -> None:
         self._settings = settings
         self._keys = JobKeys(stack)
-        # As the feature reader: a bounded pool that waits for a free connection, no retries (fail fast: 503).
+        # As the feature reader: a bounded pool that waits for a free connection, no retries (a dead Redis is a
+        # fast 503, not a stall).
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            settings.redis_url, retry=Retry(NoBackoff(), 0),
-            **pool_kwargs(settings.redis_timeout_s, settings.redis_connect_timeout_s, max_connections,
-                          settings.redis_password),
+            settings.redis_url, password=settings.redis_password_value(), max_connections=pool_size,
+            timeout=settings.redis_timeout_s, socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_connect_timeout_s, retry=Retry(NoBackoff(), 0), protocol=2,
         )  # fmt: skip
         self._redis = redis.asyncio.Redis(connection_pool=pool)
+        self._budget_s = settings.redis_connect_timeout_s + settings.redis_timeout_s
         self._submit = self._redis.register_script(scripts.SUBMIT)
         self._cancel = self._redis.register_script(scripts.CANCEL)
 
-    async def submit(self, submission: Submission, ctx: RequestContext) -> Accepted:
-        """Enqueue a job (or find the one its idempotency key names); 503 on a full queue, 422 on a reused key."""
+    async def submit(self, submission: Submission, ctx: RequestContext) -> JobAccepted:
+        """Enqueue a job (or find the one its idempotency key names); 503 on a full queue, 409 on a reused key."""
         keys, args = scripts.submit_call(self._keys, new_job_id(), submission, self._settings)
         reply = await self._call(lambda: self._submit(keys=keys, args=args), ctx)
         return scripts.submitted(reply, self._settings)
@@ -53,7 +53,7 @@ class AsyncJobClient:
         status, result, error = await self._call(lambda: self._redis.hmget(record, "status", "result", "error"), ctx)
         if status is None:
             raise job_not_found(job_id)
-        return JobView.from_fields(job_id, status, result, error)
+        return JobView.of_record(job_id, status, result, error)
 
     async def cancel(self, job_id: str, ctx: RequestContext) -> JobView:
         """Cancel a queued job; 409 if it has started or ended, 404 if unknown."""
@@ -61,19 +61,18 @@ class AsyncJobClient:
             raise job_not_found(job_id)
         keys, args = scripts.cancel_call(self._keys, job_id, self._settings)
         reply = await self._call(lambda: self._cancel(keys=keys, args=args), ctx)
-        return JobView(job_id, scripts.cancelled(job_id, reply))
+        return JobView(job_id=job_id, status=scripts.cancelled(job_id, reply), result=None, error=None)
 
     async def _call(self, command: Callable[[], Awaitable[T]], ctx: RequestContext) -> T:
-        # The whole call, a new connection's set-up included, within what is left of the deadline.
+        # The whole call, a new connection's set-up included, within what is left of the deadline; a command
+        # cancelled by the timeout drops its connection, so no later caller reads its reply.
         with ctx.stages.stage("redis"):
             try:
-                budget = ctx.deadline.timeout(self._settings.redis_connect_timeout_s + self._settings.redis_timeout_s)
-                async with asyncio.timeout(budget):
+                async with asyncio.timeout(ctx.deadline.timeout(self._budget_s)):
                     return await command()
-            except (redis.exceptions.RedisError, TimeoutError) as exc:
+            except (redis.RedisError, TimeoutError) as exc:
                 raise job_queue_unavailable(type(exc).__name__) from exc
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self._redis.aclose()
-        await self._redis.connection_pool.disconnect()
+        await self._redis.aclose(close_connection_pool=True)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import redis
 import redis.asyncio
-import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from feature_store.pool import pool_kwargs
 from job_queue import scripts
 from job_queue.record import Finished, QueueStats, Skipped, Started
 from job_queue.schema import GROUP, JobKeys
 from job_queue.settings import JobSettings
-from service_runtime.core.topology import Stack
 
 Entry = tuple[str, str]  # (stream entry id, job id)
 
@@ -20,7 +18,7 @@ Entry = tuple[str, str]  # (stream entry id, job id)
 class AsyncJobConsumer:
     """One worker process in the stack's consumer group: reads new entries, reclaims silent ones, stores ends."""
 
-    def __init__(self, settings: JobSettings, stack: Stack, name: str, block_s: float, max_connections: int) -> None:
+    def __init__(self, settings: JobSettings, stack: str, name: str, block_s: float, max_connections: int) -> None:
         self.name = name
         self._settings = settings
         self._keys = JobKeys(stack)
@@ -28,9 +26,9 @@ class AsyncJobConsumer:
         self._cursor = "0-0"  # where the next XAUTOCLAIM scan of the pending entries starts
         # Every reply within the command timeout, a blocking read within its block time on top.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            settings.redis_url, retry=Retry(NoBackoff(), 0),
-            **pool_kwargs(settings.redis_timeout_s + block_s, settings.redis_connect_timeout_s, max_connections,
-                          settings.redis_password),
+            settings.redis_url, password=settings.redis_password_value(), max_connections=max_connections,
+            timeout=settings.redis_timeout_s + block_s, socket_timeout=settings.redis_timeout_s + block_s,
+            socket_connect_timeout=settings.redis_connect_timeout_s, retry=Retry(NoBackoff(), 0), protocol=2,
         )  # fmt: skip
         self._redis = redis.asyncio.Redis(connection_pool=pool)
         self._start = self._redis.register_script(scripts.START)
@@ -42,7 +40,7 @@ class AsyncJobConsumer:
         """Create the consumer group (and the stream) if missing, from the stream's start: no entry is skipped."""
         try:
             await self._redis.xgroup_create(self._keys.stream, GROUP, id="0", mkstream=True)
-        except redis.exceptions.ResponseError as exc:
+        except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
@@ -52,7 +50,7 @@ class AsyncJobConsumer:
             reply = await self._redis.xreadgroup(
                 GROUP, self.name, {self._keys.stream: ">"}, count=count, block=self._block_ms
             )
-        except redis.exceptions.ResponseError as exc:
+        except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             await self.ensure_group()  # Redis lost the group (restarted without its data): start again
@@ -93,7 +91,7 @@ class AsyncJobConsumer:
         """Delete consumers idle for ``idle_s`` that hold no entry (workers gone); how many were deleted."""
         try:
             consumers = await self._redis.xinfo_consumers(self._keys.stream, GROUP)
-        except redis.exceptions.ResponseError:
+        except redis.ResponseError:
             return 0  # no stream or no group yet: nothing to prune
         names = scripts.prunable(consumers, self.name, round(idle_s * 1000))
         for name in names:
@@ -102,5 +100,4 @@ class AsyncJobConsumer:
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self._redis.aclose()
-        await self._redis.connection_pool.disconnect()
+        await self._redis.aclose(close_connection_pool=True)

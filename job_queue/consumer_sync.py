@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-# redis-py through this module (not ``import redis``), so that the sync worker never loads the async client.
-from feature_store.pool import pool_kwargs
-from feature_store.redis_without_asyncio import redis
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from job_queue import scripts
 from job_queue.record import Finished, QueueStats, Skipped, Started
 from job_queue.schema import GROUP, JobKeys
 from job_queue.settings import JobSettings
-from service_runtime.core.topology import Stack
 
 Entry = tuple[str, str]  # (stream entry id, job id)
 
@@ -20,7 +20,7 @@ class JobConsumer:
     Thread-safe: the worker's threads share its bounded pool.
     """
 
-    def __init__(self, settings: JobSettings, stack: Stack, name: str, block_s: float, max_connections: int) -> None:
+    def __init__(self, settings: JobSettings, stack: str, name: str, block_s: float, max_connections: int) -> None:
         self.name = name
         self._settings = settings
         self._keys = JobKeys(stack)
@@ -28,9 +28,9 @@ class JobConsumer:
         self._cursor = "0-0"  # where the next XAUTOCLAIM scan of the pending entries starts (main thread only)
         # Every reply within the command timeout, a blocking read within its block time on top.
         pool = redis.BlockingConnectionPool.from_url(
-            settings.redis_url, retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
-            **pool_kwargs(settings.redis_timeout_s + block_s, settings.redis_connect_timeout_s, max_connections,
-                          settings.redis_password),
+            settings.redis_url, password=settings.redis_password_value(), max_connections=max_connections,
+            timeout=settings.redis_timeout_s + block_s, socket_timeout=settings.redis_timeout_s + block_s,
+            socket_connect_timeout=settings.redis_connect_timeout_s, retry=Retry(NoBackoff(), 0), protocol=2,
         )  # fmt: skip
         self._redis = redis.Redis(connection_pool=pool)
         self._start = self._redis.register_script(scripts.START)
@@ -42,7 +42,7 @@ class JobConsumer:
         """Create the consumer group (and the stream) if missing, from the stream's start: no entry is skipped."""
         try:
             self._redis.xgroup_create(self._keys.stream, GROUP, id="0", mkstream=True)
-        except redis.exceptions.ResponseError as exc:
+        except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
@@ -52,7 +52,7 @@ class JobConsumer:
             reply = self._redis.xreadgroup(
                 GROUP, self.name, {self._keys.stream: ">"}, count=count, block=self._block_ms
             )
-        except redis.exceptions.ResponseError as exc:
+        except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             self.ensure_group()  # Redis lost the group (restarted without its data): start again
@@ -91,7 +91,7 @@ class JobConsumer:
         """Delete consumers idle for ``idle_s`` that hold no entry (workers gone); how many were deleted."""
         try:
             consumers = self._redis.xinfo_consumers(self._keys.stream, GROUP)
-        except redis.exceptions.ResponseError:
+        except redis.ResponseError:
             return 0  # no stream or no group yet: nothing to prune
         names = scripts.prunable(consumers, self.name, round(idle_s * 1000))
         for name in names:

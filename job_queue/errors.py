@@ -1,16 +1,17 @@
-"""The job routes' errors, in the project's one error shape."""
+"""The job routes' errors, in the reference's one error shape."""
 
 from __future__ import annotations
 
-from service_runtime.core.errors import ApiError
+from reference.core import ApiError
 
 
-def queue_full(max_queue: int, retry_after_s: int) -> ApiError:
-    """A 503, at once, when the queue already holds its maximum of unfinished jobs."""
-    return ApiError(
-        503, "queue_full", f"the job queue holds its maximum of {max_queue} jobs; retry later",
-        headers={"Retry-After": str(retry_after_s)}, max_queue=max_queue,
-    )  # fmt: skip
+class QueueFull(ApiError):
+    """A 503, at once, when the queue already holds its maximum of unfinished jobs; its answer says when to retry."""
+
+    def __init__(self, max_queue: int, retry_after_s: int) -> None:
+        super().__init__(503, "queue_full", f"the job queue holds its maximum of {max_queue} jobs; retry later",
+                         max_queue=max_queue)  # fmt: skip
+        self.headers = {"Retry-After": str(retry_after_s)}
 
 
 def job_not_found(job_id: str) -> ApiError:
@@ -20,17 +21,14 @@ def job_not_found(job_id: str) -> ApiError:
 
 def job_not_cancellable(job_id: str, status: str) -> ApiError:
     """A 409 for cancelling a job that has started or ended: a running job finishes and is reported done."""
-    return ApiError(
-        409, "job_not_cancellable", f"the job is {status}: only a queued job can be cancelled",
-        job_id=job_id, job_status=status,
-    )  # fmt: skip
+    return ApiError(409, "job_not_cancellable", f"the job is {status}: only a queued job can be cancelled",
+                    job_id=job_id, job_status=status)  # fmt: skip
 
 
 def idempotency_key_reused(job_id: str) -> ApiError:
     """A 409 for an idempotency key sent again with another body: it conflicts with the job the key made."""
-    return ApiError(
-        409, "idempotency_key_reused", "this Idempotency-Key was used for another request body", job_id=job_id
-    )
+    return ApiError(409, "idempotency_key_reused", "this Idempotency-Key was used for another request body",
+                    job_id=job_id)  # fmt: skip
 
 
 def job_queue_unavailable(reason: str) -> ApiError:
@@ -40,7 +38,5 @@ def job_queue_unavailable(reason: str) -> ApiError:
 
 def attempts_exhausted(max_attempts: int) -> ApiError:
     """The failure of a job whose workers stopped before finishing it, ``max_attempts`` times."""
-    return ApiError(
-        503, "job_attempts_exhausted", f"the job was started {max_attempts} times and never finished",
-        upstream=["jobs_worker"],
-    )  # fmt: skip
+    return ApiError(503, "job_attempts_exhausted", f"the job was started {max_attempts} times and never finished",
+                    upstream=["jobs_worker"])  # fmt: skip

@@ -17,8 +17,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from service_runtime.core.errors import ApiError, invalid_input
-from service_runtime.core.topology import Stack
+from reference.core import ApiError, invalid_input
 
 SCHEMA_VERSION = "v1"
 GROUP = "workers"
@@ -63,7 +62,7 @@ def _bad_key() -> ApiError:
 class JobKeys:
     """The Redis keys of one stack's queue."""
 
-    stack: Stack
+    stack: str
 
     @property
     def prefix(self) -> str:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from job_queue.errors import attempts_exhausted, idempotency_key_reused, job_not_cancellable, job_not_found, queue_full
-from job_queue.record import Accepted, Finished, QueueStats, Skipped, Started, Submission
+from job_queue.api import JobAccepted, error_json
+from job_queue.errors import QueueFull, attempts_exhausted, idempotency_key_reused, job_not_cancellable, job_not_found
+from job_queue.record import Finished, QueueStats, Skipped, Started, Submission
 from job_queue.schema import GROUP, JobKeys
 from job_queue.settings import JobSettings
-from service_runtime.core import jsonio
 
 Reply = list
 Call = tuple[list[str], list[str | int | bytes]]
@@ -43,7 +43,7 @@ local function expire(record, idem, ttl_ms)
 end
 """
 
-# KEYS: stream, record[, idempotency]. ARGV: job id, body, digest, max queue, max age ms, trace, record prefix, group.
+# KEYS: stream, record[, idempotency]. ARGV: job id, body, digest, max queue, max age ms, record prefix, group.
 SUBMIT = (
     _PREAMBLE
     + """
@@ -51,7 +51,7 @@ if KEYS[3] then
   local held = redis.call('GET', KEYS[3])
   if held then
     local job, digest = string.match(held, '^(%S+) (%S+)$')
-    local status = job and redis.call('HGET', ARGV[7] .. job, 'status')
+    local status = job and redis.call('HGET', ARGV[6] .. job, 'status')
     if status then
       if digest == ARGV[3] then return {'existing', job, status} end
       return {'conflict', job}
@@ -60,10 +60,10 @@ if KEYS[3] then
 end
 local depth = redis.call('XLEN', KEYS[1])
 if depth >= tonumber(ARGV[4]) then return {'full', depth} end
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[8], '0', 'MKSTREAM')
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[7], '0', 'MKSTREAM')
 local entry = redis.call('XADD', KEYS[1], '*', 'job', ARGV[1])
-redis.call('HSET', KEYS[2], 'status', 'queued', 'body', ARGV[2], 'digest', ARGV[3], 'trace', ARGV[6],
-           'submitted_ms', now_ms(), 'entry', entry, 'attempts', 0)
+redis.call('HSET', KEYS[2], 'status', 'queued', 'body', ARGV[2], 'digest', ARGV[3], 'submitted_ms', now_ms(),
+           'entry', entry, 'attempts', 0)
 if KEYS[3] then
   redis.call('HSET', KEYS[2], 'idem', KEYS[3])
   redis.call('SET', KEYS[3], ARGV[1] .. ' ' .. ARGV[3], 'PX', ARGV[5])
@@ -91,7 +91,7 @@ return 'cancelled'
 START = (
     _PREAMBLE
     + """
-local job = redis.call('HMGET', KEYS[2], 'status', 'entry', 'attempts', 'body', 'trace', 'idem')
+local job = redis.call('HMGET', KEYS[2], 'status', 'entry', 'attempts', 'body', 'idem')
 local status = job[1]
 if not status then status = 'expired'
 elseif job[2] ~= ARGV[2] then status = 'stale'
@@ -99,10 +99,10 @@ elseif status == 'queued' or status == 'running' then
   local attempts = tonumber(job[3]) + 1
   if attempts <= tonumber(ARGV[4]) then
     redis.call('HSET', KEYS[2], 'status', 'running', 'attempts', attempts, 'started_ms', now_ms(), 'worker', ARGV[3])
-    return {'start', job[4], job[5], attempts}
+    return {'start', job[4], attempts}
   end
   redis.call('HSET', KEYS[2], 'status', 'failed', 'error', ARGV[6], 'finished_ms', now_ms())
-  expire(KEYS[2], job[6], ARGV[5])
+  expire(KEYS[2], job[5], ARGV[5])
   status = 'exhausted'
 end
 release(KEYS[1], ARGV[1], ARGV[2])
@@ -167,19 +167,20 @@ def submit_call(keys: JobKeys, job_id: str, submission: Submission, settings: Jo
     if submission.idempotency_key is not None:
         names.append(keys.idempotency(submission.idempotency_key))
     return names, [job_id, submission.body, submission.digest, settings.max_queue, settings.max_age_ms(),
-                   submission.trace, keys.record_prefix, GROUP]  # fmt: skip
+                   keys.record_prefix, GROUP]  # fmt: skip
 
 
-def submitted(reply: Reply, settings: JobSettings) -> Accepted:
-    """The answer to a submission: its job, or the 503 of a full queue, or the 422 of a reused key."""
+def submitted(reply: Reply, settings: JobSettings) -> JobAccepted:
+    """The answer to a submission: its job (a reused key's, with its status), or the 503 of a full queue, or the
+    409 of a key reused with another body."""
     outcome, *rest = (_text(part) for part in reply)
     if outcome == "queued":
-        return Accepted(rest[0], "queued")
+        return JobAccepted(job_id=rest[0], status="queued")
     if outcome == "existing":
-        return Accepted(rest[0], rest[1], replayed=True)
+        return JobAccepted(job_id=rest[0], status=rest[1])  # type: ignore[arg-type]
     if outcome == "conflict":
         raise idempotency_key_reused(rest[0])
-    raise queue_full(settings.max_queue, settings.retry_after_s)
+    raise QueueFull(settings.max_queue, settings.retry_after_s)
 
 
 def cancel_call(keys: JobKeys, job_id: str, settings: JobSettings) -> Call:
@@ -189,7 +190,7 @@ def cancel_call(keys: JobKeys, job_id: str, settings: JobSettings) -> Call:
 
 def start_call(keys: JobKeys, entry: str, job_id: str, consumer: str, settings: JobSettings) -> Call:
     """``START``'s keys and arguments."""
-    exhausted = jsonio.dumps(attempts_exhausted(settings.max_attempts).body())
+    exhausted = error_json(attempts_exhausted(settings.max_attempts))
     return [keys.stream, keys.record(job_id)], [GROUP, entry, consumer, settings.max_attempts,
                                                 settings.result_ttl_ms(), exhausted]  # fmt: skip
 
@@ -197,7 +198,7 @@ def start_call(keys: JobKeys, entry: str, job_id: str, consumer: str, settings: 
 def started(reply: Reply) -> Started | Skipped:
     """A job to run, or why the entry was skipped."""
     if _text(reply[0]) == "start":
-        return Started(body=bytes(reply[1]), trace=_text(reply[2]) if reply[2] else "", attempts=int(reply[3]))
+        return Started(body=bytes(reply[1]), attempts=int(reply[2]))
     return Skipped(_text(reply[0]))
 
 

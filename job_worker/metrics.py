@@ -57,7 +57,7 @@ def ended(stack: str, kind: str, error: str, finished: Finished) -> None:
     if kind == "done":
         DONE.labels(stack).inc()
     else:
-        FAILED.labels(stack, _known(error)).inc()
+        FAILED.labels(stack, error_label(error)).inc()
     if finished.waited_s is not None:
         SUBMISSION_TO_RESULT.labels(stack).observe(finished.waited_s)
 
@@ -65,7 +65,7 @@ def ended(stack: str, kind: str, error: str, finished: Finished) -> None:
 def retried(stack: str, error: str, requeued: bool) -> None:
     """Record a run that met an outage: the job went back to the queue, or had ended meanwhile (another worker)."""
     if requeued:
-        RETRIED.labels(stack, _known(error)).inc()
+        RETRIED.labels(stack, error_label(error)).inc()
     else:
         SUPERSEDED.labels(stack).inc()
 
@@ -90,5 +90,6 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def _known(error: str) -> str:
+def error_label(error: str) -> str:
+    """The label of an error code: itself if known, else ``other`` (a label's values must be a fixed set)."""
     return error if error in KNOWN_ERRORS else "other"

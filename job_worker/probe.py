@@ -7,6 +7,7 @@ connection at a time, each bounded by a socket timeout, so no client can hold it
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -14,12 +15,12 @@ from typing import Any
 
 from job_worker.metrics import exposition
 from job_worker.worker import WorkerState
-from service_runtime.core import jsonio
-from service_runtime.core.errors import http_error
-from service_runtime.core.topology import HEALTHCHECK_PATH, HEALTHY, METRICS_PATH, READINESS_PATH
+from reference.api import HEALTH_PATH, METRICS_PATH, READY_PATH
+from reference.core import http_error
 
 # A client must send its request and read the answer within this.
 CLIENT_TIMEOUT_S = 2.0
+JSON = "application/json"
 
 
 class ProbeServer:
@@ -42,8 +43,8 @@ class ProbeServer:
 
 def _handler(state: WorkerState) -> type[BaseHTTPRequestHandler]:
     routes: dict[str, Callable[[], tuple[int, bytes, str]]] = {
-        HEALTHCHECK_PATH: lambda: (200, jsonio.dumps(HEALTHY), jsonio.JSON_MEDIA_TYPE),
-        READINESS_PATH: lambda: _json(*state.readiness()),
+        HEALTH_PATH: lambda: _json(200, {"status": "OK"}),
+        READY_PATH: lambda: _json(*state.readiness()),
         METRICS_PATH: lambda: (200, *exposition()),
     }
 
@@ -66,4 +67,5 @@ def _handler(state: WorkerState) -> type[BaseHTTPRequestHandler]:
 
 
 def _json(status: int, body: dict[str, Any]) -> tuple[int, bytes, str]:
-    return status, jsonio.dumps(body), jsonio.JSON_MEDIA_TYPE
+    """A JSON answer, written as the services write theirs (compact, keys in order)."""
+    return status, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), JSON

@@ -1,4 +1,5 @@
-"""What both job workers share: how a job's run ends, the worker's state, the pacing of its loop."""
+"""What both job workers share: the scoring settings of a worker, how a job's run ends, the worker's state, the
+pacing of its loop."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from job_queue.api import error_json
 from job_worker.settings import WorkerSettings
-from service_runtime.core import jsonio
-from service_runtime.core.context import RequestContext
-from service_runtime.core.deadline import Deadline
-from service_runtime.core.errors import ApiError, error_body, internal_error
-from service_runtime.core.tracing import Trace
+from reference.api import Score
+from reference.core import ApiError
+from reference.service import Deadline, RequestContext, readiness
+from reference.settings import ScoringSettings
 
 # Backoff after the queue's Redis failed a read: long enough not to spin, short enough to resume quickly.
 QUEUE_RETRY_S = 0.5
@@ -22,15 +23,24 @@ QUEUE_RETRY_S = 0.5
 STALE_READS = 3
 
 
+def scoring_settings(worker: WorkerSettings) -> ScoringSettings:
+    """The scoring service's settings (``SCORING_*``, ``REDIS_URL``...), its clients sized for the jobs in hand: a
+    connection to Redis and to each model per job, and a fan-out thread per job on the sync stack."""
+    settings = ScoringSettings()
+    return settings.model_copy(
+        update={"max_in_flight": worker.concurrency, "pool_size": settings.pool_size or worker.concurrency}
+    )
+
+
 def consumer_name(settings: WorkerSettings) -> str:
     """The worker's consumer name: its setting, or one unique to this process (``async-host-1234``)."""
     return settings.name or f"{settings.stack}-{socket.gethostname()}-{os.getpid()}"
 
 
-def job_context(job_id: str, traceparent: str, deadline_s: float) -> RequestContext:
-    """A job's context, as the predict route builds one: the job id as request id (it reaches the models' logs),
-    the submitter's trace continued, and the scoring deadline counted from the job's start."""
-    return RequestContext(trace=Trace.from_headers(job_id, traceparent or None), deadline=Deadline(deadline_s))
+def job_context(job_id: str, deadline_s: float) -> RequestContext:
+    """A job's context, as the scoring service makes one per request: the job id as request id (it reaches the
+    models' logs), and the scoring deadline counted from the job's start."""
+    return RequestContext(job_id, Deadline(deadline_s, time.monotonic()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,31 +53,37 @@ class Ending:
     error: str = ""  # the error code of a failure or retry
 
     @classmethod
-    def done(cls, answer: dict[str, Any]) -> Ending:
+    def done(cls, answer: Score) -> Ending:
         """The scoring answer, encoded exactly as the predict route encodes it."""
-        return cls("done", jsonio.dumps(answer))
+        return cls("done", answer.model_dump_json().encode())
 
     @classmethod
     def of_error(cls, err: ApiError, attempts: int, max_attempts: int) -> Ending:
         """A client or data error (4xx) fails the job; an outage (5xx) is retried while attempts are left."""
         kind = "retry" if err.status >= 500 and attempts < max_attempts else "failed"
-        return cls(kind, jsonio.dumps(err.body()), err.code)
+        return cls(kind, error_json(err), err.code)
 
     @classmethod
     def unexpected(cls) -> Ending:
         """A bug: the job fails with the internal error's shape rather than stay running until it expires."""
-        body = internal_error()
-        return cls("failed", jsonio.dumps(body), body["error"])
+        err = ApiError(500, "internal_error", "unexpected server error")
+        return cls("failed", error_json(err), err.code)
 
 
 class WorkerState:
     """What the probes report: whether the worker is stopping, and whether the queue answered lately."""
 
-    def __init__(self, poll_s: float) -> None:
+    def __init__(self, stale_after_s: float) -> None:
         self._stop = threading.Event()
-        self._stale_after_s = STALE_READS * poll_s + 1.0
+        self._stale_after_s = stale_after_s
         self._last_ok = time.monotonic()
         self.stop_requested_at: float | None = None
+
+    @classmethod
+    def polling(cls, poll_s: float) -> WorkerState:
+        """The state of a worker that reads every ``poll_s`` at most: the queue is unreachable after
+        ``STALE_READS`` reads without an answer."""
+        return cls(STALE_READS * poll_s + 1.0)
 
     def request_stop(self) -> None:
         """Take no new job from now on (a signal handler's whole work: it only sets flags)."""
@@ -96,10 +112,9 @@ class WorkerState:
     def readiness(self) -> tuple[int, dict[str, Any]]:
         """503 while draining or when the queue has not answered for a while, else 200."""
         if self.stopping:
-            return 503, error_body(503, "draining", "stopping: finishing the jobs in hand, taking no new one")
-        if time.monotonic() - self._last_ok > self._stale_after_s:
-            return 503, error_body(503, "not_ready", "unavailable: queue", checks={"queue": "unreachable"})
-        return 200, {"status": "ready", "checks": {"queue": "ok"}}
+            return 503, ApiError(503, "draining", "stopping: finishing the jobs in hand, taking no new one").body()
+        silent_s = time.monotonic() - self._last_ok
+        return readiness({"queue": "ok" if silent_s <= self._stale_after_s else "unreachable"})
 
 
 class Pacing:

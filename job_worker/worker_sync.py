@@ -6,25 +6,29 @@ import logging
 import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from api_scoring.payloads import parse_score_body
-from api_scoring.resources_sync import ScoringResources
-from api_scoring.settings import ScoringSettings
-from feature_store.redis_without_asyncio import redis
+import redis
+from pydantic import ValidationError
+
+from inference_protocol.clients_sync import open_transport
+from inference_protocol.settings import TransportSettings
 from job_queue.consumer_sync import JobConsumer
 from job_queue.record import Skipped, Started
 from job_queue.settings import JobSettings
 from job_worker import metrics
 from job_worker.settings import WorkerSettings
 from job_worker.worker import QUEUE_RETRY_S, Ending, Pacing, WorkerState, consumer_name, job_context
-from service_runtime.core.errors import ApiError
+from reference.api import ScoreRequest, request_error
+from reference.core import ApiError
+from reference.scoring_sync import Clients, score
+from reference.settings import ScoringSettings
 
 log = logging.getLogger("job_worker")
 
 
 class JobWorker:
-    """Takes jobs from the sync stack's queue and scores them with ``ScoringResources.score``, the predict route's
-    own code, up to ``WORKER_CONCURRENCY`` at once (one thread each); on SIGTERM takes no new job and finishes
-    those in hand within ``WORKER_GRACE_S``."""
+    """Takes jobs from the sync stack's queue and scores them with the reference's ``score()``, the predict route's
+    own code, over the scoring service's clients and transport, up to ``WORKER_CONCURRENCY`` at once (one thread
+    each); on SIGTERM takes no new job and finishes those in hand within ``WORKER_GRACE_S``."""
 
     def __init__(self, worker: WorkerSettings, jobs: JobSettings, scoring: ScoringSettings, state: WorkerState) -> None:
         self.worker, self.jobs, self.scoring, self.state = worker, jobs, scoring, state
@@ -35,22 +39,22 @@ class JobWorker:
         """Run until stopped (SIGTERM or SIGINT)."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: self.state.request_stop())
-        resources = ScoringResources.open(self.scoring, self.worker.concurrency)
+        clients = open_clients(self.scoring)
         # One connection per job in hand, one for the blocking read, one for the periodic work.
         consumer = JobConsumer(self.jobs, self.stack, consumer_name(self.worker), self.worker.poll_s,
                                self.worker.concurrency + 2)  # fmt: skip
         pool = ThreadPoolExecutor(max_workers=self.worker.concurrency, thread_name_prefix="job")
         log.info("started", extra={"consumer": consumer.name, "concurrency": self.worker.concurrency})
         try:
-            self._loop(resources, consumer, pool)
+            self._loop(clients, consumer, pool)
             self._drain()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             consumer.close()
-            resources.close()
+            clients.close()
         log.info("stopped", extra={"consumer": consumer.name})
 
-    def _loop(self, resources: ScoringResources, consumer: JobConsumer, pool: ThreadPoolExecutor) -> None:
+    def _loop(self, clients: Clients, consumer: JobConsumer, pool: ThreadPoolExecutor) -> None:
         periodic = Pacing(self.worker.reclaim_interval_s)
         pruning = Pacing(self.worker.consumer_idle_s)
         grouped = False
@@ -78,7 +82,7 @@ class JobWorker:
                 self.state.wait(QUEUE_RETRY_S)
                 continue
             for entry, job_id in taken:  # read after a stop was requested too: they are in hand now
-                self._in_hand.add(pool.submit(self._run, resources, consumer, entry, job_id))
+                self._in_hand.add(pool.submit(self._run, clients, consumer, entry, job_id))
             self._in_hand = {f for f in self._in_hand if not f.done()}
 
     def _drain(self) -> None:
@@ -91,7 +95,7 @@ class JobWorker:
             # Their threads end with their deadline (every call is bounded by it); their entries stay pending.
             log.warning("grace period over", extra={"jobs_left": len(left)})
 
-    def _run(self, resources: ScoringResources, consumer: JobConsumer, entry: str, job_id: str) -> None:
+    def _run(self, clients: Clients, consumer: JobConsumer, entry: str, job_id: str) -> None:
         gauge = metrics.IN_PROGRESS.labels(self.stack)
         gauge.inc()
         try:
@@ -100,7 +104,7 @@ class JobWorker:
             if isinstance(begun, Skipped):
                 metrics.skipped(self.stack, begun.reason)
                 return
-            ending = self._score(resources, job_id, begun)
+            ending = self._score(clients, job_id, begun)
             if ending.kind == "retry":
                 requeued = consumer.requeue(entry, job_id, ending.payload)
                 metrics.retried(self.stack, ending.error, requeued)
@@ -114,12 +118,23 @@ class JobWorker:
         finally:
             gauge.dec()
 
-    def _score(self, resources: ScoringResources, job_id: str, begun: Started) -> Ending:
-        ctx = job_context(job_id, begun.trace, self.scoring.deadline_s)
+    def _score(self, clients: Clients, job_id: str, begun: Started) -> Ending:
+        """The job's body scored as the predict route scores it, within the scoring deadline from now."""
         try:
-            return Ending.done(resources.score(parse_score_body(begun.body), ctx))
+            body = ScoreRequest.model_validate_json(begun.body)
+            return Ending.done(score(body, clients, job_context(job_id, self.scoring.deadline_s)))
+        except ValidationError as exc:  # a body the route accepted always validates again: a 4xx all the same
+            return Ending.of_error(request_error(exc.errors()), begun.attempts, self.jobs.max_attempts)
         except ApiError as err:
             return Ending.of_error(err, begun.attempts, self.jobs.max_attempts)
         except Exception:
             log.exception("unexpected error", extra={"job_id": job_id})
             return Ending.unexpected()
+
+
+def open_clients(settings: ScoringSettings) -> Clients:
+    """The scoring service's clients, the models over its transport (what the transport opens is closed when the
+    process exits)."""
+    clients = Clients(settings)
+    clients.models = open_transport(settings, TransportSettings(), clients.models)
+    return clients

@@ -1,42 +1,38 @@
-"""Job mode's pure pieces: ids and keys, the record's views, the scripts' replies, how a run ends, labels."""
+"""Job mode's pure pieces: ids and keys, the record's views, the scripts' replies, how a run ends, labels, and the
+routes' documentation on both stacks."""
 
 from __future__ import annotations
 
+import json
 import time
 
-import orjson
 import pytest
 
-from api_scoring.description import describe
-from api_scoring.jobs import location, submission
-from api_scoring.payloads import parse_score_body
-from api_scoring.settings import ScoringSettings
-from benchmark.load.expected import expected_body
 from job_queue import scripts
-from job_queue.record import Accepted, JobView, Skipped, Started, Submission
+from job_queue.api import JobAccepted, JobView, error_json
+from job_queue.errors import QueueFull, job_not_found
+from job_queue.record import Skipped, Started, Submission
+from job_queue.routes_async import jobs_router
+from job_queue.routes_sync import jobs_blueprint
 from job_queue.schema import IDEMPOTENCY_HEADER, JobKeys, is_job_id, new_job_id, validate_idempotency_key
 from job_queue.settings import JobSettings
-from job_worker.metrics import KNOWN_ERRORS, _known
-from job_worker.worker import Ending, Pacing, WorkerState
-from service_runtime.core import jsonio
-from service_runtime.core.context import RequestContext
-from service_runtime.core.deadline import Deadline
-from service_runtime.core.errors import ApiError, entity_not_found, model_unavailable
-from service_runtime.core.server_settings import ServerSettings
-from service_runtime.core.tracing import Trace
-
-BAD_BODIES = [b"", b"{", b"[NaN, 1, 2, 3]", b'"42"', b"{}", b'{"entity_id": "a:b"}', b"[1, 2, 3]", b'[1, 2, 3, "4"]',
-              b'{"entity_id": "42", "extra": 1}']  # fmt: skip
-
-
-def ctx() -> RequestContext:
-    return RequestContext(trace=Trace.from_headers(None, None), deadline=Deadline(1.0))
+from job_worker.metrics import KNOWN_ERRORS, error_label
+from job_worker.settings import WorkerSettings
+from job_worker.worker import Ending, Pacing, WorkerState, job_context, scoring_settings
+from reference import scoring_async, scoring_sync
+from reference.api import Prediction, Score, ScoreRequest
+from reference.core import ApiError, unavailable
+from tests.reference.stack import expected, features_of
 
 
 def raises(call) -> ApiError:
     with pytest.raises(ApiError) as caught:
         call()
     return caught.value
+
+
+def entity_not_found(entity_id: str) -> ApiError:
+    return ApiError(404, "entity_not_found", f"no features stored for entity {entity_id!r}", entity_id=entity_id)
 
 
 def test_job_ids_are_fresh_and_recognised():
@@ -65,55 +61,76 @@ def test_each_stack_has_its_own_keys():
 
 
 def test_a_done_view_embeds_the_stored_result_byte_for_byte():
-    result = expected_body("42")
-    view = JobView.from_fields("0" * 32, b"done", result, None)
-    encoded = jsonio.dumps(view.body())
-    assert encoded == b'{"job_id":"' + b"0" * 32 + b'","status":"done","result":' + result + b',"error":null}'
-    assert orjson.loads(encoded)["result"] == orjson.loads(result)
+    result = expected("42", features_of("42")).model_dump_json().encode()
+    view = JobView.of_record("0" * 32, b"done", result, None).model_dump_json().encode()
+    assert view == b'{"job_id":"' + b"0" * 32 + b'","status":"done","result":' + result + b',"error":null}'
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 1 / 3, 1e-7, 5e-324, 0.9999999999999999, 2.5e-5, 1e22])
+def test_a_stored_score_reads_back_as_the_same_bytes(value):
+    stored = Score(entity_id=None, score=value, models=[Prediction(model="m", version="1", prediction=value)],
+                   degraded=["model_b"]).model_dump_json().encode()  # fmt: skip
+    assert JobView.of_record("j", b"done", stored, None).model_dump_json().encode().count(stored) == 1
 
 
 def test_a_view_shows_a_result_only_once_done_and_an_error_only_once_failed():
-    error = jsonio.dumps(entity_not_found("x").body())
-    assert JobView.from_fields("j", b"running", b"{}", error).body() == {"job_id": "j", "status": "running",
-                                                                         "result": None, "error": None}  # fmt: skip
-    failed = orjson.loads(jsonio.dumps(JobView.from_fields("j", b"failed", None, error).body()))
+    result = expected("1", features_of("1")).model_dump_json().encode()
+    error = error_json(entity_not_found("x"))
+    running = JobView.of_record("j", b"running", result, error)
+    assert running.model_dump() == {"job_id": "j", "status": "running", "result": None, "error": None}
+    failed = json.loads(JobView.of_record("j", b"failed", result, error).model_dump_json())
     assert failed["result"] is None
     assert failed["error"] == entity_not_found("x").body()
 
 
+def test_a_stored_error_is_the_error_shape_in_order():
+    error = unavailable("models_unavailable", "no model answered", ["model_a", "model_b"])
+    assert error_json(error) == json.dumps(error.body(), separators=(",", ":")).encode()
+
+
 def test_submission_replies():
     settings = JobSettings(max_queue=7, retry_after_s=3)
-    assert scripts.submitted([b"queued", b"j1"], settings) == Accepted("j1", "queued")
-    assert scripts.submitted([b"existing", b"j1", b"done"], settings) == Accepted("j1", "done", replayed=True)
-    assert raises(lambda: scripts.submitted([b"conflict", b"j1"], settings)).code == "idempotency_key_reused"
+    assert scripts.submitted([b"queued", b"j1"], settings) == JobAccepted(job_id="j1", status="queued")
+    assert scripts.submitted([b"existing", b"j1", b"done"], settings) == JobAccepted(job_id="j1", status="done")
+    reused = raises(lambda: scripts.submitted([b"conflict", b"j1"], settings))
+    assert (reused.status, reused.code, reused.extra["job_id"]) == (409, "idempotency_key_reused", "j1")
     full = raises(lambda: scripts.submitted([b"full", 7], settings))
-    assert (full.status, full.code, full.headers) == (503, "queue_full", {"Retry-After": "3"})
+    assert isinstance(full, QueueFull)
+    assert (full.status, full.code, full.extra["max_queue"], full.headers) == (503, "queue_full", 7,
+                                                                               {"Retry-After": "3"})  # fmt: skip
 
 
 def test_cancellation_replies():
     assert scripts.cancelled("j", b"cancelled") == "cancelled"
-    assert raises(lambda: scripts.cancelled("j", b"missing")).status == 404
+    assert raises(lambda: scripts.cancelled("j", b"missing")).body() == job_not_found("j").body()
     for status in (b"running", b"done", b"failed"):
         err = raises(lambda status=status: scripts.cancelled("j", status))
         assert (err.status, err.code, err.extra["job_status"]) == (409, "job_not_cancellable", status.decode())
 
 
 def test_start_and_finish_replies():
-    assert scripts.started([b"start", b'{"entity_id":"1"}', b"00-tp", 2]) == Started(b'{"entity_id":"1"}', "00-tp", 2)
-    assert scripts.started([b"start", b"[1,2,3,4]", b"", 1]).trace == ""
+    assert scripts.started([b"start", b'{"entity_id":"1"}', 2]) == Started(b'{"entity_id":"1"}', 2)
     assert scripts.started([b"cancelled"]) == Skipped("cancelled")
     assert scripts.finished([1, 1500]).waited_s == 1.5
     lost = scripts.finished([0, -1])
     assert (lost.won, lost.waited_s) == (False, None)
 
 
+def test_an_exhausted_job_fails_with_the_error_shape():
+    keys = JobKeys("sync")
+    _, args = scripts.start_call(keys, "1-0", "j", "worker-1", JobSettings(max_attempts=4))
+    assert json.loads(args[-1]) == {"status": 503, "error": "job_attempts_exhausted",
+                                    "message": "the job was started 4 times and never finished",
+                                    "upstream": ["jobs_worker"]}  # fmt: skip
+
+
 def test_submit_call_binds_the_idempotency_key_only_when_given():
     keys, settings = JobKeys("sync"), JobSettings()
-    names, args = scripts.submit_call(keys, "j", Submission(b"[1,2,3,4]"), settings)
+    names, args = scripts.submit_call(keys, "j", Submission(b'{"features":[1.0,2.0,3.0,4.0]}'), settings)
     assert names == [keys.stream, keys.record("j")]
-    names, args = scripts.submit_call(keys, "j", Submission(b"[1,2,3,4]", "k"), settings)
+    names, args = scripts.submit_call(keys, "j", Submission(b'{"features":[1.0,2.0,3.0,4.0]}', "k"), settings)
     assert names[2] == keys.idempotency("k")
-    assert args[2] == Submission(b"[1,2,3,4]").digest
+    assert args[2] == Submission(b'{"features":[1.0,2.0,3.0,4.0]}').digest
 
 
 def test_claimed_entries_without_a_job_are_skipped():
@@ -132,46 +149,58 @@ def test_only_idle_consumers_holding_nothing_are_pruned():
 
 
 def test_a_submission_is_the_predict_body_in_canonical_form():
-    spaced = submission(b'{ "entity_id" :  "42" }', None, ctx())
+    spaced = Submission.of(ScoreRequest.model_validate_json(b'{ "entity_id" :  "42" }'), None)
     assert spaced.body == b'{"entity_id":"42"}'
-    assert spaced.digest == submission(b'{"entity_id":"42"}', None, ctx()).digest
-    features = submission(b"[5.1, 3.5, 1.4, 0.2]", "key-1", ctx())
-    assert features.body == b"[5.1,3.5,1.4,0.2]"
+    assert spaced.digest == Submission.of(ScoreRequest.model_validate_json(b'{"entity_id":"42"}'), None).digest
+    request = ScoreRequest.model_validate_json(b'{"features": [5.1, 3.5, 1, 0.2]}')
+    features = Submission.of(request, "key-1")
+    assert features.body == b'{"features":[5.1,3.5,1.0,0.2]}'
     assert features.idempotency_key == "key-1"
-    assert parse_score_body(features.body) == parse_score_body(b"[5.1, 3.5, 1.4, 0.2]")
-    assert features.trace.startswith("00-")
-    assert location("sync", "ab") == {"Location": "/api/v1/ml/sync/jobs/ab"}
-
-
-@pytest.mark.parametrize("raw", BAD_BODIES)
-def test_a_bad_submission_gets_the_predict_routes_error(raw):
-    expected = raises(lambda: parse_score_body(raw))
-    got = raises(lambda: submission(raw, None, ctx()))
-    assert (got.status, got.body()) == (expected.status, expected.body())
+    assert ScoreRequest.model_validate_json(features.body) == request
+    assert raises(lambda: Submission.of(request, "not a key")).extra["field"] == IDEMPOTENCY_HEADER
 
 
 def test_a_client_or_data_error_fails_the_job_and_an_outage_is_retried_while_attempts_are_left():
+    outage = unavailable("model_unavailable", "model 'model_a' unavailable", ["model_a"])
     assert Ending.of_error(entity_not_found("x"), attempts=1, max_attempts=3).kind == "failed"
-    assert Ending.of_error(model_unavailable("model_a", "x"), attempts=2, max_attempts=3).kind == "retry"
-    last = Ending.of_error(model_unavailable("model_a", "x"), attempts=3, max_attempts=3)
+    assert Ending.of_error(outage, attempts=2, max_attempts=3).kind == "retry"
+    last = Ending.of_error(outage, attempts=3, max_attempts=3)
     assert (last.kind, last.error) == ("failed", "model_unavailable")
-    assert orjson.loads(last.payload)["status"] == 503
-    assert Ending.done({"score": 0.5}).payload == jsonio.dumps({"score": 0.5})
-    assert orjson.loads(Ending.unexpected().payload)["error"] == "internal_error"
+    assert last.payload == error_json(outage)
+    score = expected("7", features_of("7"))
+    assert Ending.done(score).payload == score.model_dump_json().encode()
+    unexpected = Ending.unexpected()
+    assert (unexpected.kind, json.loads(unexpected.payload)["error"]) == ("failed", "internal_error")
+
+
+def test_a_job_runs_with_its_id_as_request_id_within_the_scoring_deadline():
+    ctx = job_context("0" * 32, 2.0)
+    assert ctx.request_id == "0" * 32
+    assert 1.0 < ctx.deadline.remaining() <= 2.0
+
+
+def test_a_worker_sizes_the_scoring_clients_for_its_jobs(monkeypatch):
+    monkeypatch.setenv("SCORING_DEADLINE_S", "1.5")
+    settings = scoring_settings(WorkerSettings(concurrency=12))
+    assert (settings.deadline_s, settings.pool("async"), settings.pool("sync")) == (1.5, 12, 12)
+    assert settings.in_flight_limit("sync") == 12  # the sync fan-out's threads: one per job in hand
+    monkeypatch.setenv("SCORING_POOL_SIZE", "40")
+    assert scoring_settings(WorkerSettings(concurrency=12)).pool("async") == 40
 
 
 def test_metric_labels_of_errors_are_bounded():
-    assert _known("entity_not_found") == "entity_not_found"
-    assert _known("anything a future error may be called") == "other"
+    assert error_label("entity_not_found") == "entity_not_found"
+    assert error_label("anything a future error may be called") == "other"
     assert "other" not in KNOWN_ERRORS
 
 
 def test_worker_readiness_fails_while_draining_and_when_the_queue_is_silent():
-    state = WorkerState(poll_s=0.01)
-    assert state.readiness()[0] == 200
-    state._last_ok = time.monotonic() - 10
-    assert state.readiness()[1]["error"] == "not_ready"
-    state.queue_answered()
+    state = WorkerState(stale_after_s=3600)
+    assert state.readiness() == (200, {"status": "ready", "checks": {"queue": "ok"}})
+    silent = WorkerState(stale_after_s=0)
+    time.sleep(0.01)
+    status, body = silent.readiness()
+    assert (status, body["error"], body["checks"]) == (503, "not_ready", {"queue": "unreachable"})
     state.request_stop()
     status, body = state.readiness()
     assert (status, body["error"]) == (503, "draining")
@@ -184,16 +213,56 @@ def test_pacing_is_due_at_once_then_once_per_interval():
     assert not pacing.due()
 
 
-def test_job_routes_have_bounded_metric_labels_and_do_not_teach_the_admission_rule():
-    policy = describe(ScoringSettings(), ServerSettings(), "async").policy
-    assert policy.path_label("/api/v1/ml/async/jobs") == "/api/v1/ml/async/jobs"
-    assert policy.path_label("/api/v1/ml/async/jobs/" + "0" * 32) == "/api/v1/ml/async/jobs/{job_id}"
-    assert policy.path_label("/api/v1/ml/async/jobs/anything-at-all") == "/api/v1/ml/async/jobs/{job_id}"
-    for other in ("/api/v1/ml/async/jobs/", "/api/v1/ml/async/jobs/a/b", "/api/v1/ml/sync/jobs/x", "/nope"):
-        assert policy.path_label(other) == "other"
-    assert policy.timed_paths == {"/api/v1/ml/async/predict"}
-
-
 def test_queue_settings_in_milliseconds():
     settings = JobSettings(result_ttl_s=0.0001, max_age_s=2.5, visibility_timeout_s=5)
     assert (settings.result_ttl_ms(), settings.max_age_ms(), settings.visibility_timeout_ms()) == (1, 2500, 5000)
+
+
+def test_the_queue_reads_the_one_redis_setting(monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    monkeypatch.setenv("JOBS_REDIS_URL", "redis://elsewhere:1/0")
+    monkeypatch.setenv("REDIS_PASSWORD", "secret")
+    monkeypatch.setenv("JOBS_MAX_QUEUE", "12")
+    settings = JobSettings()
+    assert (settings.redis_url, settings.redis_password_value(), settings.max_queue) == (
+        "redis://127.0.0.1:6390/0", "secret", 12)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def documents():
+    """The OpenAPI documents of both scoring services with the job routes."""
+    for_async = scoring_async.create_app()
+    for_async.include_router(jobs_router("async"))
+    for_sync = scoring_sync.create_app()
+    for_sync.register_api(jobs_blueprint("sync"))
+    yield for_async.openapi(), for_sync.api_doc
+    for_sync.extensions["scoring"].close()
+
+
+def parameters(operation: dict) -> list[tuple]:
+    """What a client needs of each parameter (frameworks differ in how they spell a null default)."""
+    return [(p["name"], p["in"], p["required"], p["description"], p["schema"].get("anyOf", p["schema"].get("type")))
+            for p in operation.get("parameters", [])]  # fmt: skip
+
+
+def test_both_stacks_document_the_job_routes_with_the_same_schemas(documents):
+    for_async, for_sync = documents
+    assert for_async["components"]["schemas"] == for_sync["components"]["schemas"]
+    assert {"JobAccepted", "JobView", "ScoreRequest", "ErrorBody"} <= for_async["components"]["schemas"].keys()
+    routes = {"/api/v1/ml/{stack}/jobs": {"post"}, "/api/v1/ml/{stack}/jobs/{job_id}": {"get", "delete"}}
+    for template, methods in routes.items():
+        path_async, path_sync = (template.replace("{stack}", stack) for stack in ("async", "sync"))
+        assert for_async["paths"][path_async].keys() == for_sync["paths"][path_sync].keys() == methods
+        for method in methods:
+            op_async, op_sync = for_async["paths"][path_async][method], for_sync["paths"][path_sync][method]
+            assert op_async["tags"] == op_sync["tags"] == ["jobs"]
+            assert op_async.get("requestBody") == op_sync.get("requestBody")
+            assert parameters(op_async) == parameters(op_sync)
+            assert op_async["responses"].keys() == op_sync["responses"].keys()
+            for status, answer in op_async["responses"].items():
+                assert answer["content"] == op_sync["responses"][status]["content"]
+                assert answer.get("headers") == op_sync["responses"][status].get("headers")
+    submit = for_async["paths"]["/api/v1/ml/async/jobs"]["post"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ScoreRequest")
+    assert submit["responses"]["202"]["headers"].keys() == {"Location"}
+    assert [p["name"] for p in submit["parameters"]] == [IDEMPOTENCY_HEADER]
