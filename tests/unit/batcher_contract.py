@@ -1,4 +1,4 @@
-"""What both batchers (api_model.batcher_async, batcher_sync) must do; each twin file supplies a driver."""
+"""What both batchers (model_serving.batcher_async, batcher_sync) must do; each twin file supplies a driver."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from api_model.batching import BatchPolicy
-from service_runtime.core.deadline import Deadline
-from service_runtime.core.errors import ApiError
+from model_serving.batching import BatchPolicy
+from reference.core import ApiError
+from reference.service import Deadline
 
 BAD_ROW = (-1.0, 0.0, 0.0, 0.0)
 
@@ -85,4 +85,4 @@ def check_a_bad_row_fails_only_its_own_request(run: Driver) -> None:
 
 def deadline(budget_s: float) -> Deadline:
     """A deadline ``budget_s`` from now."""
-    return Deadline(budget_s, start=time.monotonic())
+    return Deadline(budget_s, time.monotonic())

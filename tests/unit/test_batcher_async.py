@@ -2,8 +2,8 @@
 
 import asyncio
 
-from api_model.batcher_async import AsyncBatcher
-from api_model.batching import BatchPolicy
+from model_serving.batcher_async import AsyncBatcher
+from model_serving.batching import BatchPolicy
 from tests.unit import batcher_contract as contract
 
 

@@ -4,8 +4,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from api_model.batcher_sync import Batcher
-from api_model.batching import BatchPolicy
+from model_serving.batcher_sync import Batcher
+from model_serving.batching import BatchPolicy
 from tests.unit import batcher_contract as contract
 
 

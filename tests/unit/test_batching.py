@@ -1,12 +1,13 @@
-"""The micro-batching policy both stacks share (api_model.batching), on made-up clocks."""
+"""The micro-batching policy both stacks share (model_serving.batching), on made-up clocks."""
 
 import math
 
 import pytest
 
-from api_model.batching import BatchPolicy, BatchQueue, CostModel, Pending, batch_policy
-from api_model.settings import ModelSettings
-from service_runtime.core.errors import ApiError
+from model_serving.batching import BatchPolicy, BatchQueue, CostModel, Pending, batch_policy, prior_cost_s
+from model_serving.settings import ServingSettings
+from reference.core import ApiError
+from reference.settings import ModelCostSettings
 
 
 def _queue(size=4, wait=0.01, max_queue=8, concurrency=1, prior=0.0):
@@ -82,5 +83,11 @@ def test_take_keeps_arrival_order_skips_the_gone_and_sets_the_late_apart():
     ],
 )
 def test_batches_at_once_follow_the_kind_and_the_stack(env, stack, concurrency):
-    settings = ModelSettings(max_batch_size=16, max_queue=512, **env)
-    assert batch_policy(settings, stack).concurrency == concurrency
+    lab = ServingSettings(max_batch_size=16, max_queue=512, **env)
+    assert batch_policy(lab, stack).concurrency == concurrency
+
+
+def test_before_any_batch_a_batch_is_expected_to_cost_the_mean_simulated_wait():
+    cost = ModelCostSettings(wait_min_ms=40, wait_max_ms=50)
+    assert prior_cost_s(ServingSettings(), cost) == pytest.approx(0.045)
+    assert prior_cost_s(ServingSettings(kind="onnx"), cost) == 0.0

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from feature_store.schema import N_FEATURES
+from reference.core import N_FEATURES
 
 # One seed per model, so model_a and model_b answer differently.
 SEEDS = {"model_a": 1301, "model_b": 1302}
-# Features go up to 1e6 (feature_store.schema): scaled down so that tanh does not saturate on ordinary rows.
+# Features go up to MAX_ABS_FEATURE (1e6, reference.core): scaled down so that tanh does not saturate on ordinary rows.
 INPUT_SCALE = 0.25
 
 

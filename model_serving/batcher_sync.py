@@ -1,4 +1,4 @@
-"""``Batcher``: adaptive micro-batching with a batching thread (the policy is ``api_model.batching``'s)."""
+"""``Batcher``: adaptive micro-batching with a batching thread (the policy is ``model_serving.batching``'s)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
-from api_model.batch_metrics import observe_batch, observe_inference
-from api_model.batching import BatchPolicy, BatchQueue, CostModel, Pending, inference_failed
-from api_model.core import RowResult, one_result
-from feature_store.vector import Vector
-from service_runtime.core.deadline import Deadline, deadline_exceeded
-from service_runtime.core.errors import ApiError
+from model_serving.batch_metrics import observe_batch, observe_inference
+from model_serving.batching import BatchPolicy, BatchQueue, CostModel, Pending, inference_failed
+from model_serving.kinds import RowResult, one_result
+from model_serving.waits import wait_bound
+from reference.core import ApiError, Vector, deadline_exceeded
+from reference.service import Deadline
 
 RunBatch = Callable[[Sequence[Vector], Deadline], list[RowResult]]
 
@@ -41,7 +41,7 @@ class Batcher:
             self._queue.offer(Pending(vector, time.monotonic(), deadline.at, answer), time.monotonic())
             self._cond.notify()
         try:
-            result = answer.result(timeout=deadline.wait_bound())
+            result = answer.result(timeout=wait_bound(deadline))
         except FutureTimeout:
             answer.cancel()  # still queued: the batch skips it
             raise deadline_exceeded() from None
@@ -69,7 +69,7 @@ class Batcher:
     def _run_batch(self, items: list[Pending[Vector]], sent: float) -> None:
         observe_batch(self._service, len(items), [sent - p.arrival for p in items])
         # The batch is wanted until its last request's deadline: that bounds its wait for an accelerator slot.
-        deadline = Deadline(0.0, start=max(p.deadline_at for p in items))
+        deadline = Deadline(0.0, max(p.deadline_at for p in items))
         start = time.monotonic()
         try:
             results = self._run([p.item for p in items], deadline)

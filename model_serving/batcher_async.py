@@ -1,4 +1,4 @@
-"""``AsyncBatcher``: adaptive micro-batching on the event loop (the policy is ``api_model.batching``'s)."""
+"""``AsyncBatcher``: adaptive micro-batching on the event loop (the policy is ``model_serving.batching``'s)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
-from api_model.batch_metrics import observe_batch, observe_inference
-from api_model.batching import BatchPolicy, BatchQueue, CostModel, Pending, inference_failed
-from api_model.core import RowResult, one_result
-from feature_store.vector import Vector
-from service_runtime.core.deadline import Deadline, deadline_exceeded
-from service_runtime.core.errors import ApiError
+from model_serving.batch_metrics import observe_batch, observe_inference
+from model_serving.batching import BatchPolicy, BatchQueue, CostModel, Pending, inference_failed
+from model_serving.kinds import RowResult, one_result
+from model_serving.waits import wait_bound
+from reference.core import ApiError, Vector, deadline_exceeded
+from reference.service import Deadline
 
 RunBatch = Callable[[Sequence[Vector], Deadline], Awaitable[list[RowResult]]]
 
@@ -35,7 +35,7 @@ class AsyncBatcher:
         self._queue.offer(Pending(vector, time.monotonic(), deadline.at, answer), time.monotonic())
         self._wake.set()
         try:
-            async with asyncio.timeout(deadline.wait_bound()):
+            async with asyncio.timeout(wait_bound(deadline)):
                 result = await answer  # cancelling this request cancels its future: the batch skips it
         except TimeoutError:
             raise deadline_exceeded() from None
@@ -68,7 +68,7 @@ class AsyncBatcher:
     async def _run_batch(self, items: list[Pending[Vector]], sent: float) -> None:
         observe_batch(self._service, len(items), [sent - p.arrival for p in items])
         # The batch is wanted until its last request's deadline: that bounds its wait for an accelerator slot.
-        deadline = Deadline(0.0, start=max(p.deadline_at for p in items))
+        deadline = Deadline(0.0, max(p.deadline_at for p in items))
         start = time.monotonic()
         try:
             results = await self._run([p.item for p in items], deadline)

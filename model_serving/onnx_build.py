@@ -1,4 +1,4 @@
-"""Build the seeded MLPs as ONNX graphs: ``python -m api_model.onnx_build`` writes the committed artefacts."""
+"""Build the seeded MLPs as ONNX graphs: ``python -m model_serving.onnx_build`` writes the committed artefacts."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from api_model.mlp import MlpSpec, mlp_spec
-from api_model.model import ARTIFACTS_DIR
-from feature_store.schema import N_FEATURES
-from service_runtime.core.topology import MODELS
+from model_serving.mlp import SEEDS, MlpSpec, mlp_spec
+from reference.core import N_FEATURES
 
+ARTIFACTS_DIR = Path(__file__).parent / "artifacts"
 DEFAULT_WIDTH = 256
 DEFAULT_DEPTH = 600
 OPSET = 17
@@ -51,7 +50,7 @@ def build_graph(spec: MlpSpec) -> onnx.ModelProto:
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["n", 1])],
         init,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="api_model")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="model_serving")
     model.ir_version = 8  # readable by every onnxruntime the lock allows
     helper.set_model_props(model, {"name": spec.name, "version": spec.version})
     onnx.checker.check_model(model)
@@ -65,12 +64,12 @@ def build_bytes(name: str, width: int, depth: int) -> bytes:
 
 def main(argv: list[str] | None = None) -> None:
     """Write the artefacts of both models."""
-    parser = argparse.ArgumentParser(prog="python -m api_model.onnx_build", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m model_serving.onnx_build", description=__doc__)
     parser.add_argument("--width", type=int, default=DEFAULT_WIDTH, help="hidden width (default: %(default)s)")
     parser.add_argument("--depth", type=int, default=DEFAULT_DEPTH, help="hidden layers (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ARTIFACTS_DIR, help="directory (default: the bundled one)")
     args = parser.parse_args(argv)
-    for name in MODELS:
+    for name in SEEDS:
         path = onnx_artifact_path(name, args.width, args.depth, args.out)
         path.write_bytes(build_bytes(name, args.width, args.depth))
         print(f"{path} ({path.stat().st_size} bytes)")

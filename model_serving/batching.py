@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from api_model.settings import ModelSettings
-from service_runtime.core.errors import ApiError
+from model_serving.settings import ServingSettings
+from reference.core import ApiError
+from reference.service import overloaded
+from reference.settings import ModelCostSettings
 
 T = TypeVar("T")
 
@@ -75,11 +77,6 @@ class Batch(Generic[T]):
     expired: list[Pending[T]] = field(default_factory=list)
 
 
-def overloaded() -> ApiError:
-    """A 503 when the batch queue is full."""
-    return ApiError(503, "overloaded", "the model's batch queue is full")
-
-
 def cannot_meet_deadline() -> ApiError:
     """A 503 for a request that could not be answered before its deadline even if it were sent at once."""
     return ApiError(503, "deadline_exceeded", "the request's deadline cannot be met by the model's queue")
@@ -100,7 +97,7 @@ class BatchQueue(Generic[T]):
     def offer(self, pending: Pending[T], now: float) -> None:
         """Queue a request, or raise the 503 it gets at once: queue full, or its deadline out of reach."""
         if len(self._waiting) >= self.policy.max_queue:
-            raise overloaded()
+            raise overloaded(f"the model's batch queue holds its limit of {self.policy.max_queue} requests")
         if now + self.expected_wait_s(len(self._waiting)) > pending.deadline_at:
             raise cannot_meet_deadline()
         self._waiting.append(pending)
@@ -144,21 +141,21 @@ class BatchQueue(Generic[T]):
         self.cost.observe(n, seconds)
 
 
-def batch_policy(settings: ModelSettings, stack: str) -> BatchPolicy:
-    """The policy ``settings`` ask for on ``stack``; batches at once: the accelerator's slots (sleep kind), one
-    (the event loop, inline), the inference threads (offloaded, or a sync worker), or as many as could exist."""
-    if settings.kind == "sleep":
-        concurrency = settings.accelerator_slots or math.ceil(settings.max_queue / settings.max_batch_size)
-    elif stack == "async" and (settings.kind == "cpu" or settings.async_inference == "inline"):
+def batch_policy(lab: ServingSettings, stack: str) -> BatchPolicy:
+    """The policy ``lab`` asks for on ``stack``; batches at once: the accelerator's slots (sleep kind), one (the
+    event loop, inline), the inference threads (offloaded, or a sync worker), or as many as could exist."""
+    if lab.kind == "sleep":
+        concurrency = lab.accelerator_slots or math.ceil(lab.max_queue / lab.max_batch_size)
+    elif stack == "async" and (lab.kind == "cpu" or lab.async_inference == "inline"):
         concurrency = 1
     else:
-        concurrency = settings.inference_threads
-    return BatchPolicy(settings.max_batch_size, settings.max_batch_wait_ms / 1000, settings.max_queue, concurrency)
+        concurrency = lab.inference_threads
+    return BatchPolicy(lab.max_batch_size, lab.max_batch_wait_ms / 1000, lab.max_queue, concurrency)
 
 
-def prior_cost_s(settings: ModelSettings) -> float:
+def prior_cost_s(lab: ServingSettings, cost: ModelCostSettings) -> float:
     """What a batch is expected to cost before any has run: the mean simulated wait (sleep and cpu kinds)."""
-    return 0.0 if settings.kind == "onnx" else (settings.wait_min_ms + settings.wait_max_ms) / 2000
+    return 0.0 if lab.kind == "onnx" else (cost.wait_min_ms + cost.wait_max_ms) / 2000
 
 
 def inference_failed(error: BaseException) -> ApiError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import Histogram
 
-from service_runtime.web.metrics import LATENCY_BUCKETS
+from reference.service import BUCKETS
 
 BATCH_SIZE = Histogram(
     "model_batch_size", "Items per batch the model ran.", ["service"],
@@ -15,7 +15,7 @@ QUEUE_WAIT = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
 )  # fmt: skip
 INFERENCE = Histogram(
-    "model_inference_seconds", "Time one batch took: slot, wait and model.", ["service"], buckets=LATENCY_BUCKETS
+    "model_inference_seconds", "Time one batch took: slot, wait and model.", ["service"], buckets=BUCKETS
 )
 
 

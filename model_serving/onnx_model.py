@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import onnxruntime as ort
 
-from api_model.mlp import mlp_version
-from api_model.onnx_build import INPUT, build_bytes, onnx_artifact_path
-from feature_store.vector import Vector
-from service_runtime.core.errors import invalid_input
+from model_serving.mlp import mlp_version
+from model_serving.onnx_build import INPUT, build_bytes, onnx_artifact_path
+from reference.core import Vector
 
 
 class OnnxModel:
@@ -31,12 +29,6 @@ class OnnxModel:
 
     def probabilities(self, vectors: Sequence[Vector]) -> list[float]:
         """One probability per row, NaN where the row is out of the model's numeric range."""
-        rows = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
+        with np.errstate(over="ignore"):  # a feature beyond float32's range becomes inf, and its row's answer NaN
+            rows = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
         return [float(p) for p in self._session.run(None, {INPUT: rows})[0][:, 0]]
-
-    def predict(self, vector: Vector) -> float:
-        """The probability for one feature vector."""
-        (p,) = self.probabilities([vector])
-        if math.isnan(p):
-            raise invalid_input("features are out of the model's numeric range", field="features")
-        return p

@@ -1,0 +1,58 @@
+"""The model the sync model service serves: the reference's simulated model, or another kind, with an
+accelerator's slots and micro-batching on a batching thread."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from model_serving.batcher_sync import Batcher
+from model_serving.batching import batch_policy, prior_cost_s
+from model_serving.inference_sync import Inference
+from model_serving.kinds import LogisticRows, Rows, all_results, checked, load_rows, one_result
+from model_serving.settings import ServingSettings
+from reference.core import Vector
+from reference.model_sync import SimulatedModel
+from reference.service import RequestContext
+from reference.settings import ModelCostSettings, ModelSettings
+
+STACK = "sync"
+
+
+class ServedModel:
+    """One row (the reference's route) or a request's rows (the protocol's) through the kind, slots and batching."""
+
+    def __init__(self, rows: Rows, inference: Inference, batcher: Batcher | None = None,
+                 simulated: SimulatedModel | None = None) -> None:  # fmt: skip
+        self.name, self.version, self.platform = rows.name, rows.version, rows.platform
+        self._inference, self._batcher = inference, batcher
+        self._simulated = simulated  # the reference's own model, when nothing here changes what it does
+
+    def predict(self, vector: Vector, ctx: RequestContext) -> float:
+        """One row's prediction: batched with others, or a batch of its own; a 503 once its deadline cannot be met."""
+        if self._simulated is not None:
+            return checked(self._simulated.predict(vector, ctx))
+        if self._batcher is not None:
+            return self._batcher.predict(vector, ctx.deadline)
+        return one_result(self._inference.run([vector], ctx.deadline))
+
+    def predict_rows(self, vectors: Sequence[Vector], ctx: RequestContext) -> list[float]:
+        """Every row of one request, in order, as one batch of their own; the first bad row's error raised."""
+        return all_results(self._inference.run(vectors, ctx.deadline))
+
+    def close(self) -> None:
+        """Stop batching."""
+        if self._batcher is not None:
+            self._batcher.close()
+        self._inference.close()
+
+
+def open_model(settings: ModelSettings, cost: ModelCostSettings, lab: ServingSettings) -> ServedModel:
+    """The model ``settings`` name, of the kind and with the slots and batching ``lab`` asks for."""
+    rows = load_rows(settings.model, cost, lab)
+    inference = Inference(rows, lab)
+    if lab.batching():
+        policy = batch_policy(lab, STACK)
+        return ServedModel(rows, inference, Batcher(policy, inference.run, prior_cost_s(lab, cost), settings.name))
+    if isinstance(rows, LogisticRows) and lab.kind == "sleep" and not lab.accelerator_slots and not rows.per_item_s:
+        return ServedModel(rows, inference, simulated=SimulatedModel(rows.model, rows.cost))
+    return ServedModel(rows, inference)
