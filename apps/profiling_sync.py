@@ -1,19 +1,25 @@
-"""Server-side profiling of the sync stack: a WSGI middleware, installed only when profiling is allowed."""
+"""Server-side profiling of the sync stack: a WSGI middleware around the Flask app's own, installed only when
+profiling is allowed (the app's request hooks run inside it, profiled with the request)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs
 
-from service_runtime.core import jsonio
-from service_runtime.web import profiling
+from flask import Flask
 
-STACK = "sync"
+from apps import profiling
+from reference.core import ApiError
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _PROFILE = "HTTP_" + profiling.PROFILE_HEADER.upper().replace("-", "_")
 _LABEL = "HTTP_" + profiling.LABEL_HEADER.upper().replace("-", "_")
 # A pyinstrument window keeps one session per request until it stops: at most this many.
 MAX_WINDOW_SESSIONS = 2000
-_STATUS = {200: "200 OK", 409: "409 Conflict", 422: "422 Unprocessable Entity"}
 
 
 class ProfilingMiddleware:
@@ -23,8 +29,8 @@ class ProfilingMiddleware:
     combines the sessions at stop; a yappi window profiles every thread at once.
     """
 
-    def __init__(self, app, service: str, settings: profiling.ProfilingSettings) -> None:
-        self.app, self.service, self.settings = app, service, settings
+    def __init__(self, app: WSGIApp, service: str, stack: str, settings: profiling.ProfilingSettings) -> None:
+        self.app, self.service, self.stack, self.settings = app, service, stack, settings
         self.lock = threading.Lock()
         self.window: dict | None = None  # {"tool", "label", "sessions"}
         self.profiling_one = False  # one profiled request at a time (yappi is process-wide)
@@ -45,7 +51,7 @@ class ProfilingMiddleware:
             return self.app(environ, start_response)
         try:
             label = profiling.safe_label(environ.get(_LABEL), "one")
-            stem = profiling.profile_stem(self.settings, STACK, self.service, tool, label)
+            stem = profiling.profile_stem(self.settings, self.stack, self.service, tool, label)
             return self._profile_one(tool, stem, environ, start_response)
         finally:
             self.profiling_one = False
@@ -57,7 +63,7 @@ class ProfilingMiddleware:
             self.profiling_one = True
             return True
 
-    def _profile_one(self, tool: str, stem, environ, start_response):
+    def _profile_one(self, tool: str, stem: Path, environ, start_response):
         if tool == "pyinstrument":
             body, session = self._profiled(environ, start_response)
             profiling.write_pyinstrument(session, stem, self.settings.max_file_bytes)
@@ -81,14 +87,15 @@ class ProfilingMiddleware:
 
     def _control(self, path, environ, start_response):
         query = {k: v[-1] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
-        status, body, window = 200, {}, None
+        body: dict | ApiError
+        window = None
         with self.lock:
             if path == profiling.START_PATH:
                 tool = query.get("tool", "pyinstrument")
                 if tool not in profiling.TOOLS:
-                    status, body = 422, profiling.bad_tool()
+                    body = profiling.bad_tool()
                 elif self.window is not None or self.profiling_one or not profiling.has_room(self.settings):
-                    status, body = 409, profiling.busy()
+                    body = profiling.busy()
                 else:
                     if tool == "yappi":
                         profiling.yappi_start("cpu", threads=True)
@@ -96,18 +103,18 @@ class ProfilingMiddleware:
                     self.window = {"tool": tool, "label": label, "sessions": []}
                     body = {"started": tool}
             elif self.window is None:
-                status, body = 409, profiling.no_window()
+                body = profiling.no_window()
             else:
                 window, self.window = self.window, None
         if window is not None:
             body = {"files": self._finish(window)}  # outside the lock: rendering takes a while
-        payload = jsonio.dumps(body)
-        start_response(_STATUS[status], [("Content-Type", jsonio.JSON_MEDIA_TYPE),
-                                          ("Content-Length", str(len(payload)))])  # fmt: skip
+        status, payload = profiling.answer(body)
+        start_response(f"{status} {HTTPStatus(status).phrase}", [("Content-Type", "application/json"),
+                                                                  ("Content-Length", str(len(payload)))])  # fmt: skip
         return [payload]
 
     def _finish(self, window: dict) -> list[str]:
-        stem = profiling.profile_stem(self.settings, STACK, self.service, window["tool"], window["label"])
+        stem = profiling.profile_stem(self.settings, self.stack, self.service, window["tool"], window["label"])
         if window["tool"] == "yappi":
             return profiling.yappi_stop(stem, "cpu", "thread", self.settings.max_file_bytes)
         if not window["sessions"]:
@@ -120,8 +127,8 @@ class ProfilingMiddleware:
         return profiling.write_pyinstrument(combined, stem, self.settings.max_file_bytes)
 
 
-def add_profiling(app, service: str) -> None:
+def add_profiling(app: Flask, service: str, stack: str) -> None:
     """Wrap the Flask app's WSGI callable when ``PROFILING_ALLOWED`` is true; otherwise do nothing."""
     settings = profiling.ProfilingSettings()
     if settings.allowed:
-        app.wsgi_app = ProfilingMiddleware(app.wsgi_app, service=service, settings=settings)
+        app.wsgi_app = ProfilingMiddleware(app.wsgi_app, service=service, stack=stack, settings=settings)

@@ -21,8 +21,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from service_runtime.core.errors import error_body
-from service_runtime.core.settings import settings_config
+from reference.core import ApiError
+from reference.settings import settings_config
 
 PROFILE_HEADER = "X-Profile"
 LABEL_HEADER = "X-Profile-Label"
@@ -57,6 +57,11 @@ def profile_stem(settings: ProfilingSettings, stack: str, service: str, tool: st
     return settings.dir / f"{stack}-{service}-{tool}-{label}"
 
 
+def _named(stem: Path, extension: str) -> Path:
+    # Not with_suffix: a label may hold dots, which it would take for the stem's suffix.
+    return stem.with_name(f"{stem.name}.{extension}")
+
+
 def has_room(settings: ProfilingSettings) -> bool:
     """True while the profile directory holds fewer than ``max_files`` files (a profile writes up to three)."""
     try:
@@ -80,8 +85,8 @@ def write_pyinstrument(session, stem: Path, max_bytes: int = 1 << 62) -> list[st
     from pyinstrument.renderers import ConsoleRenderer, HTMLRenderer
 
     text = ConsoleRenderer(unicode=True, color=False, show_all=False).render(session)
-    return [*write_bounded(stem.with_suffix(".html"), HTMLRenderer().render(session), max_bytes),
-            *write_bounded(stem.with_suffix(".txt"), text, max_bytes)]  # fmt: skip
+    return [*write_bounded(_named(stem, "html"), HTMLRenderer().render(session), max_bytes),
+            *write_bounded(_named(stem, "txt"), text, max_bytes)]  # fmt: skip
 
 
 def yappi_start(clock: str, tag_callback=None, threads: bool = False) -> None:
@@ -136,20 +141,26 @@ def write_yappi(stem: Path, clock: str, per: str, max_bytes: int = 1 << 62) -> l
         for tag in tags[:20]:
             lines += [f"task #{tag}", *_format_rows(_func_rows(yappi.get_func_stats(filter={"tag": tag})))[:11]]
     data = json.dumps({"clock": clock, "functions": rows[:TOP_FUNCTIONS]}, indent=1)
-    return [*write_bounded(stem.with_suffix(".txt"), "\n".join(lines) + "\n", max_bytes),
-            *write_bounded(stem.with_suffix(".json"), data, max_bytes)]  # fmt: skip
+    return [*write_bounded(_named(stem, "txt"), "\n".join(lines) + "\n", max_bytes),
+            *write_bounded(_named(stem, "json"), data, max_bytes)]  # fmt: skip
 
 
-def busy() -> dict:
-    """The 409 body when a profile is already running or the directory is full."""
-    return error_body(409, "profiling_busy", "a profile is running, or the profile directory is full")
+def busy() -> ApiError:
+    """409: a profile is already running, or the directory is full."""
+    return ApiError(409, "profiling_busy", "a profile is running, or the profile directory is full")
 
 
-def bad_tool() -> dict:
-    """The 422 body for an unknown profiler."""
-    return error_body(422, "invalid_input", f"tool must be one of {', '.join(TOOLS)}", field="tool")
+def bad_tool() -> ApiError:
+    """422: an unknown profiler."""
+    return ApiError(422, "invalid_input", f"tool must be one of {', '.join(TOOLS)}", field="tool")
 
 
-def no_window() -> dict:
-    """The 409 body for a stop with no profile running."""
-    return error_body(409, "no_profile", "no profiling window is open")
+def no_window() -> ApiError:
+    """409: a stop with no profile running."""
+    return ApiError(409, "no_profile", "no profiling window is open")
+
+
+def answer(body: dict | ApiError) -> tuple[int, bytes]:
+    """The status and JSON of a ``/_profile/*`` answer: what it did, or an error in the one shape."""
+    status, body = (body.status, body.body()) if isinstance(body, ApiError) else (200, body)
+    return status, json.dumps(body, separators=(",", ":")).encode()
