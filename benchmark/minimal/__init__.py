@@ -1,16 +1,15 @@
-"""The minimal twin stacks: the study's physical-limit anchor, measured beside the real stacks.
+"""The minimal twins of the six services: the floor each stack is measured against.
 
-Each stack has a minimal twin with the same contract and the same answers, byte for byte: raw ASGI apps on
-Granian with redis.asyncio (hiredis) and one aiohttp session per worker, and raw WSGI apps on Granian with
-64 blocking threads, redis-py (hiredis) and urllib3 with a sized pool. They share with the real stacks
-only the pure code: the feature store's key schema and vector policy, the model core and its simulated
-wait, the scoring combination, the error shape and the JSON codec. How far a real stack is from its twin
-is what its framework, middleware, server and clients cost.
+Each service has a twin with the same contract and the same answers, byte for byte: raw ASGI apps on Granian
+with redis.asyncio and one aiohttp session per worker, and raw WSGI apps on Granian with gthread's thread count,
+redis-py and urllib3 pools. They share with the reference only its pure code (``reference.core``,
+``reference.api``) and its settings: the store's keys and vector policy, the model and its simulated cost, the
+combination, the request and answer models and the one error shape. How far a stack is from its twin is what its
+framework, middleware, server and clients cost.
 
-Left out on purpose, since each would cost what the floor must not: no framework, no middleware, no
-metrics, no logs per request, no tracing or request ids, no Server-Timing, no admission control or load
-shedding, no readiness probe, docs or profiling, no edge, no graceful drain, and no defence against
-hostile clients beyond Granian's own (slow bodies are not timed out). What stays: the predict route and
-the liveness route, the same 4xx for bad input, bounded bodies and model answers, clients built once per
-worker, and every outbound call with a timeout within the request's deadline.
+Left out, since each would cost what the floor must not: no framework, no middleware, no metrics, no per-request
+logs, no request ids or Server-Timing, no admission control, no readiness probe, docs, job mode or profiling, no
+edge, no graceful drain, and no defence against hostile clients beyond Granian's own. What stays: the predict route
+and the liveness route, the reference's answers and error statuses for bad input, bounded bodies and model answers,
+clients built once per worker, and every outbound call with a timeout within the request's deadline.
 """

@@ -1,14 +1,15 @@
-"""``AsyncModelApp``: the minimal async model service, a raw ASGI app (Granian ``--interface asgi``)."""
+"""``AsyncModelApp``: the minimal async model service, a raw ASGI app (Granian, ASGI)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from api_model.payloads import parse_predict_body
-from api_model.settings import ModelSettings
 from benchmark.minimal.model import ModelCore
+from benchmark.minimal.protocol import parse
 from benchmark.minimal.protocol_async import Receive, Send, lifespan, serve
+from reference.api import PredictRequest
+from reference.settings import ModelSettings
 
 
 class AsyncModelApp:
@@ -23,15 +24,15 @@ class AsyncModelApp:
             return
         await serve(scope, receive, send, self.core.path, self.core.max_body_bytes, self._predict)
 
-    async def _predict(self, raw: bytes) -> bytes:
-        vector = parse_predict_body(raw)
+    async def _predict(self, content_type: str | None, raw: bytes) -> bytes:
+        request = parse(content_type, raw, PredictRequest)
         await asyncio.sleep(self.core.cost.wait_s())
-        return self.core.answer(vector)
+        return self.core.answer(tuple(request.features))
 
     async def _nothing(self) -> None:
         """A model service holds no client: nothing to open or close."""
 
 
 def create_app() -> AsyncModelApp:
-    """Build the app in each Granian worker (``--factory``) from ``MODEL_*`` settings."""
+    """The app each Granian worker builds (``benchmark.minimal.model_async:create_app``) from ``MODEL_*``."""
     return AsyncModelApp(ModelSettings())

@@ -1,14 +1,15 @@
-"""``ModelApp``: the minimal sync model service, a raw WSGI app (Granian ``--interface wsgi``, blocking threads)."""
+"""``ModelApp``: the minimal sync model service, a raw WSGI app (Granian, WSGI, blocking threads)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from api_model.payloads import parse_predict_body
-from api_model.settings import ModelSettings
 from benchmark.minimal.model import ModelCore
+from benchmark.minimal.protocol import parse
 from benchmark.minimal.protocol_sync import StartResponse, serve
+from reference.api import PredictRequest
+from reference.settings import ModelSettings
 
 
 class ModelApp:
@@ -20,12 +21,12 @@ class ModelApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         return serve(environ, start_response, self.core.path, self.core.max_body_bytes, self._predict)
 
-    def _predict(self, raw: bytes) -> bytes:
-        vector = parse_predict_body(raw)
+    def _predict(self, content_type: str | None, raw: bytes) -> bytes:
+        request = parse(content_type, raw, PredictRequest)
         time.sleep(self.core.cost.wait_s())
-        return self.core.answer(vector)
+        return self.core.answer(tuple(request.features))
 
 
 def create_app() -> ModelApp:
-    """Build the app in each Granian worker (``--factory``) from ``MODEL_*`` settings."""
+    """The app each Granian worker builds (``benchmark.minimal.model_sync:create_app``) from ``MODEL_*``."""
     return ModelApp(ModelSettings())

@@ -1,55 +1,89 @@
-"""What both minimal scoring apps share: their settings, the checks of a model's answer, and the combined answer."""
+"""What both minimal scoring apps share: their plan, a request's deadline, the checks of a model's answer, and the
+combined answer."""
 
 from __future__ import annotations
 
-from api_scoring.payloads import ModelPrediction, check_declared_length, combine, parse_model_answer, settle
-from api_scoring.settings import ScoringSettings
-from service_runtime.core import jsonio
-from service_runtime.core.errors import ApiError, model_unavailable
-from service_runtime.core.topology import MODELS, Model, Stack, predict_path
+import time
+from collections.abc import Sequence
 
-JSON_HEADERS = {"Content-Type": jsonio.JSON_MEDIA_TYPE}
-Outcome = ModelPrediction | ApiError
+from pydantic import ValidationError
+
+from benchmark.minimal.protocol import dumps
+from reference.api import Prediction, combine, predict_path
+from reference.core import ApiError, Vector, deadline_exceeded, unavailable
+from reference.settings import ScoringSettings
+
+Outcome = Prediction | ApiError
 
 
 class ScoringPlan:
-    """One scoring service's routes, limits, timeouts and pool sizes, from the same ``SCORING_*`` settings as the
-    real one and sized to the requests a worker serves at once (``concurrency``), as the real one is."""
+    """One scoring service's route, limits, timeouts, pools and models, from the same ``SCORING_*``, ``SERVER_*``
+    and ``REDIS_*`` settings as the reference's, its pools sized as the reference sizes them."""
 
-    def __init__(self, settings: ScoringSettings, stack: Stack, concurrency: int) -> None:
+    def __init__(self, settings: ScoringSettings, stack: str) -> None:
         self.path = predict_path(stack)
         self.max_body_bytes = settings.max_body_bytes
         self.deadline_s = settings.deadline_s
-        self.redis_url = settings.redis_url
+        self.redis_url, self.redis_password = settings.redis_url, settings.redis_password_value()
         self.redis_timeout_s = settings.redis_timeout_s
-        self.redis_connect_timeout_s = settings.redis_connect_timeout_s
-        self.redis_pool = settings.redis_pool(concurrency)
-        self.model_urls: dict[Model, str] = {model: settings.model_url(model, stack) for model in MODELS}
+        self.connect_timeout_s = settings.connect_timeout_s
         self.model_timeout_s = settings.model_timeout_s
-        self.model_connect_timeout_s = settings.model_connect_timeout_s
-        self.max_answer_bytes = settings.model_max_answer_bytes
-        self.model_pool = settings.model_pool(concurrency)
-        self.client_keepalive_s = settings.client_keepalive_s
+        self.max_answer_bytes = settings.max_answer_bytes
+        self.models = settings.models(stack)  # name -> predict URL, in SCORING_MODEL_URLS' order
+        self.concurrency = settings.in_flight_limit(stack)  # requests one worker serves at once
+        self.pool = settings.pool(stack)  # connections per dependency per worker
+        self.keepalive_s = settings.client_keepalive_s()
 
 
-def check_answer_head(label: str, status: int, declared: str | int | None, limit: int) -> None:
+class Deadline:
+    """When a request must be answered by (``time.monotonic()``); every call it makes gets what is left of it."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, budget_s: float) -> None:
+        self.at = time.monotonic() + budget_s
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self.at - time.monotonic())
+
+    def timeout(self, cap_s: float) -> float:
+        """The next call's timeout: its own cap, or what is left if less; a 503 when nothing is left."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise deadline_exceeded()
+        return min(cap_s, left)
+
+
+def model_failure(name: str, phase: str, reason: str) -> ApiError:
+    """A model that gave no usable answer, as the reference's clients name it."""
+    return unavailable("model_unavailable", f"model {name!r} unavailable: {reason} ({phase})", [name])
+
+
+def check_answer_head(name: str, status: int, declared: int | str | None, limit: int) -> None:
     """A model's answer is read only if it is a 200 whose declared length is within ``limit`` (so reading it is
     bounded); otherwise that model is unavailable. The minimal model apps always declare the length."""
     if status != 200:
-        raise model_unavailable(label, f"HTTP {status}")
-    if declared is None:
-        raise model_unavailable(label, "answer without Content-Length")
-    check_declared_length(label, declared, limit)
+        raise model_failure(name, "status", f"HTTP {status}")
+    if declared is None or not str(declared).isdigit():
+        raise model_failure(name, "read", "answer without a Content-Length")
+    if int(declared) > limit:
+        raise model_failure(name, "read", f"answer larger than {limit} bytes")
 
 
-def model_outcome(label: str, raw: bytes) -> Outcome:
-    """The prediction in a model's answer, or why it is unavailable."""
+def model_outcome(name: str, raw: bytes) -> Outcome:
+    """The prediction in a model's answer, or why that model is unavailable."""
     try:
-        return parse_model_answer(label, raw)
-    except ApiError as err:
-        return err
+        return Prediction.model_validate_json(raw)
+    except ValidationError as exc:
+        return model_failure(name, "parse", type(exc).__name__)
 
 
-def scoring_answer(entity_id: str | None, outcome_a: Outcome, outcome_b: Outcome) -> bytes:
-    """The combined answer, degraded if one model failed; a 503 if both did."""
-    return jsonio.dumps(combine(entity_id, settle([("model_a", outcome_a), ("model_b", outcome_b)])))
+def predict_body(vector: Vector) -> bytes:
+    """What every model is sent: the vector as the models' predict body."""
+    return dumps({"features": list(vector)})
+
+
+def scoring_answer(entity_id: str | None, names: Sequence[str], outcomes: Sequence[Outcome]) -> bytes:
+    """The combined answer, degraded if a model failed; a 503 (raised) if none answered."""
+    return combine(entity_id, list(zip(names, outcomes, strict=True))).model_dump_json().encode()

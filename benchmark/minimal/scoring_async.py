@@ -1,7 +1,7 @@
-"""``AsyncScoringApp``: the minimal async scoring service, a raw ASGI app (Granian ``--interface asgi``).
+"""``AsyncScoringApp``: the minimal async scoring service, a raw ASGI app (Granian, ASGI).
 
-Features from redis.asyncio (hiredis parses the replies), both models at once over one aiohttp session per
-worker, then the shared combination. The clients are opened by the lifespan, inside the worker's event loop.
+Features from redis.asyncio, every model at once over one aiohttp session per worker, then the reference's
+combination. The clients are opened by the lifespan, inside the worker's event loop.
 """
 
 from __future__ import annotations
@@ -11,29 +11,24 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio
-import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from api_scoring.payloads import parse_score_body
-from api_scoring.settings import ScoringSettings
+from benchmark.minimal.protocol import JSON_TYPE, parse
 from benchmark.minimal.protocol_async import Receive, Send, lifespan, serve
 from benchmark.minimal.scoring import (
-    JSON_HEADERS,
+    Deadline,
     Outcome,
     ScoringPlan,
     check_answer_head,
+    model_failure,
     model_outcome,
+    predict_body,
     scoring_answer,
 )
-from feature_store.failures import read_failure
-from feature_store.pool import pool_kwargs
-from feature_store.schema import FEATURE_NAMES, entity_key
-from feature_store.vector import Vector, vector_from_store
-from service_runtime.core import jsonio
-from service_runtime.core.deadline import Deadline
-from service_runtime.core.errors import ApiError, model_unavailable
-from service_runtime.core.server_settings import ServerSettings
+from reference.api import ScoreRequest
+from reference.core import FEATURE_NAMES, ApiError, Vector, entity_key, store_failure, vector_from_store
+from reference.settings import ScoringSettings
 
 
 class AsyncScoringApp:
@@ -41,6 +36,7 @@ class AsyncScoringApp:
 
     def __init__(self, plan: ScoringPlan) -> None:
         self.plan = plan
+        self._names, self._urls = list(plan.models), list(plan.models.values())
         self._redis: redis.asyncio.Redis | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -49,23 +45,21 @@ class AsyncScoringApp:
         plan = self.plan
         # Blocking: a request waits (boundedly) for a free connection rather than failing; no retries.
         pool = redis.asyncio.BlockingConnectionPool.from_url(
-            plan.redis_url, retry=Retry(NoBackoff(), 0),
-            **pool_kwargs(plan.redis_timeout_s, plan.redis_connect_timeout_s, plan.redis_pool),
+            plan.redis_url, password=plan.redis_password, max_connections=plan.pool, timeout=plan.redis_timeout_s,
+            socket_timeout=plan.redis_timeout_s, socket_connect_timeout=plan.connect_timeout_s,
+            retry=Retry(NoBackoff(), 0), protocol=2,
         )  # fmt: skip
         self._redis = redis.asyncio.Redis(connection_pool=pool)
         # Idle connections dropped before the server's keep-alive ends, so a reused one is never half-closed.
-        connector = aiohttp.TCPConnector(
-            limit=0, limit_per_host=plan.model_pool, keepalive_timeout=plan.client_keepalive_s
-        )
-        self._session = aiohttp.ClientSession(connector=connector, headers=JSON_HEADERS)
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=plan.pool, keepalive_timeout=plan.keepalive_s)
+        self._session = aiohttp.ClientSession(connector=connector, headers={"Content-Type": JSON_TYPE})
 
     async def aclose(self) -> None:
         """Close every connection."""
         if self._session is not None:
             await self._session.close()
         if self._redis is not None:
-            await self._redis.aclose()
-            await self._redis.connection_pool.disconnect()
+            await self._redis.aclose(close_connection_pool=True)
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -73,44 +67,46 @@ class AsyncScoringApp:
             return
         await serve(scope, receive, send, self.plan.path, self.plan.max_body_bytes, self._score)
 
-    async def _score(self, raw: bytes) -> bytes:
+    async def _score(self, content_type: str | None, raw: bytes) -> bytes:
         deadline = Deadline(self.plan.deadline_s)
-        request = parse_score_body(raw)
-        vector = request.features or await self._features(request.entity_id, deadline)
-        body = jsonio.dumps(vector)
-        # model_a as a task, model_b in this one: one task instead of gather's two.
-        task_a = asyncio.create_task(self._predict("model_a", body, deadline))
-        outcome_b = await self._predict("model_b", body, deadline)
-        return scoring_answer(request.entity_id, await task_a, outcome_b)
+        request = parse(content_type, raw, ScoreRequest)
+        vector = tuple(request.features) if request.features else await self._features(request.entity_id, deadline)
+        body = predict_body(vector)
+        # Every model but the last as a task, the last in this one: one task fewer than gather's.
+        *others, (last_name, last_url) = zip(self._names, self._urls, strict=True)
+        tasks = [asyncio.create_task(self._predict(name, url, body, deadline)) for name, url in others]
+        last = await self._predict(last_name, last_url, body, deadline)
+        return scoring_answer(request.entity_id, self._names, [*[await task for task in tasks], last])
 
     async def _features(self, entity_id: str, deadline: Deadline) -> Vector:
         """One HMGET, a new connection's set-up included, within what is left of the deadline."""
         try:
-            async with asyncio.timeout(deadline.timeout(self.plan.redis_connect_timeout_s + self.plan.redis_timeout_s)):
+            async with asyncio.timeout(deadline.timeout(self.plan.connect_timeout_s + self.plan.redis_timeout_s)):
                 values = await self._redis.hmget(entity_key(entity_id), FEATURE_NAMES)
-        except (redis.exceptions.RedisError, TimeoutError) as exc:
-            raise read_failure(entity_id, exc) from exc
+        except (redis.RedisError, TimeoutError) as exc:
+            raise store_failure(entity_id, exc) from exc
         return vector_from_store(entity_id, values)
 
-    async def _predict(self, label: str, body: bytes, deadline: Deadline) -> Outcome:
+    async def _predict(self, name: str, url: str, body: bytes, deadline: Deadline) -> Outcome:
         """One model's prediction, the whole call within the model timeout and what is left of the deadline."""
         try:
             budget = deadline.timeout(self.plan.model_timeout_s)
-        except ApiError as err:
-            return err
-        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(self.plan.model_connect_timeout_s, budget))
+        except ApiError as error:
+            return error
+        timeout = aiohttp.ClientTimeout(total=budget, sock_connect=min(self.plan.connect_timeout_s, budget))
+        phase = "request"
         try:
-            async with self._session.post(self.plan.model_urls[label], data=body, timeout=timeout) as response:
-                check_answer_head(label, response.status, response.content_length, self.plan.max_answer_bytes)
+            async with self._session.post(url, data=body, timeout=timeout) as response:
+                check_answer_head(name, response.status, response.content_length, self.plan.max_answer_bytes)
+                phase = "read"
                 raw = await response.read()
-        except ApiError as err:
-            return err
+        except ApiError as error:
+            return error
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return model_unavailable(label, type(exc).__name__)
-        return model_outcome(label, raw)
+            return model_failure(name, phase, type(exc).__name__)
+        return model_outcome(name, raw)
 
 
 def create_app() -> AsyncScoringApp:
-    """Build the app in each Granian worker (``--factory``) from ``SCORING_*`` settings, its pools sized as the
-    real async scoring service sizes them (``SERVER_*``: the requests one worker takes at once)."""
-    return AsyncScoringApp(ScoringPlan(ScoringSettings(), "async", ServerSettings().in_flight_limit()))
+    """The app each Granian worker builds (``benchmark.minimal.scoring_async:create_app``) from ``SCORING_*``."""
+    return AsyncScoringApp(ScoringPlan(ScoringSettings(), "async"))

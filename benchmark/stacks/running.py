@@ -14,19 +14,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service_runtime.core.topology import Role, Stack, jobs_path
 from system_launcher.net import free_port_block, free_ports
 from system_launcher.procfs import cpu_s_by_group, group_cpu_s, group_rss_kib
 from system_launcher.registry import Build, JobWorker, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
+from system_launcher.topology import Role, Stack
 
 
 @contextlib.contextmanager
-def patched_environ(extra: dict[str, str]) -> Iterator[None]:
-    """Set variables for the duration of the block (the Supervisor passes os.environ to every service)."""
+def patched_environ(extra: dict[str, str | None]) -> Iterator[None]:
+    """Set variables (None: unset them) for the duration of the block (the Supervisor passes os.environ to every
+    service)."""
     saved = {name: os.environ.get(name) for name in extra}
-    os.environ.update(extra)
+    for name, value in extra.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:
         yield
     finally:
@@ -65,10 +70,6 @@ class RunningStack:
         """
         return self.url() if path == "edge" else self.direct_url()
 
-    def jobs_url(self, path: str = "edge") -> str:
-        """Where jobs are submitted (``POST``) and read (``GET .../{job_id}``), through the edge or ``direct``."""
-        return self.base_url(path) + jobs_path(self.stack)
-
     def job_workers(self) -> list[JobWorker]:
         """The job workers it runs (``job_workers``); ``worker.url(settings, "/metrics")`` is each one's metrics."""
         return self.supervisor.job_workers()
@@ -101,7 +102,7 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
 
     ``build="minimal"``: its minimal twin instead (benchmark/minimal), always without an edge or job workers.
     ``job_workers``: job worker processes to run too (job mode; 0 for the experiments of the predict route, which
-    measure the stack as it was before job mode). Redis starts empty, its files in a fresh directory.
+    measure the predict route alone). Redis starts empty, its files in a fresh directory.
     """
     if build == "minimal" and job_workers:
         raise ValueError("a minimal stack has no job mode")
@@ -112,11 +113,11 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
     edge = {"edge": False} if build == "minimal" else {}
     redis_dir = Path(tempfile.mkdtemp(prefix=f"bench-redis-{stack}-"))
     try:
-        with patched_environ(env):
-            # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
-            # SERVER_THREADS also set the model services' counts.
-            settings = StackSettings(**ports, **edge, redis_url=None, log_dir=log_dir, run_dir=log_dir / "run",
-                                     redis_dir=redis_dir, job_workers=job_workers)  # fmt: skip
+        # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /
+        # SERVER_THREADS also set the model services' counts; without REDIS_URL, so that it starts its own Redis.
+        with patched_environ({**env, "REDIS_URL": None}):
+            settings = StackSettings(**ports, **edge, log_dir=log_dir, run_dir=log_dir / "run", redis_dir=redis_dir,
+                                     job_workers=job_workers)  # fmt: skip
             supervisor = Supervisor(settings, services=stack_services(stack, build))
             supervisor.start(say=lambda line: None)
         label = stack if build == "full" else f"{build} {stack}"

@@ -1,4 +1,4 @@
-"""The minimal async stack answers as the real async stack (twin: test_minimal_sync.py)."""
+"""The minimal async stack answers as the reference's async stack (twin: test_minimal_sync.py)."""
 
 import pytest
 

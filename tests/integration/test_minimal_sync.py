@@ -1,4 +1,4 @@
-"""The minimal sync stack answers as the real sync stack (twin: test_minimal_async.py)."""
+"""The minimal sync stack answers as the reference's sync stack (twin: test_minimal_async.py)."""
 
 import pytest
 
