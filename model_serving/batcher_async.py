@@ -85,10 +85,11 @@ class AsyncBatcher:
             _answer(pending.waiter, result)
 
     async def aclose(self) -> None:
-        """Stop dispatching; batches in progress are cancelled."""
-        for task in [self._dispatcher, *self._batches]:
-            if task is not None:
-                task.cancel()
+        """Stop dispatching; batches in progress are cancelled, and gone once this returns."""
+        tasks = [task for task in [self._dispatcher, *self._batches] if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _answer(waiter: object, result: RowResult) -> None:
