@@ -13,12 +13,13 @@ It runs in a thread of the calling process, on a free loopback port, with every 
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-ANSWER = json.dumps({"model": "model_b", "version": "1.0.0", "prediction": 0.5, "detail": 0.5}).encode()
+from reference.api import Prediction
+
+ANSWER = Prediction(model="model_b", version="1.0.0", prediction=0.5).model_dump_json().encode()
 HUGE_BYTES = 300_000_000
 
 
@@ -29,7 +30,8 @@ class MisbehavingModel:
         self.mode = mode
         self.drip_interval_s = drip_interval_s
         self.max_s = max_s
-        self.requests = 0
+        self.requests = 0  # predict calls received
+        self._lock = threading.Lock()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,7 +39,8 @@ class MisbehavingModel:
 
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                owner.requests += 1
+                with owner._lock:
+                    owner.requests += 1
                 with contextlib.suppress(OSError):  # the client gave up: that is the point
                     owner._answer(self)
 

@@ -22,16 +22,15 @@ import redis
 
 from fault_injection.harness import FaultStack
 from fault_injection.load import Load, Result
-from service_runtime.core.topology import STACKS
 from system_launcher.procfs import children, fd_count, rss_kib
+from system_launcher.topology import STACKS
 
 PROGRESS_EVERY_S = 10.0
 
 
-def faults(fs: FaultStack) -> list[tuple[str, Callable[[], None], Callable[[], None]]]:
-    """The injected faults, in turn: (name, start, end)."""
+def faults(fs: FaultStack, client: redis.Redis) -> list[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """The injected faults, in turn: (name, start, end); ``client`` is a client of the stack's Redis."""
     model_b = fs.model_b.name
-    client = fs.redis()
 
     def pause_redis() -> None:
         with contextlib.suppress(redis.RedisError):
@@ -75,8 +74,12 @@ def summarize(results: list[Result]) -> dict:
 
 def soak(stack: str, duration_s: float, fault_every_s: float, fault_s: float, threads: int, out: Path) -> dict:
     """Run one stack's soak and return its report."""
-    with tempfile.TemporaryDirectory() as tmp, FaultStack(stack, Path(tmp)) as fs:
-        catalogue = faults(fs)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FaultStack(stack, Path(tmp)) as fs,
+        contextlib.closing(fs.redis()) as client,
+    ):
+        catalogue = faults(fs, client)
         usage_start = process_usage(fs)
         injected: list[dict] = []
         started = time.monotonic()

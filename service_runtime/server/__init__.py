@@ -1,1 +1,0 @@
-"""The process manager every service runs under: gunicorn's config, its two worker classes, their settings."""
