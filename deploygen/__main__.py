@@ -16,8 +16,8 @@ def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="python -m deploygen",
         description="Write every deployment file generated from the registry (system_launcher/registry.py) and "
-        "the settings classes: docker-compose.yml, .env.example, and the Kubernetes overlays' commands.yaml "
-        "and the base's settings.env.",
+        "the settings classes: docker-compose.yml, .env.example, lab.env.example, the Kubernetes overlays' "
+        "commands.yaml, the base's settings.env, and the observability pack's scrape configuration and dashboard.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     action = cli.add_mutually_exclusive_group()

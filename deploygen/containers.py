@@ -1,4 +1,5 @@
-"""What running in containers adds to the registry: image tags, resource limits, worker counts.
+"""What running in containers adds to the registry: image tags, resource limits, worker counts, probes and the
+edge's command.
 
 ``deploygen/compose.py`` and ``deploygen/k8s.py`` both read these, so docker compose and Kubernetes cannot
 disagree; commands and environments still come from ``system_launcher/registry.py`` alone.
@@ -7,32 +8,32 @@ disagree; commands and environments still come from ``system_launcher/registry.p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-import yaml
-
-from service_runtime.core.server_settings import workers_for
-from service_runtime.core.topology import Stack
-from system_launcher.edge import EdgePlan, EdgeSettings, edge_argv, edge_config
-from system_launcher.registry import Service, edge_plan, service, service_env
+from reference.api import HEALTH_PATH
+from system_launcher.registry import Service, service_env
 from system_launcher.settings import StackSettings
-
-GENERATED_EDGE = (
-    "# Generated from system_launcher/edge.py by `make deploy-files` (python -m deploygen): do not edit by hand.\n"
-)
+from system_launcher.topology import Stack
 
 IMAGE = "async-vs-sync-scoring"
 # The Dockerfile's build targets; each is tagged with its own name (see ``image``).
 RUNTIME = "runtime"
-RUNTIME_MEINHELD = "runtime-meinheld"
 BENCH = "bench"
 EDGE = "edge"
-# Where an edge container finds its configuration (mounted from the generated file of its stack).
-EDGE_CONFIG_PATH = "/etc/edge/edge.yaml"
+TARGETS = (RUNTIME, BENCH, EDGE)
+# Every container of these images starts here, then runs its command: with REDIS_PASSWORD_FILE set, it exports
+# Redis' password from that file (Dockerfile, deploy/docker/entrypoint.sh).
+ENTRYPOINT = "/usr/local/bin/entrypoint"
+# The image's user (the Dockerfile's USER; the manifests' runAsUser).
+APP_UID = 10001
 # Pinned to a minor version so a benchmark rerun a year later talks to the same Redis.
 REDIS_IMAGE = "redis:7.4"
-# The binary in REDIS_IMAGE that redis_argv starts.
+# The binary in REDIS_IMAGE that redis_argv starts, and the user it runs as (the official image's redis).
 REDIS_SERVER = "redis-server"
+REDIS_UID = 999
+
+Platform = Literal["compose", "kubernetes"]
+PLATFORMS: tuple[Platform, ...] = ("compose", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -55,55 +56,29 @@ def image(target: str) -> str:
     return f"{IMAGE}:{target}"
 
 
-def service_target(svc: Service, settings: StackSettings) -> str:
-    """The build target a service runs: the meinheld one only when its worker class is meinheld."""
-    return RUNTIME_MEINHELD if service_env(svc, settings)["SERVER_WORKER_CLASS"] == "meinheld" else RUNTIME
-
-
-def worker_count(worker_class: str, cpus: int) -> int:
-    """The worker formula applied to a container's CPU limit.
-
-    The formula counts the cores a process may run on; a CPU limit is a quota over all the host's
-    cores, which it cannot see, so in a container it would start one worker per host core.
-    """
-    return workers_for(worker_class, cpus)
-
-
 def container_env(svc: Service, settings: StackSettings) -> dict[str, str]:
-    """``service_env``, plus the worker count that fits the container's CPU limit."""
+    """``service_env``, with as many workers as the container's CPU limit where the registry leaves the count to
+    the cores: a limit is a quota over all the host's cores, which ``SERVER_WORKERS``' default would count."""
     env = service_env(svc, settings)
-    return env | {"SERVER_WORKERS": str(worker_count(env["SERVER_WORKER_CLASS"], SERVICE_LIMITS.cpus))}
+    return env if "SERVER_WORKERS" in env else env | {"SERVER_WORKERS": str(SERVICE_LIMITS.cpus)}
 
 
-def container_edge_plan(stack: Stack, settings: StackSettings) -> EdgePlan:
-    """A stack's edge in containers: its scoring service runs the container worker count."""
-    return edge_plan(stack, settings, container_env(service(stack, "scoring"), settings))
+def liveness_probe_argv(port: int) -> list[str]:
+    """A service's liveness probe the image runs without curl: ``urlopen`` raises, so exits non-zero, on anything
+    but 2xx."""
+    url = f"http://127.0.0.1:{port}{HEALTH_PATH}"
+    return ["python", "-c", f'import urllib.request; urllib.request.urlopen("{url}", timeout=2)']
 
 
-def edge_file(stack: Stack, settings: StackSettings) -> str:
-    """The YAML configuration of a stack's edge in containers (defaults of ``EDGE_*``, as every generated file)."""
-    return GENERATED_EDGE + to_yaml(edge_config(container_edge_plan(stack, settings), EdgeSettings()))
+def listener_probe_argv(port: int) -> list[str]:
+    """The edge's liveness probe: its listener answers HTTP, whatever the status (with the scoring service down it
+    answers 503 itself, and restarting it would not help); a drained or wedged edge answers nothing and fails."""
+    script = (f'import http.client; c = http.client.HTTPConnection("127.0.0.1", {port}, timeout=2); '
+              f'c.request("GET", "{HEALTH_PATH}"); c.getresponse()')  # fmt: skip
+    return ["python", "-c", script]
 
 
-def edge_command() -> list[str]:
-    """The command of an edge container, reading the configuration mounted at ``EDGE_CONFIG_PATH``."""
-    return edge_argv(EDGE_CONFIG_PATH, EdgeSettings())
-
-
-def to_yaml(*documents: Any) -> str:
-    """YAML documents as the generated deployment files are written: keys in order, short lists on one line."""
-    return yaml.dump_all(documents, Dumper=_Dumper, sort_keys=False, width=120)
-
-
-class _Dumper(yaml.SafeDumper):
-    """Writes short lists (most commands) on one line, and no YAML anchors: every entry reads on its own."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-    def represent_list(self, data: list) -> yaml.Node:
-        flow = all(isinstance(item, str | int) for item in data) and len(", ".join(map(str, data))) <= 100
-        return self.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_Dumper.add_representer(list, _Dumper.represent_list)
+def edge_start_argv(platform: Platform, stack: Stack) -> list[str]:
+    """An edge container's command: its configuration rendered from the settings in its environment, then Envoy
+    (``deploygen.edge_start``)."""
+    return ["python", "-m", "deploygen.edge_start", platform, stack]

@@ -13,9 +13,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service_runtime.core.topology import STACKS, Stack
+from reference.api import METRICS_PATH
+from system_launcher.edge import METRICS_PATH as EDGE_METRICS_PATH
 from system_launcher.registry import EDGES, SERVICES, job_workers
 from system_launcher.settings import StackSettings
+from system_launcher.topology import STACKS, Stack
 
 OBSERVABILITY_DIR = Path("deploy/observability")
 PROMETHEUS_FILE = OBSERVABILITY_DIR / "prometheus.yml"
@@ -47,23 +49,23 @@ def prometheus_config(settings: StackSettings, stacks: tuple[Stack, ...] = STACK
     jobs: list[dict[str, Any]] = []
     for stack in stacks:
         services = [s for s in SERVICES if s.stack == stack]
-        jobs.append(_job(f"{stack}-services", "/metrics", [
+        jobs.append(_job(f"{stack}-services", METRICS_PATH, [
             ({"stack": stack, "role": s.role}, f"{settings.address_of(s.name)}:{s.listen_port(settings)}")
             for s in services
         ]))  # fmt: skip
         if settings.edge:
             edge = next(e for e in EDGES if e.stack == stack)
             address = f"{settings.address_of(edge.name)}:{settings.edge_ports(stack)['metrics']}"
-            jobs.append(_job(f"{stack}-edge", "/stats/prometheus", [({"stack": stack, "role": "edge"}, address)]))
+            jobs.append(_job(f"{stack}-edge", EDGE_METRICS_PATH, [({"stack": stack, "role": "edge"}, address)]))
         workers = job_workers(settings, [stack])
         if workers and settings.per_service_hosts:  # replicas behind one name: every address it resolves to
-            jobs.append({"job_name": f"{stack}-jobs-workers", "metrics_path": "/metrics",
+            jobs.append({"job_name": f"{stack}-jobs-workers", "metrics_path": METRICS_PATH,
                          "dns_sd_configs": [{"names": [workers[0].kind], "type": "A",
                                              "port": settings.jobs_worker_port(stack)}],
                          "relabel_configs": [{"target_label": "stack", "replacement": stack},
                                              {"target_label": "role", "replacement": "jobs_worker"}]})  # fmt: skip
         elif workers:
-            jobs.append(_job(f"{stack}-jobs-workers", "/metrics", [
+            jobs.append(_job(f"{stack}-jobs-workers", METRICS_PATH, [
                 ({"stack": stack, "role": "jobs_worker"},
                  f"{settings.address_of(w.kind)}:{settings.jobs_worker_port(stack, w.index)}") for w in workers
             ]))  # fmt: skip

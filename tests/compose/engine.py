@@ -1,17 +1,20 @@
-"""Driving ``docker compose`` for the compose test: a project of its own, on free host ports, an override file."""
+"""Driving ``docker compose`` for the compose test: a fresh checkout, an empty environment, a project of its own on
+free host ports."""
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
+import shutil
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from service_runtime.core.topology import STACKS, Stack
+from deploygen.compose import COMPOSE_FILE, REDIS_AUTH_DIR
+from deploygen.redis_auth import PASSWORD_FILE
+from system_launcher.topology import STACKS, Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "async-vs-sync-scoring-compose-test"  # never the project of a user's `docker compose up`
@@ -23,21 +26,39 @@ LOCUST_RUN_S = 5
 LOCUST_USERS = 2
 LOCUST_PACING_S = 0.1
 COMMAND_TIMEOUT_S = 900  # the first build downloads every locked dependency
+# What a fresh shell passes on: nothing of this machine's settings (no REDIS_PASSWORD, no STACK_*, no SERVER_*).
+PASSED_ON = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CONTEXT", "TMPDIR")
+EDGE_PORT_ORDER = {"listen": 0, "metrics": 1}  # the edge's ports, in the order docker-compose.yml publishes them
+
+
+def fresh_checkout(destination: Path) -> Path:
+    """The files a clone of the working tree would hold (tracked, and new ones not ignored): no .env, var/ or .venv."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, check=True, timeout=60).stdout.decode()  # fmt: skip
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not copied
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)  # modes too: the entrypoint is executable
+    return destination
 
 
 @dataclass
 class Compose:
-    """docker-compose.yml with an override that publishes only each edge, on a free host port."""
+    """docker-compose.yml of a fresh checkout, with an override that publishes only each edge, on free host ports."""
 
+    checkout: Path
     override: Path
-    edge_ports: dict[Stack, int]
-    env: dict[str, str] = field(default_factory=dict)
+    edge_ports: dict[Stack, dict[str, int]]
+    env: dict[str, str]
 
     @classmethod
-    def create(cls, workdir: Path, edge_ports: dict[Stack, int]) -> Compose:
-        """Write the override file: ports reset (so nothing collides with a running `make up`), the edges' remapped,
-        and each Locust master headless for a short run that waits for its two workers."""
-        base = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    def create(cls, workdir: Path, edge_ports: dict[Stack, dict[str, int]]) -> Compose:
+        """Copy the checkout and write the override file: ports reset (so nothing collides with a running `make up`),
+        the edges' remapped, and each Locust master headless for a short run that waits for its two workers."""
+        checkout = fresh_checkout(workdir / "checkout")
+        assert not (checkout / ".env").exists()
+        base = yaml.safe_load((checkout / COMPOSE_FILE).read_text())
         lines = ["services:"]
         for name, spec in base["services"].items():
             if "ports" not in spec:
@@ -45,8 +66,9 @@ class Compose:
             lines.append(f"  {name}:")
             stack = next((s for s in STACKS if name == f"{s}-edge"), None)
             if stack is not None:
-                inner = spec["ports"][0].rsplit(":", 1)[1]
-                lines.append(f"    ports: !override ['127.0.0.1:{edge_ports[stack]}:{inner}']")
+                published = [f"127.0.0.1:{edge_ports[stack][kind]}:{spec['ports'][i].rsplit(':', 1)[1]}"
+                             for kind, i in EDGE_PORT_ORDER.items()]  # fmt: skip
+                lines.append(f"    ports: !override {json.dumps(published)}")
             else:
                 lines.append("    ports: !reset []")
             if name.startswith("locust-") and name.endswith("-master"):
@@ -58,17 +80,17 @@ class Compose:
                 lines.append(f"    command: {json.dumps(command)}")
         override = workdir / "docker-compose.test.yml"
         override.write_text("\n".join(lines) + "\n")
-        # Redis requires a password under compose (REDIS_PASSWORD): a fresh one for each test project.
-        env = os.environ | {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0",
-                            "REDIS_PASSWORD": secrets.token_hex(16)}  # fmt: skip
-        return cls(override, edge_ports, env)
+        # Nothing set beforehand, as on a fresh machine: Redis' password is generated on the first start.
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ON}
+        env |= {"DOCKER_BUILDKIT": "0", "COMPOSE_DOCKER_CLI_BUILD": "0"}
+        return cls(checkout, override, edge_ports, env)
 
     def run(self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S, check: bool = True) -> str:
         """One ``docker compose`` command on this project (every profile), its output."""
-        argv = [DOCKER, "compose", "-p", PROJECT, "-f", str(ROOT / "docker-compose.yml"), "-f", str(self.override),
+        argv = [DOCKER, "compose", "-p", PROJECT, "-f", str(self.checkout / COMPOSE_FILE), "-f", str(self.override),
                 "--profile", "bench", *args]  # fmt: skip
-        result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout_s,
-                                check=False)  # fmt: skip
+        result = subprocess.run(argv, cwd=self.checkout, env=self.env, capture_output=True, text=True,
+                                timeout=timeout_s, check=False)  # fmt: skip
         if check and result.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result.stdout
@@ -86,7 +108,7 @@ class Compose:
     def up(self) -> None:
         """The system with its edges, healthy; Locust is started on its own, later."""
         services = [s for s in self.services() if not s.startswith("locust-")]
-        self.run("up", "--detach", "--wait", "--wait-timeout", "180", *services)
+        self.run("up", "--detach", "--wait", "--wait-timeout", "300", *services)
 
     def services(self) -> list[str]:
         """Every service of the file, every profile included."""
@@ -101,14 +123,18 @@ class Compose:
                               check=True).stdout.strip()  # fmt: skip
         return int(code), self.run("logs", "--no-color", master)
 
+    def exec(self, service: str, *argv: str, check: bool = True) -> str:
+        """A command in a running container of ``service``, its output."""
+        return self.run("exec", "-T", service, *argv, check=check).strip()
+
     def redis(self, *command: str) -> int:
-        """A redis-cli command in the Redis container (authenticated: REDISCLI_AUTH), its integer answer."""
-        return int(self.run("exec", "-T", "redis", "redis-cli", *command).strip())
+        """A redis-cli command in the Redis container with the password of the shared volume, its integer answer."""
+        script = f'REDISCLI_AUTH="$(cat {REDIS_AUTH_DIR / PASSWORD_FILE})" exec redis-cli "$@"'
+        return int(self.exec("redis", "sh", "-c", script, "redis-cli", *command))
 
     def redis_without_password(self, *command: str) -> str:
         """A redis-cli command in the Redis container without the password, its answer."""
-        script = f"unset REDISCLI_AUTH; exec redis-cli {' '.join(command)} 2>&1"
-        return self.run("exec", "-T", "redis", "sh", "-c", script, check=False).strip()
+        return self.exec("redis", "sh", "-c", f"exec redis-cli {' '.join(command)} 2>&1", check=False)
 
     def stop(self) -> None:
         """Stop every container (SIGTERM, then each service's grace period)."""

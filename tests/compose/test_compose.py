@@ -1,7 +1,9 @@
 """``make test-compose``: docker-compose.yml on a real Docker engine, end to end (skipped unless COMPOSE_TEST=1).
 
-Builds the images, brings the whole system up with its edges, checks both stacks' answers through the published
-ports, runs the Locust profile with two workers, restarts Redis, and stops everything: every container exits 0.
+From a fresh checkout with nothing set (no .env, no REDIS_PASSWORD): builds the images, brings the whole system up
+with its edges, checks both stacks' answers through the published ports, that Redis requires the password it
+generated, that each edge's admin is a Unix socket and its metrics port serves only the statistics, runs the Locust
+profile with two workers, restarts Redis, and stops everything: every container exits 0.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import pytest
 import requests
 
 from benchmark.load.expected import expected_score
-from service_runtime.core.topology import STACKS, predict_path
+from deploygen.platforms import compose_settings
+from reference.api import predict_path
+from system_launcher.edge import METRICS_PATH
 from system_launcher.net import free_ports
 from system_launcher.polling import wait_until
-from tests.compose.engine import Compose
+from system_launcher.topology import STACKS
+from tests.compose.engine import EDGE_PORT_ORDER, Compose
 
 pytestmark = pytest.mark.skipif(os.environ.get("COMPOSE_TEST") != "1", reason="make test-compose runs this")
 ENTITIES = ("0", "42", "9999")
@@ -26,7 +31,8 @@ ENTITIES = ("0", "42", "9999")
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory):
     """The system under Compose on free host ports, in a project of its own; ``down -v`` whatever happens."""
-    edge_ports = dict(zip(STACKS, free_ports(len(STACKS)), strict=True))
+    ports = iter(free_ports(len(STACKS) * len(EDGE_PORT_ORDER)))
+    edge_ports = {stack: {kind: next(ports) for kind in EDGE_PORT_ORDER} for stack in STACKS}
     project = Compose.create(tmp_path_factory.mktemp("compose"), edge_ports)
     try:
         project.build()
@@ -42,7 +48,7 @@ def _wrong_answers(compose: Compose) -> list[str]:
     with requests.Session() as session:
         for stack in STACKS:
             for entity_id in ENTITIES:
-                url = f"http://127.0.0.1:{compose.edge_ports[stack]}{predict_path(stack)}"
+                url = f"http://127.0.0.1:{compose.edge_ports[stack]['listen']}{predict_path(stack)}"
                 try:
                     resp = session.post(url, json={"entity_id": entity_id}, timeout=5)
                 except requests.RequestException as exc:
@@ -62,6 +68,27 @@ def test_both_stacks_answer_the_expected_scores_through_their_edges(compose):
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: _answers_right(compose), 30)
     assert _wrong_answers(compose) == []
+
+
+def test_redis_requires_the_password_generated_on_the_first_start(compose):
+    assert "NOAUTH" in compose.redis_without_password("DBSIZE")
+    assert compose.redis("DBSIZE") > 0  # with the password of the shared volume, the same command answers
+    logs = compose.run("logs", "--no-color", "redis-auth")
+    assert "generated" in logs
+    password = compose.exec("seed", "cat", "/run/redis-auth/password")
+    assert len(password) >= 32
+    assert password not in logs
+
+
+def test_each_edge_serves_only_its_statistics_on_its_metrics_port_and_keeps_its_admin_on_a_socket(compose):
+    for stack in STACKS:
+        metrics = f"http://127.0.0.1:{compose.edge_ports[stack]['metrics']}"
+        assert requests.get(f"{metrics}{METRICS_PATH}", timeout=5).status_code == 200
+        for path in ("/quitquitquit", "/drain_listeners", "/config_dump", "/"):
+            assert requests.post(f"{metrics}{path}", timeout=5).status_code == 404, path
+        socket = compose_settings().edge_admin_socket(stack)
+        probe = f"import os, stat; m = os.stat('{socket}').st_mode; print(stat.S_ISSOCK(m), oct(stat.S_IMODE(m)))"
+        assert compose.exec(f"{stack}-edge", "python", "-c", probe) == "True 0o600"
 
 
 # What the locustfile reports when an answer came too late for the deadline (a model call cut short, or shed): on this
@@ -90,11 +117,6 @@ def test_scores_come_back_after_a_redis_restart(compose):
     compose.run("restart", "redis")
     wait_until(lambda: _answers_right(compose), 60)
     assert compose.redis("DBSIZE") > 10_000 - 1  # every entity survived on the append-only file
-
-
-def test_redis_refuses_a_client_without_the_password(compose):
-    assert "NOAUTH" in compose.redis_without_password("DBSIZE")
-    assert compose.redis("DBSIZE") > 0  # with it (the container's REDISCLI_AUTH), the same command answers
 
 
 def test_every_container_exits_0_when_stopped(compose):

@@ -13,10 +13,10 @@ import requests
 import yaml
 
 from deploygen.observability import prometheus_config, queries
-from service_runtime.core.topology import STACKS
 from system_launcher.net import free_ports
 from system_launcher.polling import wait_until
 from system_launcher.registry import service
+from system_launcher.topology import STACKS
 from tests.prometheus_tools import ROOT, prometheus_tool
 
 RULES = ROOT / "deploy" / "observability" / "rules.yml"

@@ -1,4 +1,5 @@
-"""docker-compose.yml: valid Compose, in step with the registry, and the same system as ``make up``."""
+"""docker-compose.yml: valid Compose, in step with the registry, the same system as ``make up``, and up with nothing
+set (Redis' password given or generated)."""
 
 from __future__ import annotations
 
@@ -14,25 +15,29 @@ import pytest
 import yaml
 
 from deploygen.compose import (
+    REDIS_AUTH,
+    REDIS_AUTH_DIR,
     REDIS_VOLUME,
-    compose_settings,
-    edge_config_file,
+    edge_healthcheck_argv,
     healthcheck_argv,
     job_worker_healthcheck_argv,
+    redis_server_argv,
     render,
 )
 from deploygen.containers import (
     EDGE,
-    EDGE_CONFIG_PATH,
+    ENTRYPOINT,
     REDIS_IMAGE,
-    REDIS_SERVER,
+    RUNTIME,
     SERVICE_LIMITS,
     container_env,
-    edge_command,
+    edge_start_argv,
     image,
-    service_target,
 )
-from service_runtime.core.topology import STACKS
+from deploygen.platforms import compose_settings
+from deploygen.redis_auth import PASSWORD_FILE, REDIS_CONF
+from job_worker.settings import WorkerSettings
+from reference.settings import ServiceSettings
 from system_launcher.registry import (
     EDGES,
     SERVICES,
@@ -47,9 +52,11 @@ from system_launcher.registry import (
     service_argv,
 )
 from system_launcher.settings import StackSettings
+from system_launcher.topology import STACKS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+PASSWORD_PATH = str(REDIS_AUTH_DIR / PASSWORD_FILE)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +72,15 @@ def check_against_compose_schema(path: Path) -> subprocess.CompletedProcess:
 
 def test_committed_compose_file_is_freshly_generated():
     assert COMPOSE_FILE.read_text() == render(), "run `make deploy-files`"
+
+
+def test_the_generated_file_does_not_depend_on_the_environment(monkeypatch):
+    # A developer's STACK_* or SERVER_* settings (environment or .env) must not change the committed file.
+    monkeypatch.setenv("STACK_JOB_WORKERS", "5")
+    monkeypatch.setenv("STACK_ASYNC_SCORING_PORT", "9999")
+    monkeypatch.setenv("SERVER_WORKERS", "7")
+    monkeypatch.setenv("REDIS_PASSWORD", "from-the-environment")
+    assert render() == COMPOSE_FILE.read_text()
 
 
 def test_compose_file_follows_the_compose_specification():
@@ -83,21 +99,32 @@ def test_the_schema_check_rejects_an_invalid_compose_file(tmp_path):
     assert "service_ready" in result.stdout + result.stderr
 
 
-@pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0,
-    reason="no docker compose client here; the schema test above is the check that always runs",
-)
-def test_docker_compose_accepts_the_file_and_requires_a_redis_password():
+def _compose_client() -> bool:
+    docker = shutil.which("docker")
+    return docker is not None and subprocess.run([docker, "compose", "version"], capture_output=True,
+                                                 check=False).returncode == 0  # fmt: skip
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess:
     # --env-file: a developer's own .env must not decide the result.
-    argv = ["docker", "compose", "--env-file", os.devnull, "-f", str(COMPOSE_FILE), "config", "--quiet"]
+    argv = ["docker", "compose", "--env-file", os.devnull, "-f", str(COMPOSE_FILE), "config", "--format", "json"]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+@pytest.mark.skipif(not _compose_client(), reason="no docker compose client here; the schema test is the one that runs")
+def test_docker_compose_accepts_the_file_with_nothing_set_and_hands_a_given_password_to_the_one_shot():
+    import json
+
     env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
-    result = subprocess.run(argv, env=env | {"REDIS_PASSWORD": "s3cret"}, capture_output=True, text=True, check=False)
+    result = compose_config(env)
     assert result.returncode == 0, result.stderr
-    # Without one, compose refuses to start anything, and says what to set.
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode != 0
-    assert "set REDIS_PASSWORD" in result.stderr
+    assert json.loads(result.stdout)["services"][REDIS_AUTH]["environment"]["REDIS_PASSWORD"] == ""
+    result = compose_config(env | {"REDIS_PASSWORD": "s3cret"})
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert services[REDIS_AUTH]["environment"]["REDIS_PASSWORD"] == "s3cret"
+    # Only the one-shot is given it: every other container reads the file it writes.
+    assert [name for name, s in services.items() if "s3cret" in json.dumps(s)] == [REDIS_AUTH]
 
 
 def test_every_container_runs_the_registry_command_and_environment(compose):
@@ -105,30 +132,38 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
     for svc in SERVICES:
         entry = services[svc.name]
         assert entry["command"] == service_argv(svc, settings)
-        assert entry["environment"] == container_env(svc, settings)
-        assert entry["image"] == image(service_target(svc, settings))
-    assert services["redis"]["command"] == redis_argv(REDIS_SERVER, settings)
+        env = container_env(svc, settings)
+        if svc.role == "scoring":
+            env |= {"REDIS_PASSWORD_FILE": PASSWORD_PATH}
+        assert entry["environment"] == env
+        assert entry["image"] == image(RUNTIME)
+    assert services["redis"]["command"] == redis_server_argv(settings)
+    assert services["redis"]["command"][2:] == redis_argv("redis-server", settings)[1:]
     assert services["redis"]["image"] == REDIS_IMAGE
     assert services["seed"]["command"] == seed_watch_argv()
-    assert services["seed"]["healthcheck"]["test"] == ["CMD", *seed_check_argv()]
-    assert services["seed"]["environment"] == seed_env(settings)
+    # A health check does not go through the image's entrypoint: the seed's is prefixed with it, for the password.
+    assert services["seed"]["healthcheck"]["test"] == ["CMD", ENTRYPOINT, *seed_check_argv()]
+    assert services["seed"]["environment"] == seed_env(settings) | {"REDIS_PASSWORD_FILE": PASSWORD_PATH}
 
 
 def test_scoring_reaches_its_own_stacks_models_and_redis_by_service_name(compose):
     for stack in STACKS:
         env = compose["services"][f"{stack}-scoring"]["environment"]
+        urls = []
         for role in ("model_a", "model_b"):
             name = service(stack, role).name
             port = compose["services"][name]["environment"]["SERVER_PORT"]
-            assert env[f"SCORING_{role.upper()}_URL"] == f"http://{name}:{port}/api/v1/ml/{stack}/predict"
-        assert env["SCORING_REDIS_URL"] == "redis://redis:6379/0"
+            urls.append(f"http://{name}:{port}/api/v1/ml/{stack}/predict")
+        assert yaml.safe_load(env["SCORING_MODEL_URLS"]) == urls
+        assert env["REDIS_URL"] == "redis://redis:6379/0"
 
 
 def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
     native = StackSettings()
     unprofiled = {name for name, entry in compose["services"].items() if "profiles" not in entry}
     workers = {JobWorker(stack).kind for stack in STACKS}
-    assert unprofiled == {"redis", "seed", *(svc.name for svc in SERVICES), *(edge.name for edge in EDGES), *workers}
+    assert unprofiled == {REDIS_AUTH, "redis", "seed", *(svc.name for svc in SERVICES), *(e.name for e in EDGES),
+                          *workers}  # fmt: skip
     for svc in SERVICES:
         port = native.listen_port(svc.stack, svc.role)  # scoring's server publishes its backend port
         # and each model service its gRPC port too
@@ -141,18 +176,51 @@ def test_plain_up_runs_the_whole_system_on_the_ports_of_make_up(compose):
     assert compose["services"]["redis"]["ports"] == ["127.0.0.1:6379:6379"]
 
 
-def test_each_edge_runs_its_generated_configuration_in_front_of_its_scoring_service(compose):
+def test_nothing_needs_to_be_set_before_up(compose):
+    text = COMPOSE_FILE.read_text()
+    assert ":?" not in text  # no variable compose would refuse to start without
+    assert "${REDIS_PASSWORD:-}" in text  # the one variable read: given or not
+
+
+def test_redis_always_requires_the_password_of_the_shared_volume(compose):
+    services = compose["services"]
+    one_shot, redis = services[REDIS_AUTH], services["redis"]
+    assert one_shot["command"] == ["python", "-m", "deploygen.redis_auth", str(REDIS_AUTH_DIR)]
+    assert one_shot["volumes"] == [f"{REDIS_AUTH}:{REDIS_AUTH_DIR}"]
+    assert "restart" not in one_shot  # it runs once per start
+    # Root only to hand each file to its reader: no other capability, no privilege escalation, read-only root.
+    assert one_shot["cap_drop"] == ["ALL"]
+    assert set(one_shot["cap_add"]) == {"CHOWN", "DAC_READ_SEARCH"}
+    assert one_shot["read_only"] is True
+    assert redis["depends_on"] == {REDIS_AUTH: {"condition": "service_completed_successfully"}}
+    assert redis["command"][1] == str(REDIS_AUTH_DIR / REDIS_CONF)  # requirepass, before any other argument
+    assert "--requirepass" not in redis["command"]  # never on a command line
+    assert f"{REDIS_AUTH}:{REDIS_AUTH_DIR}:ro" in redis["volumes"]
+    assert PASSWORD_PATH in " ".join(redis["healthcheck"]["test"])
+    assert compose["volumes"][REDIS_AUTH] == {}
+
+
+def test_every_redis_client_and_only_they_read_the_password_file(compose):
+    readers = {name for name, entry in compose["services"].items() if "REDIS_URL" in entry.get("environment", {})}
+    assert readers == {"seed", *(f"{stack}-scoring" for stack in STACKS), *(JobWorker(s).kind for s in STACKS)}
+    for name, entry in compose["services"].items():
+        mounted = f"{REDIS_AUTH}:{REDIS_AUTH_DIR}:ro" in entry.get("volumes", [])
+        if name in readers:
+            assert entry["environment"]["REDIS_PASSWORD_FILE"] == PASSWORD_PATH, name
+            assert entry["image"] == image(RUNTIME), name  # whose entrypoint exports it
+        assert mounted == (name in readers | {"redis"}), name
+
+
+def test_each_edge_renders_its_configuration_at_start_in_front_of_its_scoring_service(compose):
     for stack in STACKS:
         edge = compose["services"][f"{stack}-edge"]
-        assert edge["command"] == edge_command()
+        assert edge["command"] == edge_start_argv("compose", stack)
         assert edge["image"] == image(EDGE)
-        assert edge["volumes"] == [f"./{edge_config_file(stack)}:{EDGE_CONFIG_PATH}:ro"]
         assert edge["depends_on"] == {f"{stack}-scoring": {"condition": "service_healthy"}}
-        config = yaml.safe_load((ROOT / edge_config_file(stack)).read_text())
-        (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == "scoring"]
-        address = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
-        scoring_port = int(compose["services"][f"{stack}-scoring"]["environment"]["SERVER_PORT"])
-        assert (address["address"], address["port_value"]) == (f"{stack}-scoring", scoring_port)
+        # The same settings as its scoring service: .env, and nothing of its own to disagree with.
+        assert edge["env_file"] == compose["services"][f"{stack}-scoring"]["env_file"]
+        assert "environment" not in edge
+        assert "/tmp" in edge["tmpfs"][0]  # its configuration and admin socket, on a read-only root
 
 
 def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(compose):
@@ -161,7 +229,7 @@ def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(c
         worker = JobWorker(stack)
         entry = compose["services"][worker.kind]
         assert entry["command"] == job_worker_argv()
-        assert entry["environment"] == job_worker_env(worker, settings)
+        assert entry["environment"] == job_worker_env(worker, settings) | {"REDIS_PASSWORD_FILE": PASSWORD_PATH}
         assert entry["environment"]["WORKER_STACK"] == stack
         assert entry["deploy"]["replicas"] == settings.job_workers >= 1
         assert "ports" not in entry  # replicas cannot share a host port
@@ -169,10 +237,7 @@ def test_each_stack_runs_its_job_workers_as_replicas_with_the_registry_command(c
         assert " ".join(job_worker_healthcheck_argv(worker, settings)) in probe
         assert f"127.0.0.1:{entry['environment']['WORKER_PORT']}/api/v1/healthcheck" in probe
         assert entry["depends_on"]["seed"] == {"condition": "service_healthy"}
-        assert (
-            entry["environment"]["JOBS_REDIS_URL"]
-            == compose["services"][f"{stack}-scoring"]["environment"]["JOBS_REDIS_URL"]
-        )
+        assert entry["environment"]["REDIS_URL"] == compose["services"][f"{stack}-scoring"]["environment"]["REDIS_URL"]
 
 
 def test_redis_keeps_its_append_only_file_on_a_named_volume(compose):
@@ -180,7 +245,7 @@ def test_redis_keeps_its_append_only_file_on_a_named_volume(compose):
     argv = redis["command"]
     assert argv[argv.index("--appendonly") + 1] == "yes"
     data_dir = argv[argv.index("--dir") + 1]
-    assert redis["volumes"] == [f"{REDIS_VOLUME}:{data_dir}"]
+    assert f"{REDIS_VOLUME}:{data_dir}" in redis["volumes"]
     assert REDIS_VOLUME in compose["volumes"]
 
 
@@ -209,25 +274,38 @@ def test_start_order_waits_for_health_and_the_seeding_job(compose):
         assert depends["seed"] == {"condition": "service_healthy"}  # the store holds the seed's marker
         assert depends["redis"] == {"condition": "service_healthy"}
         assert depends[f"{stack}-model-a"] == depends[f"{stack}-model-b"] == {"condition": "service_healthy"}
-    # Every long-running container comes back after a crash (the seed keeper included); Locust's runs do not.
+    # Every long-running container comes back after a crash (the seed keeper included); one-shots do not.
     for name, entry in services.items():
-        assert entry.get("restart") == (None if name.startswith("locust-") else "unless-stopped"), name
+        one_shot = name.startswith("locust-") or name == REDIS_AUTH
+        assert entry.get("restart") == (None if one_shot else "unless-stopped"), name
 
 
-def test_both_stacks_get_the_same_limits(compose):
+def test_a_stop_waits_for_in_flight_work(compose):
+    graceful = ServiceSettings.model_fields["graceful_timeout_s"].default
+    for svc in SERVICES:
+        assert int(compose["services"][svc.name]["stop_grace_period"].removesuffix("s")) > graceful
+    grace = WorkerSettings.model_fields["grace_s"].default
+    for stack in STACKS:
+        assert int(compose["services"][JobWorker(stack).kind]["stop_grace_period"].removesuffix("s")) > grace
+
+
+def test_both_stacks_get_the_same_limits_and_as_many_workers_as_cpus(compose):
     expected = {"cpus": str(SERVICE_LIMITS.cpus), "memory": f"{SERVICE_LIMITS.memory_mib}M"}
     for svc in SERVICES:
-        assert compose["services"][svc.name]["deploy"]["resources"]["limits"] == expected
+        entry = compose["services"][svc.name]
+        assert entry["deploy"]["resources"]["limits"] == expected
+        assert entry["environment"]["SERVER_WORKERS"] == str(SERVICE_LIMITS.cpus)
 
 
-def test_every_service_healthcheck_probes_its_own_port(compose):
+def test_every_healthcheck_probes_its_own_port(compose):
     for svc in SERVICES:
         entry = compose["services"][svc.name]
         probe = " ".join(entry["healthcheck"]["test"])
         assert f"http://127.0.0.1:{entry['environment']['SERVER_PORT']}/api/v1/healthcheck" in probe
-    for stack in STACKS:  # the edge probes scoring through itself
-        probe = " ".join(compose["services"][f"{stack}-edge"]["healthcheck"]["test"])
-        assert f"http://127.0.0.1:{StackSettings().port(stack, 'scoring')}/api/v1/healthcheck" in probe
+    for stack in STACKS:  # the edge probes its own listener
+        edge = compose["services"][f"{stack}-edge"]
+        assert edge["healthcheck"]["test"] == ["CMD", *edge_healthcheck_argv(stack, compose_settings())]
+        assert f'"127.0.0.1", {StackSettings().port(stack, "scoring")}' in " ".join(edge["healthcheck"]["test"])
 
 
 class _StatusHandler(http.server.BaseHTTPRequestHandler):
@@ -241,8 +319,8 @@ class _StatusHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (None, False)])
-def test_healthcheck_command_fails_unless_the_service_answers_2xx(status, healthy):
+def _probe(argv: list[str], status: int | None) -> int:
+    """Run a probe against a local server answering ``status`` (None: nothing listens); its exit code."""
     handler = type("Handler", (_StatusHandler,), {"status": status or 200})
     with http.server.HTTPServer(("127.0.0.1", 0), handler) as server:
         port = server.server_address[1]
@@ -250,12 +328,29 @@ def test_healthcheck_command_fails_unless_the_service_answers_2xx(status, health
             threading.Thread(target=server.serve_forever, daemon=True).start()
         else:
             server.server_close()  # nothing listens: connection refused
-        settings = StackSettings(async_model_a_port=port)
-        argv = healthcheck_argv(service("async", "model_a"), settings)
-        result = subprocess.run([sys.executable, *argv[1:]], capture_output=True, timeout=30, check=False)
+        python, *args = argv(port)
+        assert python == "python"
+        result = subprocess.run([sys.executable, *args], capture_output=True, timeout=30, check=False)
         if status is not None:
             server.shutdown()
-    assert (result.returncode == 0) is healthy
+    return result.returncode
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False), (None, False)])
+def test_a_service_healthcheck_fails_unless_the_service_answers_2xx(status, healthy):
+    def argv(port: int) -> list[str]:
+        return healthcheck_argv(service("async", "model_a"), StackSettings(async_model_a_port=port))
+
+    assert (_probe(argv, status) == 0) is healthy
+
+
+@pytest.mark.parametrize(("status", "live"), [(200, True), (503, True), (None, False)])
+def test_the_edge_healthcheck_passes_while_its_listener_answers_whatever_the_status(status, live):
+    # 503: the edge answers for a scoring service that is down; nothing listening: a drained or dead edge.
+    def argv(port: int) -> list[str]:
+        return edge_healthcheck_argv("sync", StackSettings(sync_scoring_port=port))
+
+    assert (_probe(argv, status) == 0) is live
 
 
 def test_containers_carry_the_pods_security_settings_compose_can_express(compose):
@@ -265,3 +360,5 @@ def test_containers_carry_the_pods_security_settings_compose_can_express(compose
             assert entry["read_only"] is True, name
             assert entry["cap_drop"] == ["ALL"], name
             assert any(t.startswith("/tmp") for t in entry["tmpfs"]), name
+        if name not in ("redis", REDIS_AUTH, "prometheus", "grafana"):
+            assert "user" not in entry, name  # the image's own non-root user

@@ -1,8 +1,13 @@
-"""The Dockerfile: its targets exist, copy what exists, run as the non-root user Kubernetes expects."""
+"""The Dockerfile: its targets exist, copy what exists, run as the non-root user Kubernetes expects, compile nothing;
+and the lock installs from wheels alone."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,12 +15,11 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from deploygen.containers import BENCH, EDGE, RUNTIME, RUNTIME_MEINHELD
+from deploygen.containers import APP_UID, ENTRYPOINT, RUNTIME, TARGETS
 from system_launcher.registry import LOCUSTFILE
 
 ROOT = Path(__file__).resolve().parents[2]
-TARGETS = (RUNTIME, RUNTIME_MEINHELD, BENCH)  # the Python targets, which carry the source
-ALL_TARGETS = (*TARGETS, EDGE)
+UV = Path(sys.executable).with_name("uv")
 
 
 @dataclass
@@ -49,7 +53,7 @@ def user_of(stages: dict[str, Stage], name: str) -> str:
 
 
 def test_the_targets_exist_and_runtime_is_the_default(stages):
-    assert set(ALL_TARGETS) <= set(stages)
+    assert set(TARGETS) <= set(stages)
     assert list(stages)[-1] == RUNTIME  # `docker build .` builds the last stage
 
 
@@ -78,7 +82,7 @@ def test_dependencies_are_installed_before_the_source_is_copied(stages):
     deps = stages["deps"].instructions
     assert ("COPY", "pyproject.toml uv.lock ./") in deps
     assert not any(i == "COPY" and v.startswith(".") for i, v in deps)
-    for target in TARGETS:
+    for target in TARGETS:  # every target carries the source (the edge renders its configuration with it)
         copies = [v for i, v in stages[target].instructions if i == "COPY"]
         assert copies[0].startswith("--from=deps")
         assert copies[-1] == ". /app"
@@ -87,36 +91,94 @@ def test_dependencies_are_installed_before_the_source_is_copied(stages):
 def test_every_dependency_comes_from_the_lock_as_make_install_installs_it(stages):
     runs = {name: " ".join(v for i, v in stage.instructions if i == "RUN") for name, stage in stages.items()}
     assert "pip install --require-hashes --no-deps -r requirements/uv.txt" in runs["deps"]
-    for name in ("deps", "deps-meinheld", "deps-bench", "deps-edge"):
+    for name in ("deps", "deps-bench", "deps-edge"):
         installs = re.findall(r"\b(?:pip|uv pip|uv sync)\b[^&]*", runs[name])
         assert installs, name
-        # Only three ways in: uv pinned by hash, uv sync --locked, and meinheld's hashed requirement.
+        # Only two ways in: uv pinned by hash, and uv sync from the lock, from wheels only.
         for command in installs:
-            assert "--locked" in command or "--require-hashes" in command, f"{name}: {command}"
+            assert ("--locked" in command and "--no-build" in command) or "--require-hashes" in command, command
     makefile = (ROOT / "Makefile").read_text()
-    assert "$(UV) sync --locked --extra dev" in makefile
+    assert "$(UV) sync --locked --extra dev --no-build" in makefile
+
+
+def test_no_image_compiles_anything_or_carries_a_compiler(stages):
+    text = (ROOT / "Dockerfile").read_text()
+    for word in ("gcc", "libc6-dev", "build-essential", "apt-get", "meinheld"):
+        assert word not in " ".join(v for stage in stages.values() for i, v in stage.instructions if i == "RUN"), word
+    assert "--no-build-isolation" not in text
 
 
 def test_every_target_runs_as_the_non_root_user_the_manifests_expect(stages):
     pod = yaml.safe_load((ROOT / "deploy/k8s/base/service-defaults.yaml").read_text())["spec"]["template"]["spec"]
     expected = f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
-    for target in ALL_TARGETS:
+    assert expected == f"{APP_UID}:{APP_UID}"
+    for target in TARGETS:
         user = user_of(stages, target)
         assert user == expected, f"{target} runs as {user}"
         assert user.split(":")[0] not in ("root", "0")
 
 
-def test_meinheld_is_installed_as_make_install_installs_it(stages):
-    makefile = (ROOT / "Makefile").read_text()
-    recipe = makefile[makefile.index("\n$(STAMP):") :].split("\n\n")[0]
-    dockerfile_runs = " ".join(v for i, v in stages["deps-meinheld"].instructions if i == "RUN")
-    for steps in (recipe, dockerfile_runs):
-        assert "--no-deps --no-build-isolation --require-hashes" in steps
-        assert "-r requirements/meinheld.txt" in steps
-    assert "--extra meinheld" in dockerfile_runs  # its build dependencies, from the lock
-    assert "--extra dev" in recipe  # dev includes the meinheld extra
-    runtime_meinheld = [v for i, v in stages[RUNTIME_MEINHELD].instructions if i == "COPY"]
-    assert runtime_meinheld[0].startswith("--from=deps-meinheld ")
+def test_every_target_starts_through_the_entrypoint_that_exports_the_password_file(stages):
+    entrypoints = [v for stage in stages.values() for i, v in stage.instructions if i == "ENTRYPOINT"]
+    assert entrypoints == [f'["{ENTRYPOINT}"]']
+    assert "ENTRYPOINT" in [i for i, _ in stages["app"].instructions]
+    for target in TARGETS:
+        assert stages[target].parent == "app"
+    (copy,) = [v for i, v in stages["app"].instructions if i == "COPY"]
+    source, destination = copy.split()
+    assert destination == ENTRYPOINT
+    assert os.access(ROOT / source, os.X_OK)  # the legacy builder keeps the file's mode (no COPY --chmod there)
+
+
+def _entrypoint(env: dict[str, str], tmp_path: Path) -> str:
+    """What a command sees as REDIS_PASSWORD once started through the entrypoint."""
+    argv = ["sh", str(ROOT / "deploy/docker/entrypoint.sh"), "sh", "-c", 'printf %s "${REDIS_PASSWORD-unset}"']
+    result = subprocess.run(argv, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True,
+                            timeout=30, check=True)  # fmt: skip
+    return result.stdout
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="no sh")
+def test_the_entrypoint_exports_the_password_of_the_file_whatever_the_environment_holds(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("from-the-volume")
+    assert _entrypoint({"REDIS_PASSWORD_FILE": str(secret)}, tmp_path) == "from-the-volume"
+    assert _entrypoint({"REDIS_PASSWORD_FILE": str(secret), "REDIS_PASSWORD": "stale"}, tmp_path) == "from-the-volume"
+    assert _entrypoint({"REDIS_PASSWORD": "given"}, tmp_path) == "given"  # no file: untouched (Kubernetes)
+    assert _entrypoint({}, tmp_path) == "unset"
+
+
+def _dry_run(project: Path, venv: Path) -> subprocess.CompletedProcess:
+    """uv's plan for `make install` (the lock, dev extra, wheels only) into a scratch environment: nothing is
+    downloaded or installed, and a locked package without a wheel for this platform is an error."""
+    argv = [str(UV), "sync", "--locked", "--no-build", "--extra", "dev", "--dry-run", "--offline",
+            "--python", sys.executable]  # fmt: skip
+    env = os.environ | {"UV_PROJECT_ENVIRONMENT": str(venv), "UV_PYTHON_DOWNLOADS": "never"}
+    return subprocess.run(argv, cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(not UV.exists(), reason="uv is installed by make install")
+def test_the_locked_install_needs_no_build_from_source(tmp_path):
+    result = _dry_run(ROOT, tmp_path / "venv")
+    assert result.returncode == 0, result.stderr
+    assert "Would install" in result.stderr or "Would install" in result.stdout
+    assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.skipif(not UV.exists(), reason="uv is installed by make install")
+def test_the_no_build_check_fails_for_a_locked_package_without_a_wheel(tmp_path):
+    # The same lock with one package's wheels removed: only its source distribution is left.
+    lock = (ROOT / "uv.lock").read_text()
+    start = lock.index('[[package]]\nname = "tqdm"')
+    end = lock.index("[[package]]", start + 1)
+    package = re.sub(r"wheels = \[.*?\n\]\n", "", lock[start:end], flags=re.S)
+    assert "sdist = " in package
+    assert "wheels" not in package
+    (tmp_path / "uv.lock").write_text(lock[:start] + package + lock[end:])
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    result = _dry_run(tmp_path, tmp_path / "venv")
+    assert result.returncode != 0
+    assert "no binary distribution" in result.stderr
 
 
 def test_build_context_allows_every_package_and_the_benchmark_suite():
@@ -125,6 +187,10 @@ def test_build_context_allows_every_package_and_the_benchmark_suite():
     exceptions = [n for n, line in enumerate(lines) if line.startswith("!")]
     assert "*" in lines
     assert lines.index("*") < min(exceptions), "an allowlist: everything out, then exceptions"
-    # Every package a container runs; deploygen writes the deployment files in a checkout and needs no image.
-    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "deploygen"}
-    assert packages | {"pyproject.toml", "uv.lock", "requirements", LOCUSTFILE.split("/")[0]} <= allowed
+    # Every package of the map a container runs (deploygen too: the edge's command and compose's redis-auth).
+    architecture = (ROOT / "doc" / "architecture.md").read_text()
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py") if f"| `{p.parent.name}` |" in architecture}
+    assert "deploygen" in packages
+    assert packages - {"tests"} | {"pyproject.toml", "uv.lock", LOCUSTFILE.split("/")[0]} <= allowed
+    assert "requirements/uv.txt" in allowed
+    assert "deploy/docker/entrypoint.sh" in allowed

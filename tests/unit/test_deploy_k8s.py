@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,25 +18,18 @@ from deploygen.containers import (
     EDGE,
     REDIS_IMAGE,
     REDIS_SERVER,
+    RUNTIME,
     SERVICE_LIMITS,
     container_env,
-    edge_command,
+    edge_start_argv,
     image,
-    service_target,
+    listener_probe_argv,
 )
-from deploygen.k8s import (
-    GRPC_PORT,
-    K8S_DIR,
-    PORT,
-    REDIS_PASSWORD_REF,
-    REDIS_SECRET,
-    STACKS,
-    edge_url,
-    k8s_settings,
-    rendered_files,
-)
-from service_runtime.core.server_settings import ServerSettings
-from service_runtime.core.topology import HEALTHCHECK_PATH, READINESS_PATH
+from deploygen.k8s import K8S_DIR, REDIS_SECRET, edge_url, rendered_files, set_per_container
+from deploygen.platforms import EDGE_RUN_DIR, K8S_GRPC_PORT, K8S_PORT, K8S_REDIS_PASSWORD_REF, k8s_settings
+from deploygen.settings_catalog import settings as all_settings
+from reference.api import HEALTH_PATH, READY_PATH
+from reference.settings import ServiceSettings
 from system_launcher.registry import (
     SERVICES,
     JobWorker,
@@ -49,6 +43,7 @@ from system_launcher.registry import (
     service_argv,
     stack_services,
 )
+from system_launcher.topology import STACKS
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES_VERSION = "1.30"  # validate against the oldest API we claim; autoscaling/v2 is GA since 1.23
@@ -113,7 +108,7 @@ def env_of(c: dict) -> dict[str, str]:
     for e in c.get("env", []):
         if "valueFrom" in e:
             assert e["valueFrom"] == {"secretKeyRef": REDIS_SECRET}, e
-            env[e["name"]] = REDIS_PASSWORD_REF
+            env[e["name"]] = K8S_REDIS_PASSWORD_REF
         else:
             env[e["name"]] = e["value"]
     return env
@@ -148,7 +143,7 @@ def test_every_container_runs_the_registry_command_and_environment(rendered, sta
         app = container(find(docs, "Deployment", svc.name), "app")
         assert app["command"] == service_argv(svc, settings)
         assert env_of(app) == container_env(svc, settings)
-        assert app["image"] == image(service_target(svc, settings))
+        assert app["image"] == image(RUNTIME)
     seed = container(find(docs, "Deployment", f"{stack}-seed"), "seed")
     assert (seed["command"], env_of(seed)) == (seed_watch_argv(), seed_env(settings))
     redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
@@ -160,21 +155,20 @@ def test_redis_requires_the_secrets_password_and_exactly_its_clients_are_given_i
     docs = rendered[stack]
     redis = container(find(docs, "StatefulSet", f"{stack}-redis"), "redis")
     args = redis["args"]
-    assert args[args.index("--requirepass") + 1] == REDIS_PASSWORD_REF  # the kubelet expands it from the Secret
-    assert env_of(redis) == {"REDIS_PASSWORD": REDIS_PASSWORD_REF, "REDISCLI_AUTH": REDIS_PASSWORD_REF}
+    assert args[args.index("--requirepass") + 1] == K8S_REDIS_PASSWORD_REF  # the kubelet expands it from the Secret
+    assert env_of(redis) == {"REDIS_PASSWORD": K8S_REDIS_PASSWORD_REF, "REDISCLI_AUTH": K8S_REDIS_PASSWORD_REF}
     given = {
         d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
         for d in docs
         if d["kind"] in ("Deployment", "StatefulSet")
         for c in d["spec"]["template"]["spec"]["containers"]
-        if REDIS_PASSWORD_REF in env_of(c).values()
+        if K8S_REDIS_PASSWORD_REF in env_of(c).values()
     }
     policy = find(docs, "NetworkPolicy", f"{stack}-redis")["spec"]["ingress"][0]["from"][0]["podSelector"]
     assert given - {"redis"} == set(policy["matchExpressions"][0]["values"])  # those the policy lets in
     for c in (container(find(docs, "Deployment", f"{stack}-scoring"), "app"),
               container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app")):  # fmt: skip
-        assert {k for k, v in env_of(c).items() if v == REDIS_PASSWORD_REF} == {
-            "SCORING_REDIS_PASSWORD", "JOBS_REDIS_PASSWORD"}  # fmt: skip
+        assert {k for k, v in env_of(c).items() if v == K8S_REDIS_PASSWORD_REF} == {"REDIS_PASSWORD"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -197,17 +191,17 @@ def test_every_address_a_container_is_given_is_a_service_of_its_stack(rendered, 
     services = [d for d in docs if d["kind"] == "Service"]
     service_ports = {d["metadata"]["name"]: {p["port"] for p in d["spec"]["ports"]} for d in services}
     urls = []
-    for svc in stack_services(stack):
-        env = env_of(container(find(docs, "Deployment", svc.name), "app"))
-        urls += [value for value in env.values() if "://" in value]
+    envs = [env_of(container(find(docs, "Deployment", svc.name), "app")) for svc in stack_services(stack)]
+    envs.append(env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app")))
+    envs.append(env_of(container(find(docs, "Deployment", f"{stack}-seed"), "seed")))
+    for env in envs:
+        urls += [value for value in env.values() if "://" in value and not value.startswith("[")]
+        urls += json.loads(env.get("SCORING_MODEL_URLS", "[]"))
         # gRPC targets are host:port, no scheme
-        urls += [f"grpc://{value}" for key, value in env.items() if key.endswith("_GRPC_TARGET")]
-    worker_env = env_of(container(find(docs, "Deployment", f"{stack}-jobs-worker"), "app"))
-    urls += [value for value in worker_env.values() if "://" in value]
+        urls += [f"grpc://{target}" for target in json.loads(env.get("SCORING_MODEL_GRPC_TARGETS", "[]"))]
     master = container(find(docs, "Deployment", f"{stack}-locust-master"), "locust")["command"]
     urls.append(master[master.index("--host") + 1])
-    urls.append(env_of(container(find(docs, "Deployment", f"{stack}-seed"), "seed"))["SEED_REDIS_URL"])
-    assert len(urls) >= 7
+    assert len(urls) >= 12
     for url in urls:
         parts = urlsplit(url)
         assert parts.port in service_ports.get(parts.hostname, set()), f"{url}: no such Service port"
@@ -224,14 +218,15 @@ def test_job_workers_run_the_registry_command_with_probes_on_their_port(rendered
     app = container(deployment, "app")
     assert app["command"] == job_worker_argv()
     assert env_of(app) == job_worker_env(JobWorker(stack), settings)
-    assert env_of(app)["WORKER_PORT"] == str(PORT)
-    assert app["ports"] == [{"name": "http", "containerPort": PORT}]
-    assert app["livenessProbe"]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
-    assert app["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
+    assert env_of(app)["WORKER_PORT"] == str(K8S_PORT)
+    assert app["ports"] == [{"name": "http", "containerPort": K8S_PORT}]
+    assert app["livenessProbe"]["httpGet"] == {"path": HEALTH_PATH, "port": "http"}
+    assert app["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "http"}
     template = deployment["spec"]["template"]
     assert template["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
     grace = float(settings_value(docs, "WORKER_GRACE_S"))
-    assert template["spec"]["terminationGracePeriodSeconds"] > grace  # the jobs in hand finish on SIGTERM
+    pause = app["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert template["spec"]["terminationGracePeriodSeconds"] > pause + grace  # the jobs in hand finish on SIGTERM
 
 
 def settings_value(docs: list[dict], name: str) -> str:
@@ -246,14 +241,14 @@ def test_services_listen_where_their_probes_and_services_point(rendered, stack):
     for svc in stack_services(stack):
         app = container(find(docs, "Deployment", svc.name), "app")
         ports = {p["name"]: p["containerPort"] for p in app["ports"]}
-        assert ports == ({"http": PORT} if svc.role == "scoring" else {"http": PORT, "grpc": GRPC_PORT})
-        assert env_of(app)["SERVER_PORT"] == str(PORT)
+        assert ports == ({"http": K8S_PORT} if svc.role == "scoring" else {"http": K8S_PORT, "grpc": K8S_GRPC_PORT})
+        assert env_of(app)["SERVER_PORT"] == str(K8S_PORT)
         if svc.role != "scoring":
-            assert env_of(app)["MODEL_GRPC_PORT"] == str(GRPC_PORT)
+            assert env_of(app)["MODEL_GRPC_PORT"] == str(K8S_GRPC_PORT)
             service_ports = {p["name"]: p for p in find(docs, "Service", svc.name)["spec"]["ports"]}
-            assert service_ports["grpc"] == {"name": "grpc", "port": GRPC_PORT, "targetPort": "grpc"}
-        assert app["livenessProbe"]["httpGet"] == {"path": HEALTHCHECK_PATH, "port": "http"}
-        assert app["readinessProbe"]["httpGet"] == {"path": READINESS_PATH, "port": "http"}
+            assert service_ports["grpc"] == {"name": "grpc", "port": K8S_GRPC_PORT, "targetPort": "grpc"}
+        assert app["livenessProbe"]["httpGet"] == {"path": HEALTH_PATH, "port": "http"}
+        assert app["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "http"}
         assert find(docs, "Service", svc.name)["spec"]["ports"][0]["targetPort"] == "http"
 
 
@@ -288,23 +283,32 @@ def test_every_pod_runs_as_non_root(rendered, stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_the_edge_fronts_its_scoring_service_with_the_generated_configuration(rendered, stack):
+def test_the_edge_renders_its_configuration_at_start_from_the_settings_its_scoring_service_reads(rendered, stack):
     docs = rendered[stack]
     edge = find(docs, "Deployment", f"{stack}-edge")
-    envoy = container(edge, "edge")
-    assert envoy["command"] == edge_command()
+    envoy, scoring = container(edge, "edge"), container(find(docs, "Deployment", f"{stack}-scoring"), "app")
+    assert envoy["command"] == edge_start_argv("kubernetes", stack)
     assert envoy["image"] == image(EDGE)
+    assert envoy["envFrom"] == scoring["envFrom"]  # the same ConfigMap: one MAX_BODY_BYTES, one keep-alive...
+    # Its configuration and admin socket (mode 0600) in the pod's own /tmp, on a read-only root filesystem.
     (volume,) = edge["spec"]["template"]["spec"]["volumes"]
-    config_map = find(docs, "ConfigMap", volume["configMap"]["name"])
-    config = yaml.safe_load(config_map["data"]["edge.yaml"])
-    assert config == yaml.safe_load((ROOT / K8S_DIR / "overlays" / stack / "edge-config.yaml").read_text())
-    (cluster,) = [c for c in config["static_resources"]["clusters"] if c["name"] == "scoring"]
-    upstream = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
-    scoring_ports = {p["port"] for p in find(docs, "Service", f"{stack}-scoring")["spec"]["ports"]}
-    assert upstream["address"] == f"{stack}-scoring"
-    assert upstream["port_value"] in scoring_ports
+    assert "emptyDir" in volume
+    assert envoy["volumeMounts"] == [{"name": volume["name"], "mountPath": str(EDGE_RUN_DIR)}]
+    assert k8s_settings(stack).edge_admin_socket(stack).parent == EDGE_RUN_DIR
+    assert not [d for d in docs if d["kind"] == "ConfigMap" and "edge" in d["metadata"]["name"]]
     edge_ports = {p["name"]: p["port"] for p in find(docs, "Service", f"{stack}-edge")["spec"]["ports"]}
-    assert edge_ports == {"http": PORT, "metrics": 9901}
+    assert edge_ports == {"http": K8S_PORT, "metrics": k8s_settings(stack).edge_ports(stack)["metrics"]}
+    scoring_ports = {p["port"] for p in find(docs, "Service", f"{stack}-scoring")["spec"]["ports"]}
+    assert k8s_settings(stack).listen_port(stack, "scoring") in scoring_ports
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_edge_is_live_while_its_listener_answers(rendered, stack):
+    envoy = container(find(rendered[stack], "Deployment", f"{stack}-edge"), "edge")
+    assert envoy["livenessProbe"]["exec"]["command"] == listener_probe_argv(K8S_PORT)
+    assert set(envoy["livenessProbe"]) & {"tcpSocket", "httpGet"} == set()
+    assert envoy["livenessProbe"]["timeoutSeconds"] > 2  # above the probe's own socket timeout
+    assert envoy["readinessProbe"]["httpGet"] == {"path": READY_PATH, "port": "http"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -390,14 +394,40 @@ def test_each_network_policy_selects_the_pods_it_means(rendered, stack):
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_readiness_tolerates_a_blip_and_a_draining_pod_leaves_its_service_before_it_stops(rendered, stack):
+def test_readiness_tolerates_a_blip_and_a_deleted_pod_leaves_its_service_before_it_stops(rendered, stack):
     docs = rendered[stack]
-    drain = float(settings_value(docs, "SERVER_DRAIN_DELAY_S"))
-    graceful = ServerSettings().graceful_timeout_s
+    graceful = int(settings_value(docs, "SERVER_GRACEFUL_TIMEOUT_S"))
+    assert graceful == ServiceSettings.model_fields["graceful_timeout_s"].default
     for svc in stack_services(stack):
         deployment = find(docs, "Deployment", svc.name)
-        probe = container(deployment, "app")["readinessProbe"]
-        assert probe["failureThreshold"] >= 3  # one failed check (a blip) does not take the pod out
-        out_after = probe["periodSeconds"] * probe["failureThreshold"]
-        assert drain >= out_after + 3  # readiness fails, then the endpoints update, before the server stops
-        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > drain + graceful
+        app = container(deployment, "app")
+        assert app["readinessProbe"]["failureThreshold"] >= 3  # one failed check (a blip) does not take the pod out
+        # Deleted, the pod keeps serving while it leaves its Service's endpoints, then drains on SIGTERM.
+        pause = app["lifecycle"]["preStop"]["sleep"]["seconds"]
+        assert pause >= 5
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > pause + graceful
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_stacks_overlay_carries_production_settings_only(rendered, stack):
+    # The lab runs make up: no benchmark, launcher or lab knob reaches a cluster (the load overlay has none either).
+    production = {s.name for s in all_settings("production")}
+    wiring = {s.name for s in all_settings("wiring")}
+    lab = {s.name for s in all_settings("lab")}
+    names = set()
+    for doc in with_load(rendered, stack):
+        if doc["kind"] == "ConfigMap":
+            names |= set(doc["data"])
+        elif doc["kind"] in ("Deployment", "StatefulSet"):
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                names |= {e["name"] for e in c.get("env", [])}
+    assert names & lab == set()
+    assert names <= production | wiring | {"REDISCLI_AUTH"}  # redis-cli's own variable, in Redis' probes
+
+
+def test_the_settings_configmap_is_every_production_setting_no_container_sets():
+    text = (ROOT / K8S_DIR / "base" / "settings.env").read_text()
+    names = {line.split("=", 1)[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert names == {s.name for s in all_settings("production")} - set_per_container()
+    assert {"REDIS_URL", "REDIS_PASSWORD", "SERVER_WORKERS"} <= set_per_container()
+    assert "SCORING_DEADLINE_S" in names

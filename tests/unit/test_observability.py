@@ -10,7 +10,7 @@ import yaml
 
 from deploygen.files import generated_files
 from deploygen.observability import DASHBOARD_FILE, PANELS, PROMETHEUS_FILE, dashboard, queries
-from service_runtime.core.topology import STACKS
+from system_launcher.topology import STACKS
 from tests.prometheus_tools import ROOT, prometheus_tool
 
 PACK = ROOT / "deploy" / "observability"

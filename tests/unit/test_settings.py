@@ -1,20 +1,15 @@
-"""Settings, the worker formula, the service registry and .env.example."""
+"""Settings, the worker formula and the service registry (the settings files: test_settings_files.py)."""
 
 from pathlib import Path
 
 import pytest
 
 from api_scoring.settings import ScoringSettings
-from deploygen.env_example import render
 from service_runtime.core.server_settings import ServerSettings, cpu_count
 from system_launcher.registry import SERVICES, seed_argv, service, service_argv, service_env
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_env_example_lists_every_setting_with_its_default():
-    assert (ROOT / ".env.example").read_text() == render(), "run `make env-example`"
 
 
 @pytest.mark.parametrize(
