@@ -1,4 +1,4 @@
-"""Starting and stopping: make up stops cleanly, reports a busy port, and the meinheld worker serves."""
+"""Starting and stopping: make up stops cleanly, and reports a busy port."""
 
 from __future__ import annotations
 
@@ -6,18 +6,11 @@ import socket
 import subprocess
 import time
 
-import orjson
-import requests
-
-from benchmark.load.expected import expected_body
 from service_runtime.core.topology import STACKS
 from system_launcher.net import free_ports, port_open
 from system_launcher.procfs import pid_alive
-from system_launcher.registry import SERVICES, job_workers, service, stack_services
-from system_launcher.settings import StackSettings
-from system_launcher.supervisor import Supervisor
+from system_launcher.registry import SERVICES, job_workers
 from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, ROOT, Launcher, stack_env
-from tests.integration.stack_contract import BAD_SCORING_BODIES, assert_error, post
 
 
 def test_make_up_stops_cleanly_on_ctrl_c(tmp_path):
@@ -54,30 +47,3 @@ def test_make_up_explains_a_busy_port(tmp_path):
         )
     assert result.returncode == 1
     assert f"port {ports[1]} (async-edge: listen) is already in use" in result.stderr
-
-
-def test_meinheld_worker_serves_the_sync_scoring_path(running, http, tmp_path):
-    ports = free_ports(LAUNCHER_PORTS)
-    settings = StackSettings(
-        **{
-            k.removeprefix("STACK_").lower(): v
-            for k, v in stack_env(ports, tmp_path / "log", STACK_JOB_WORKERS="0").items()
-        },
-        redis_url=running.settings.effective_redis_url(),
-        sync_worker_class="meinheld",
-    )
-    sync_services = stack_services("sync")
-    with Supervisor(settings, sync_services) as supervisor:
-        scoring = service("sync", "scoring")
-        log = (settings.log_dir / "sync-scoring.log").read_text()
-        assert "meinheld" in log.lower(), log
-        for entity_id in ["1", "42", "777"]:
-            response = post(http, scoring.predict_url(settings), orjson.dumps({"entity_id": entity_id}))
-            assert response.status_code == 200
-            assert response.content == expected_body(entity_id)
-        raw, status = BAD_SCORING_BODIES["NaN"]
-        assert_error(post(http, scoring.predict_url(settings), raw), status)
-        assert requests.get(scoring.health_url(settings), timeout=5).json() == {"status": "OK"}
-        pids = [p.popen.pid for p in supervisor.processes]
-    assert not any(pid_alive(p) for p in pids)
-    assert not any(port_open(settings.port("sync", r)) for r in ("model_a", "scoring", "model_b"))

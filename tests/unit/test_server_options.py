@@ -1,7 +1,8 @@
-"""The server options of both stacks: Granian for either stack, gunicorn's gevent worker for the sync one."""
+"""The server variants' commands and options: what serves which app, and Granian's options from ``SERVER_*``."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,143 +10,145 @@ from pathlib import Path
 
 import pytest
 from granian.constants import HTTPModes, Interfaces, Loops
-from pydantic import ValidationError
 
-from service_runtime.core.server_settings import ServerSettings
-from service_runtime.server.granian_serve import granian_options
-from system_launcher.registry import GUNICORN_CONFIG, service, service_argv, service_env
-from system_launcher.settings import StackSettings
+from reference.settings import ServiceSettings
+from server_variants import VARIANTS, MeinheldMissing, interface_of, server_argv, server_env, worker_class
+from server_variants.granian_serve import granian_options
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ["-c", "python:reference.gunicorn_conf"]
 
 
 @pytest.mark.parametrize(
-    ("choice", "stack", "worker_class", "program"),
+    ("variant", "factory", "argv"),
     [
-        ({}, "async", "uvicorn", "gunicorn"),
-        ({}, "sync", "gthread", "gunicorn"),
-        ({"async_server": "granian"}, "async", "granian-asgi", "service_runtime.server.granian_serve"),
-        ({"sync_server": "granian"}, "sync", "granian-wsgi", "service_runtime.server.granian_serve"),
-        ({"sync_worker_class": "gevent"}, "sync", "gevent", "gunicorn"),
+        ("uvicorn", "apps.scoring_async:create_app",
+         ["py", "-m", "gunicorn", *CONFIG, "-k", "reference.web_async.UvicornWorker",
+          "apps.scoring_async:create_app()"]),
+        ("gthread", "apps.scoring_sync:create_app",
+         ["py", "-m", "gunicorn", *CONFIG, "-k", "gthread", "apps.scoring_sync:create_app()"]),
+        ("gevent", "apps.model_sync:create_app",
+         ["py", "-m", "gunicorn", *CONFIG, "-k", "server_variants.gevent_worker.GeventWorker",
+          "apps.model_sync:create_app()"]),
+        ("sync", "apps.scoring_sync:create_app",
+         ["py", "-m", "gunicorn", *CONFIG, "-k", "sync", "apps.scoring_sync:create_app()"]),
+        ("granian", "apps.scoring_async:create_app",
+         ["py", "-m", "server_variants.granian_serve", "--interface", "asgi", "apps.scoring_async:create_app"]),
+        ("granian", "reference.model_sync:create_app",
+         ["py", "-m", "server_variants.granian_serve", "--interface", "wsgi", "reference.model_sync:create_app"]),
     ],
-)
-def test_the_stack_setting_chooses_every_service_command_and_worker_class(choice, stack, worker_class, program):
-    settings = StackSettings(**choice)
-    for role in ("model_a", "scoring", "model_b"):
-        svc = service(stack, role)
-        argv = service_argv(svc, settings)
-        assert argv[:3] == ["python", "-m", program]
-        assert argv[3:] == ([svc.factory] if program != "gunicorn" else ["--config", GUNICORN_CONFIG, svc.app])
-        assert service_env(svc, settings)["SERVER_WORKER_CLASS"] == worker_class
-    other = "sync" if stack == "async" else "async"
-    assert service_env(service(other, "scoring"), settings)["SERVER_WORKER_CLASS"] in {"uvicorn", "gthread"}
+)  # fmt: skip
+def test_each_variant_serves_a_factory_with_its_command(variant, factory, argv):
+    assert server_argv(variant, factory, "py") == argv
 
 
-def test_granian_on_the_sync_stack_refuses_a_gunicorn_worker_class():
-    with pytest.raises(ValidationError, match="STACK_SYNC_WORKER_CLASS=gevent"):
-        StackSettings(sync_server="granian", sync_worker_class="gevent")
-
-
-def test_the_launcher_offers_only_the_sync_stacks_worker_classes():
-    with pytest.raises(ValidationError):
-        StackSettings(sync_worker_class="uvicorn")
+def test_the_python_defaults_to_the_one_on_path():
+    assert server_argv("gthread", "apps.scoring_sync:create_app")[0] == "python"
 
 
 @pytest.mark.parametrize(
-    ("choice", "stack", "model_env"),
-    [
-        ({"async_server": "granian"}, "async", {"SERVER_WORKERS": "1"}),  # one event loop, as uvicorn
-        ({"sync_server": "granian"}, "sync", {"SERVER_WORKERS": "1", "SERVER_THREADS": "128"}),  # as gthread
-        ({"sync_worker_class": "gevent"}, "sync", {"SERVER_WORKERS": "1"}),
-    ],
-)
-def test_model_services_keep_the_default_servers_worker_and_thread_counts(choice, stack, model_env):
-    settings = StackSettings(**choice)
-    model = service_env(service(stack, "model_a"), settings)
-    assert {k: v for k, v in model.items() if k in ("SERVER_WORKERS", "SERVER_THREADS")} == model_env
-    assert "SERVER_WORKERS" not in service_env(service(stack, "scoring"), settings)  # the formula: one per core
+    ("variant", "factory"),
+    [("uvicorn", "apps.scoring_sync:create_app"), ("gthread", "apps.scoring_async:create_app"),
+     ("gevent", "apps.model_async:create_app"), ("sync", "apps.model_async:create_app")],
+)  # fmt: skip
+def test_a_variant_refuses_an_app_of_the_other_interface(variant, factory):
+    with pytest.raises(ValueError, match=f"{variant} does not serve {factory}"):
+        server_argv(variant, factory)
 
 
-@pytest.mark.parametrize(
-    ("worker_class", "in_flight"),
-    [("uvicorn", 256), ("granian-asgi", 256), ("gevent", 256), ("gthread", 64), ("granian-wsgi", 64), ("sync", 1)],
-)
-def test_in_flight_limit_follows_the_worker_each_server_stands_in_for(worker_class, in_flight):
-    assert ServerSettings(worker_class=worker_class, threads=64).in_flight_limit() == in_flight
+def test_an_unknown_variant_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match="unknown server variant 'tornado': choose one of uvicorn, gthread"):
+        server_argv("tornado", "apps.scoring_sync:create_app")
+    with pytest.raises(ValueError, match="'granian' is not a gunicorn variant"):
+        worker_class("granian")
 
 
-def test_granian_wsgi_gets_the_limits_of_the_gthread_worker():
-    settings = ServerSettings(
-        worker_class="granian-wsgi", host="0.0.0.0", port=5001, workers=2, threads=64, backlog=2048,
-        max_connections=1000, header_timeout_s=5, keepalive_s=5, max_header_bytes=16_384, graceful_timeout_s=10,
-    )  # fmt: skip
-    options = granian_options(settings)
+def test_the_interface_follows_the_modules_name():
+    assert interface_of("apps.scoring_async:create_app") == "asgi"
+    assert interface_of("benchmark.minimal.model_sync:create_app") == "wsgi"
+    with pytest.raises(ValueError, match="cannot tell an ASGI app from a WSGI one"):
+        interface_of("apps.settings:create_app")
+
+
+def test_every_variant_serves_the_async_or_the_sync_apps_or_both():
+    assert {v: sorted(i) for v, i in VARIANTS.items()} == {
+        "uvicorn": ["asgi"], "gthread": ["wsgi"], "gevent": ["wsgi"], "sync": ["wsgi"], "meinheld": ["wsgi"],
+        "granian": ["asgi", "wsgi"],
+    }  # fmt: skip
+
+
+def test_workers_that_serve_one_request_at_a_time_run_one_thread():
+    # gunicorn would run a sync worker with more threads as gthread, and the app would admit that many requests.
+    assert server_env("sync") == server_env("meinheld") == {"SERVER_THREADS": "1"}
+    assert server_env("gevent") == server_env("granian") == server_env("gthread") == {}
+
+
+def test_meinheld_fails_fast_saying_how_to_install_it_or_is_served():
+    if importlib.util.find_spec("meinheld") is None:
+        with pytest.raises(MeinheldMissing, match=r"run `make meinheld` first"):
+            worker_class("meinheld")
+        with pytest.raises(MeinheldMissing, match=r"run `make meinheld` first"):
+            server_argv("meinheld", "apps.scoring_sync:create_app")
+    else:
+        assert worker_class("meinheld") == "meinheld.gmeinheld.MeinheldWorker"
+
+
+def test_granian_wsgi_gets_the_gthread_workers_settings():
+    settings = ServiceSettings(host="0.0.0.0", port=5001, workers=2, threads=64, backlog=4096, keepalive_s=5,
+                               graceful_timeout_s=10, log_level="warning")  # fmt: skip
+    options = granian_options(settings, "wsgi")
     assert (options["address"], options["port"], options["interface"]) == ("0.0.0.0", 5001, Interfaces.WSGI)
-    assert (options["workers"], options["blocking_threads"]) == (2, 64)
-    assert (options["backlog"], options["backpressure"]) == (2048, 1000)
-    assert options["http"] == HTTPModes.http1
+    assert (options["workers"], options["blocking_threads"], options["backlog"]) == (2, 64, 4096)
+    assert (options["http"], options["websockets"]) == (HTTPModes.http1, False)
     http1 = options["http1_settings"]
-    assert (http1.header_read_timeout, http1.keep_alive, http1.max_buffer_size) == (5000, True, 16_384)
+    assert (http1.header_read_timeout, http1.keep_alive) == (5000, True)
     assert options["workers_kill_timeout"] == 10
-    assert options["factory"] is True
+    assert (options["log_level"], options["log_access"]) == ("warning", False)
     assert options["respawn_failed_workers"] is True
-    assert options["log_access"] is False
 
 
 def test_granian_asgi_runs_one_event_loop_thread_per_worker_on_uvloop():
-    options = granian_options(ServerSettings(worker_class="granian-asgi", workers=2, threads=64))
-    assert (options["interface"], options["blocking_threads"], options["loop"]) == (Interfaces.ASGI, 1, Loops.uvloop)
+    options = granian_options(ServiceSettings(workers=3, threads=64), "asgi")
+    assert (options["interface"], options["workers"], options["blocking_threads"]) == (Interfaces.ASGI, 3, 1)
+    assert options["loop"] == Loops.uvloop
 
 
-def test_granian_idle_keep_alive_and_head_share_the_shorter_timeout():
-    options = granian_options(ServerSettings(worker_class="granian-asgi", header_timeout_s=5, keepalive_s=2))
-    assert options["http1_settings"].header_read_timeout == 2000
-    options = granian_options(ServerSettings(worker_class="granian-asgi", max_header_bytes=1024))
-    assert options["http1_settings"].max_buffer_size == 8192  # Granian's smallest buffer
+def test_granian_keep_alive_stays_within_the_range_granian_takes():
+    assert granian_options(ServiceSettings(keepalive_s=600), "asgi")["http1_settings"].header_read_timeout == 60_000
 
 
-def test_granian_options_refuse_a_gunicorn_worker_class():
-    with pytest.raises(ValueError, match="not served by Granian"):
-        granian_options(ServerSettings(worker_class="gthread"))
+def test_granian_serve_refuses_an_app_whose_interface_it_cannot_tell():
+    result = subprocess.run([sys.executable, "-m", "server_variants.granian_serve", "apps.settings:create_app"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "cannot tell an ASGI app from a WSGI one" in result.stderr
 
 
 # What a gunicorn master holds before it forks a gevent worker, which monkey-patches first thing, then loads the app.
 MASTER = """
-import json, sys, warnings
+import json, shutil, sys, warnings
 import gunicorn.app.wsgiapp, gunicorn.arbiter
-import service_runtime.server.gunicorn_conf as conf
+import reference.gunicorn_conf as conf
 from gunicorn.util import load_class
-load_class(conf.worker_class)
-conf.on_exit(None)
+load_class(sys.argv[1])
+shutil.rmtree(conf.metrics_dir)
 loaded = sorted(sys.modules)
 from gevent import monkey
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     monkey.patch_all()
-print(json.dumps({"modules": loaded, "warnings": [str(w.message) for w in caught],
-                  "worker_class": conf.worker_class, "worker_connections": conf.worker_connections}))
+print(json.dumps({"modules": loaded, "warnings": [str(w.message) for w in caught]}))
 """
-# Modules that must be imported after the patch: the app and its clients, and the fan-out's thread pool (its
+# Modules that must be imported after the patch: the apps and their clients, gRPC, and the fan-out's thread pool (its
 # module-level lock, created unpatched, would block the whole worker when a green thread switches inside it).
-AFTER_THE_PATCH = ("api_scoring", "api_model", "feature_store", "flask", "werkzeug", "redis", "urllib3", "requests",
-                   "concurrent.futures.thread")  # fmt: skip
+AFTER_THE_PATCH = ("apps", "reference.scoring_sync", "reference.model_sync", "reference.clients_sync", "flask",
+                   "werkzeug", "redis", "urllib3", "requests", "grpc", "concurrent.futures.thread")  # fmt: skip
 
 
 def test_a_gevent_master_imports_nothing_the_monkey_patch_must_precede():
-    env = {"PATH": "/usr/bin:/bin", "SERVER_WORKER_CLASS": "gevent", "SERVER_MAX_CONNECTIONS": "1000"}
-    result = subprocess.run([sys.executable, "-c", MASTER], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60, check=True)  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", MASTER, worker_class("gevent")], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, check=True, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
     master = json.loads(result.stdout.splitlines()[-1])
-    assert master["worker_class"] == "service_runtime.server.worker_gevent.GeventDrainingWorker"
-    assert master["worker_connections"] == 1000
-    early = [m for m in master["modules"] if m in AFTER_THE_PATCH or m.split(".")[0] in AFTER_THE_PATCH]
+    early = [m for m in master["modules"] if any(m == p or m.startswith(p + ".") for p in AFTER_THE_PATCH)]
     assert early == []
     assert master["warnings"] == []  # gevent warns when ssl (or anything it patches) was bound before it
-
-
-def test_gunicorn_refuses_to_serve_a_granian_worker_class():
-    env = {"PATH": "/usr/bin:/bin", "SERVER_WORKER_CLASS": "granian-wsgi"}
-    result = subprocess.run([sys.executable, "-c", "import service_runtime.server.gunicorn_conf"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
-    assert result.returncode != 0
-    assert "served by Granian" in result.stderr
