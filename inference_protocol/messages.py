@@ -23,7 +23,11 @@ from inference_protocol.tensors import (
     rows_from_fp64_bytes,
     rows_from_values,
 )
-from service_runtime.core.errors import invalid_input
+from reference.core import invalid_input
+
+# The caller's request id travels in each call's metadata under this key (gRPC's keys are lower case), and comes back
+# in its trailing metadata, as the HTTP services' X-Request-ID header does.
+REQUEST_ID_KEY = "x-request-id"
 
 
 def request_rows(spec: TensorSpec, request: pb.ModelInferRequest) -> Rows:

@@ -22,6 +22,11 @@ class ProtocolSettings(BaseSettings):
     grpc: bool = Field(True, description="Serve the Open Inference Protocol over gRPC beside HTTP.")
     grpc_port: int | None = Field(None, ge=0, le=65535, description="gRPC port; default: 8100/8102, 5100/5102.")
     grpc_grace_s: float = Field(5.0, ge=0, description="On shutdown, gRPC calls in flight get this long.")
+    grpc_max_connections: int = Field(1000, ge=1, description="gRPC connections one worker holds at most.")
+    grpc_max_pending_calls: int = Field(
+        1000, ge=1, description="gRPC calls one worker's server holds before its code takes them; beyond, some end "
+        "CANCELLED, and all beyond three times this (doc/protocol.md)."
+    )  # fmt: skip
 
     def grpc_port_on(self, stack: str, model: str) -> int:
         """The gRPC port of ``model`` on ``stack``."""

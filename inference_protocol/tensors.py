@@ -2,8 +2,8 @@
 and a column of numbers back into each form.
 
 Only what this project's models take and give is decoded (a batch of rows of a fixed width, ``FP64``); anything
-else is refused with a 4xx of the project's error shape (``service_runtime.core.errors``), whichever transport
-carried it. Nothing is allocated from a declared shape before the data is known to have that many elements.
+else is refused with a 4xx of the one error shape (``reference.core.ApiError``), whichever transport carried it.
+Nothing is allocated from a declared shape before the data is known to have that many elements.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service_runtime.core.errors import ApiError, invalid_input
+from reference.core import ApiError, invalid_input
 
 FP64 = "FP64"
 FP64_BYTES = 8
@@ -33,10 +33,6 @@ class TensorSpec:
     def width(self) -> int:
         """Elements per row (the second dimension)."""
         return self.shape[1]
-
-    def metadata(self) -> dict[str, Any]:
-        """The tensor as the protocol's metadata describes it."""
-        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
 Rows = list[list[Any]]
@@ -61,17 +57,22 @@ def check_header(spec: TensorSpec, name: object, datatype: object, shape: object
 
 
 def rows_from_json(spec: TensorSpec, rows: int, data: object) -> Rows:
-    """The rows of a JSON tensor's ``data``: flat in row-major order, or one list per row (as Triton accepts)."""
+    """The rows of a JSON tensor's ``data``: flat in row-major order, or one list per row (as Triton accepts), each
+    row as wide as the declared shape (flattening first would accept ragged rows)."""
     if not isinstance(data, list):
         raise invalid_input(f"input {spec.name!r} needs its data as a list", field="inputs")
-    if len(data) == rows and all(isinstance(row, list) for row in data):
-        flat = [value for row in data for value in row]
-    else:
-        flat = data
-    if len(flat) != rows * spec.width:
-        raise invalid_input(f"input {spec.name!r} declares {rows * spec.width} elements, got {len(flat)}",
+    nested = [isinstance(item, list) for item in data]
+    if data and all(nested):
+        if len(data) != rows or any(len(row) != spec.width for row in data):
+            raise invalid_input(f"input {spec.name!r} declares {rows} rows of {spec.width}: its nested data must "
+                                "have exactly that many rows, each that wide", field="inputs")  # fmt: skip
+        return [list(row) for row in data]
+    if any(nested):
+        raise invalid_input(f"input {spec.name!r}: data is either flat or one list per row", field="inputs")
+    if len(data) != rows * spec.width:
+        raise invalid_input(f"input {spec.name!r} declares {rows * spec.width} elements, got {len(data)}",
                             field="inputs")  # fmt: skip
-    return [flat[i : i + spec.width] for i in range(0, len(flat), spec.width)]
+    return [data[i : i + spec.width] for i in range(0, len(data), spec.width)]
 
 
 def rows_from_fp64_bytes(spec: TensorSpec, rows: int, raw: bytes) -> Rows:
@@ -105,7 +106,7 @@ def check_outputs(spec: TensorSpec, names: Sequence[object]) -> None:
 
 
 def model_not_found(name: str, version: str = "") -> ApiError:
-    """A 404 (gRPC ``NOT_FOUND``) for a model, or a version of it, that this server does not serve."""
+    """The protocol's not-found: a 404 (gRPC ``NOT_FOUND``) for a model, or a version of it, not served here."""
     what = f"{name!r} version {version!r}" if version else repr(name)
     return ApiError(404, "model_not_found", f"no model {what} on this server", model=name)
 

@@ -1,4 +1,5 @@
-"""The Open Inference Protocol's pure pieces: the stubs, tensors both ways, errors as gRPC codes."""
+"""The Open Inference Protocol's pure pieces: the stubs, paths, tensors both ways, the features' rule, the client's
+reading of answers, and errors as gRPC codes."""
 
 from __future__ import annotations
 
@@ -10,18 +11,23 @@ import pytest
 from google.protobuf.descriptor import Descriptor
 from tritonclient.grpc import service_pb2 as triton_pb
 
-from api_model.oip import INPUT, OUTPUT, vectors
-from api_scoring.payloads import oip_request_body, parse_oip_answer, parse_oip_message
 from inference_protocol import codegen
 from inference_protocol import inference_pb2 as pb
+from inference_protocol.clients import prediction
+from inference_protocol.features import FEATURES_INPUT as INPUT
+from inference_protocol.features import PREDICTION_OUTPUT as OUTPUT
+from inference_protocol.features import vectors
+from inference_protocol.grpc_server import Call, Undecodable, decoder, grpc_code
 from inference_protocol.messages import first_value, infer_response, one_row_request, request_rows
+from inference_protocol.metadata import ModelMetadata
+from inference_protocol.paths import oip_infer_path, oip_model_path, oip_model_ready_path, oip_url
 from inference_protocol.rest import HEADER_LENGTH, InferRequest, parse_infer_request
+from inference_protocol.rest import first_value as rest_first_value
 from inference_protocol.rest import infer_response as rest_response
+from inference_protocol.rest import one_row_request as rest_one_row_request
 from inference_protocol.tensors import fp64_bytes
-from service_runtime.core.deadline import deadline_exceeded
-from service_runtime.core.errors import ApiError, bad_request, body_too_large, invalid_input, model_unavailable
-from service_runtime.rpc.status import grpc_code
-from service_runtime.web.service import overloaded
+from reference.core import ApiError, body_too_large, deadline_exceeded, invalid_input, unavailable
+from reference.service import overloaded
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [0.1, 1 / 3, -0.0, 1e-300], [1e6, -1e6, 5e-324, 2.5]]
 
@@ -70,14 +76,41 @@ def test_a_request_we_encode_is_what_triton_decodes_and_back():
     assert pb.ModelInferRequest.FromString(theirs.SerializeToString()) == ours
 
 
+# -- paths ------------------------------------------------------------------------------------------------------------
+def test_every_model_path_has_its_versioned_form_as_tritonclient_builds_it():
+    assert oip_model_path("model_a") == "/v2/models/model_a"
+    assert oip_model_path("model_a", "1.0.0") == "/v2/models/model_a/versions/1.0.0"
+    assert oip_model_ready_path("model_a", "1.0.0") == "/v2/models/model_a/versions/1.0.0/ready"
+    assert oip_infer_path("model_b") == "/v2/models/model_b/infer"
+    assert oip_infer_path("model_b", "{version}") == "/v2/models/model_b/versions/{version}/infer"
+    assert oip_url("http://127.0.0.1:8000/api/v1/ml/async/predict", oip_infer_path("model_a")) == (
+        "http://127.0.0.1:8000/v2/models/model_a/infer"
+    )
+
+
+def test_a_model_serves_its_own_version_only():
+    metadata = ModelMetadata("model_a", "1.0.0", "python_logistic_regression")
+    assert metadata.serves("model_a")
+    assert metadata.serves("model_a", "1.0.0")
+    for name, version in (("model_a", "2"), ("model_b", ""), ("model_b", "1.0.0")):
+        assert not metadata.serves(name, version)
+        with pytest.raises(ApiError) as failure:
+            metadata.check(name, version)
+        assert (failure.value.status, failure.value.code) == (404, "model_not_found")
+
+
 # -- REST: requests ---------------------------------------------------------------------------------------------------
 def body(**tensor) -> bytes:
     return orjson.dumps({"inputs": [{"name": "features", "shape": [3, 4], "datatype": "FP64", **tensor}]})
 
 
+def parse(raw: bytes, header_length: str | None = None) -> InferRequest:
+    return parse_infer_request(INPUT, OUTPUT, raw, header_length)
+
+
 def test_json_data_flat_or_one_list_per_row():
-    flat = parse_infer_request(INPUT, OUTPUT, body(data=[v for row in ROWS for v in row]))
-    nested = parse_infer_request(INPUT, OUTPUT, body(data=ROWS))
+    flat = parse(body(data=[v for row in ROWS for v in row]))
+    nested = parse(body(data=ROWS))
     assert flat.rows == nested.rows == ROWS
     assert not flat.binary_output
 
@@ -85,38 +118,70 @@ def test_json_data_flat_or_one_list_per_row():
 def test_binary_data_after_the_json_header():
     data = fp64_bytes([v for row in ROWS for v in row])
     header = body(parameters={"binary_data_size": len(data)})
-    parsed = parse_infer_request(INPUT, OUTPUT, header + data, str(len(header)))
+    parsed = parse(header + data, str(len(header)))
     assert struct.pack("<12d", *(v for row in parsed.rows for v in row)) == data
 
 
+RAGGED = b'{"inputs":[{"name":"features","shape":[2,4],"datatype":"FP64","data":[[5.1,3.5,1.4],[0.2,1,1,1,1]]}]}'
+
+
 @pytest.mark.parametrize(
-    ("raw", "header_length"),
+    "raw",
     [
-        (body(name="x", data=ROWS), None),  # unknown input
-        (body(datatype="FP32", data=ROWS), None),
-        (body(shape=[3, 3], data=ROWS), None),
-        (body(shape=[0, 4], data=[]), None),
-        (body(shape=[12], data=ROWS), None),
-        (body(shape=[3, True], data=ROWS), None),
-        (body(data=ROWS[:2]), None),  # fewer rows than declared
-        (body(data="1,2,3"), None),
-        (body(), None),  # no data at all
-        (body(data=ROWS, extra=1), None),
-        (orjson.dumps({"inputs": []}), None),
-        (orjson.dumps({"inputs": [{}], "debug": 1}), None),
-        (orjson.dumps({"id": 5, "inputs": [{}]}), None),
-        (orjson.dumps([1, 2, 3, 4]), None),
-        (body(data=ROWS) + b"xx", "nan"),  # a header length that is no length
-        (body(data=ROWS), "99999"),
-        (body(data=ROWS) + b"x" * 8, None),  # binary data nobody claims, read as JSON: not JSON
-        (body(data=ROWS) + b"x" * 8, str(len(body(data=ROWS)))),
-        (body(parameters={"binary_data_size": 8}) + b"x" * 8, str(len(body(parameters={"binary_data_size": 8})))),
+        RAGGED,  # eight numbers, as the shape says, but rows of 3 and 5
+        body(data=[[5.1, 3.5], [1.4, 0.2, 1, 2], [3, 4, 5, 6, 7, 8]]),
+        body(data=[*ROWS, [1.0, 2.0, 3.0, 4.0]]),  # one row more than declared
+        body(data=[ROWS[0], 1.0, 2.0, 3.0, 4.0, *ROWS[2]]),  # flat and nested mixed
     ],
 )
-def test_bad_requests_are_4xx(raw, header_length):
+def test_nested_rows_must_match_the_declared_shape_row_by_row(raw):
     with pytest.raises(ApiError) as failure:
-        parse_infer_request(INPUT, OUTPUT, raw, header_length)
-    assert failure.value.status in (400, 422)
+        parse(raw)
+    assert (failure.value.status, failure.value.code, failure.value.extra) == (
+        422,
+        "invalid_input",
+        {"field": "inputs"},
+    )
+
+
+def test_flat_data_of_the_declared_length_is_rows_of_the_declared_width():
+    flat = [5.1, 3.5, 1.4, 0.2, 1, 1, 1, 1]
+    raw = b'{"inputs":[{"name":"features","shape":[2,4],"datatype":"FP64","data":%s}]}' % orjson.dumps(flat)
+    assert parse(raw).rows == [flat[:4], flat[4:]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "header_length", "status"),
+    [
+        (body(name="x", data=ROWS), None, 422),  # unknown input
+        (body(datatype="FP32", data=ROWS), None, 422),
+        (body(shape=[3, 3], data=ROWS), None, 422),
+        (body(shape=[0, 4], data=[]), None, 422),
+        (body(shape=[12], data=ROWS), None, 422),
+        (body(shape=[3, True], data=ROWS), None, 422),
+        (body(data=ROWS[:2]), None, 422),  # fewer rows than declared
+        (body(data="1,2,3"), None, 422),
+        (body(data=[["1", 2, 3, 4]] * 3), None, 422),
+        (body(), None, 422),  # no data at all
+        (body(data=ROWS, extra=1), None, 422),
+        (orjson.dumps({"inputs": []}), None, 422),
+        (orjson.dumps({"inputs": [{}], "debug": 1}), None, 422),
+        (orjson.dumps({"id": 5, "inputs": [{}]}), None, 422),
+        (orjson.dumps([1, 2, 3, 4]), None, 422),
+        (b"null", None, 422),
+        (b"", None, 400),
+        (b'{"inputs": ', None, 400),
+        (body(data=ROWS) + b"xx", "nan", 422),  # a header length that is no length
+        (body(data=ROWS), "99999", 422),
+        (body(data=ROWS) + b"x" * 8, None, 400),  # binary data nobody claims, read as JSON: not JSON
+        (body(data=ROWS) + b"x" * 8, str(len(body(data=ROWS))), 422),
+        (body(parameters={"binary_data_size": 8}) + b"x" * 8, str(len(body(parameters={"binary_data_size": 8}))), 422),
+    ],
+)
+def test_bad_requests_are_4xx(raw, header_length, status):
+    with pytest.raises(ApiError) as failure:
+        parse(raw, header_length)
+    assert failure.value.status == status
 
 
 @pytest.mark.parametrize(
@@ -133,7 +198,7 @@ def test_bad_requests_are_4xx(raw, header_length):
 def test_bad_outputs_and_parameters_are_422(extra):
     raw = orjson.dumps({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP64", "data": ROWS[0]}]} | extra)
     with pytest.raises(ApiError) as failure:
-        parse_infer_request(INPUT, OUTPUT, raw)
+        parse(raw)
     assert failure.value.status == 422
 
 
@@ -151,15 +216,16 @@ def test_bad_outputs_and_parameters_are_422(extra):
 )  # fmt: skip
 def test_the_answer_is_binary_when_asked(extra, binary):
     raw = orjson.dumps({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP64", "data": ROWS[0]}]} | extra)
-    assert parse_infer_request(INPUT, OUTPUT, raw).binary_output is binary
+    assert parse(raw).binary_output is binary
 
 
-def test_rows_go_through_the_json_routes_policy():
+def test_rows_follow_the_predict_routes_rule_whatever_carried_them():
     assert vectors([[1, 2, 3, 4]]) == [(1.0, 2.0, 3.0, 4.0)]
-    for bad in ([float("nan"), 0, 0, 0], [1e7, 0, 0, 0], ["1", 0, 0, 0], [True, 0, 0, 0]):
+    for bad in ([float("nan"), 0, 0, 0], [0, float("inf"), 0, 0], [1e7, 0, 0, 0], ["1", 0, 0, 0], [True, 0, 0, 0]):
         with pytest.raises(ApiError) as failure:
-            vectors([bad])
-        assert failure.value.status == 422
+            vectors([ROWS[0], bad])
+        assert (failure.value.status, failure.value.code) == (422, "invalid_input")
+        assert "row 1" in failure.value.message
 
 
 # -- REST: answers ----------------------------------------------------------------------------------------------------
@@ -184,25 +250,27 @@ def test_a_binary_answer_carries_every_prediction_exactly():
     assert list(struct.unpack("<3d", data)) == PREDICTIONS
 
 
-def test_the_scoring_clients_request_and_answer_parsing():
-    request = parse_infer_request(INPUT, OUTPUT, oip_request_body(tuple(ROWS[1])))
+def test_the_scoring_clients_request_and_answer_reading():
+    request = parse(rest_one_row_request(INPUT, tuple(ROWS[1])))
     assert request.rows == [ROWS[1]]
     raw, _ = rest_response(OUTPUT, "model_b", "1.0.0", request, [0.25])
-    prediction = parse_oip_answer("model_b", raw)
-    assert (prediction.name, prediction.version, prediction.prediction) == ("model_b", "1.0.0", 0.25)
+    answer = prediction(rest_first_value(OUTPUT, raw))
+    assert (answer.model, answer.version, answer.prediction) == ("model_b", "1.0.0", 0.25)
 
 
 @pytest.mark.parametrize(
     "raw",
     [b"{}", b"not json", b'{"model_name": "m", "outputs": [{"name": "other", "data": [1]}]}',
-     b'{"model_name": "m", "outputs": [{"name": "prediction", "data": []}]}',
+     b'{"model_name": "m", "model_version": "1", "outputs": [{"name": "prediction", "datatype": "FP64", '
+     b'"shape": [1, 1], "data": []}]}',
      b'{"model_name": "m", "outputs": [{"name": "prediction", "data": [true]}]}',
-     b'{"model_name": "m", "outputs": [{"name": "prediction", "data": ["0.5"]}]}'],
+     b'{"model_name": "m", "outputs": [{"name": "prediction", "data": ["0.5"]}]}',
+     b'{"model_name": "m", "model_version": "1", "outputs": [{"name": "prediction", "datatype": "FP64", '
+     b'"shape": [1, 1], "data": [NaN]}]}'],
 )  # fmt: skip
-def test_a_malformed_answer_makes_the_model_unavailable(raw):
-    with pytest.raises(ApiError) as failure:
-        parse_oip_answer("model_a", raw)
-    assert (failure.value.status, failure.value.code) == (503, "model_unavailable")
+def test_a_malformed_answer_is_a_value_error(raw):
+    with pytest.raises(ValueError, match=r".+"):  # the client's failure (a 503) gives the exception's name only
+        prediction(rest_first_value(OUTPUT, raw))
 
 
 # -- gRPC messages ----------------------------------------------------------------------------------------------------
@@ -249,7 +317,7 @@ def test_grpc_answers_are_raw_and_read_back_exactly():
         name="prediction", datatype="FP64", shape=[1, 1], contents=pb.InferTensorContents(fp64_contents=[0.5])
     )
     typed = pb.ModelInferResponse(model_name="m", model_version="2", outputs=[tensor])
-    assert parse_oip_message("model_b", typed).prediction == 0.5
+    assert prediction(first_value(OUTPUT, typed)).prediction == 0.5
 
 
 @pytest.mark.parametrize(
@@ -264,10 +332,33 @@ def test_grpc_answers_are_raw_and_read_back_exactly():
         infer_response(OUTPUT, "m", "1", "", [float("nan")]),
     ],
 )  # fmt: skip
-def test_a_malformed_grpc_answer_makes_the_model_unavailable(response):
+def test_a_malformed_grpc_answer_is_a_value_error(response):
+    with pytest.raises(ValueError, match=r".+"):
+        prediction(first_value(OUTPUT, response))
+
+
+# -- requests that are no message -------------------------------------------------------------------------------------
+def test_bytes_that_are_no_message_become_invalid_argument_naming_no_exception():
+    decode = decoder(pb.ModelInferRequest)
+    assert decode(grpc_request().SerializeToString()) == grpc_request()
+    undecodable = decode(b"\xff\xff\xff\xff")
+    assert isinstance(undecodable, Undecodable)
+    call = Call("model", "ModelInfer", (), None)
     with pytest.raises(ApiError) as failure:
-        parse_oip_message("model_a", response)
-    assert (failure.value.status, failure.value.code) == (503, "model_unavailable")
+        call.check(undecodable)
+    code, message = call.failed(failure.value)
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert message == "the request is not a valid ModelInferRequest message"
+
+
+def test_a_call_takes_a_well_formed_request_id_and_the_callers_deadline():
+    call = Call("model", "ServerLive", (("x-request-id", "oip-42"),), 2.0)
+    assert call.ctx.request_id == "oip-42"
+    assert 0 < call.ctx.deadline.remaining() <= 2.0
+    assert call.trailing_metadata() == (("x-request-id", "oip-42"),)
+    replaced = Call("model", "ServerLive", (("x-request-id", "bad id\t"),), None)
+    assert len(replaced.ctx.request_id) == 32
+    assert replaced.ctx.deadline.remaining() == float("inf")
 
 
 # -- errors as gRPC codes ---------------------------------------------------------------------------------------------
@@ -275,15 +366,19 @@ def test_a_malformed_grpc_answer_makes_the_model_unavailable(response):
     ("error", "code"),
     [
         (invalid_input("bad"), grpc.StatusCode.INVALID_ARGUMENT),
-        (bad_request("not json"), grpc.StatusCode.INVALID_ARGUMENT),
+        (ApiError(400, "invalid_json", "not json"), grpc.StatusCode.INVALID_ARGUMENT),
         (ApiError(404, "model_not_found", "no"), grpc.StatusCode.NOT_FOUND),
-        (overloaded(16), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (overloaded("full"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (body_too_large(10), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (deadline_exceeded(), grpc.StatusCode.DEADLINE_EXCEEDED),
-        (model_unavailable("model_a", "down"), grpc.StatusCode.UNAVAILABLE),
+        (unavailable("model_unavailable", "down", ["model_a"]), grpc.StatusCode.UNAVAILABLE),
         (ApiError(500, "internal_error", "bug"), grpc.StatusCode.INTERNAL),
-        (ApiError(405, "method_not_allowed", "no"), grpc.StatusCode.UNIMPLEMENTED),
     ],
 )
 def test_every_error_has_its_grpc_code(error, code):
     assert grpc_code(error) == code
+
+
+def test_an_unexpected_error_is_internal_and_says_nothing_of_itself():
+    call = Call("model", "ModelInfer", (), None)
+    assert call.failed(KeyError("secret")) == (grpc.StatusCode.INTERNAL, "unexpected server error")
