@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.integration.faults_grpc_contract import *  # noqa: F403  (the shared tests, collected here for this stack)
+from tests.protocol.faults_grpc_contract import *  # noqa: F403  (the shared tests, collected here for this stack)
 
 
 @pytest.fixture(scope="module")
