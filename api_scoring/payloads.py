@@ -8,13 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
 from feature_store.schema import validate_entity_id
 from feature_store.vector import Vector, vector_from_request
-from inference_protocol import messages as oip_messages
-from inference_protocol import rest as oip_rest
-from inference_protocol.features import FEATURES_INPUT, PREDICTION_OUTPUT
-from inference_protocol.inference_pb2 import ModelInferResponse
+
 from service_runtime.core import jsonio
 from service_runtime.core.errors import ApiError, invalid_input, model_unavailable
 
@@ -74,35 +70,6 @@ def parse_model_answer(label: str, raw: bytes) -> ModelPrediction:
         return ModelPrediction(name=str(body["model"]), version=str(body["version"]), prediction=float(prediction))
     except (ValueError, KeyError, TypeError) as exc:  # orjson.JSONDecodeError is a ValueError
         raise model_unavailable(label, f"invalid answer: {exc}") from None
-
-
-def parse_oip_answer(label: str, raw: bytes) -> ModelPrediction:
-    """Check an Open Inference Protocol answer (JSON) the same way: its first ``prediction``, finite."""
-    try:
-        answer = oip_rest.first_value(PREDICTION_OUTPUT, raw)
-        return _prediction(answer.model, answer.version, answer.value)
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
-        raise model_unavailable(label, f"invalid answer: {exc}") from None
-
-
-def parse_oip_message(label: str, response: ModelInferResponse) -> ModelPrediction:
-    """Check an Open Inference Protocol answer over gRPC the same way."""
-    try:
-        answer = oip_messages.first_value(PREDICTION_OUTPUT, response)
-        return _prediction(answer.model, answer.version, answer.value)
-    except ValueError as exc:
-        raise model_unavailable(label, f"invalid answer: {exc}") from None
-
-
-def oip_request_body(vector: Vector) -> bytes:
-    """The Open Inference Protocol request (JSON) of one feature vector."""
-    return oip_rest.one_row_request(FEATURES_INPUT, vector)
-
-
-def _prediction(model: object, version: object, prediction: object) -> ModelPrediction:
-    if isinstance(prediction, bool) or not isinstance(prediction, float | int) or not math.isfinite(prediction):
-        raise ValueError("prediction is not a finite number")
-    return ModelPrediction(name=str(model), version=str(version), prediction=float(prediction))
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,33 +62,6 @@ def health_url(service_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{HEALTHCHECK_PATH}"
 
 
-def oip_model_path(model: str) -> str:
-    """The protocol's metadata route of one model: ``/v2/models/model_a``."""
-    return f"/v2/models/{model}"
-
-
-def oip_model_ready_path(model: str) -> str:
-    """The protocol's readiness route of one model."""
-    return f"{oip_model_path(model)}/ready"
-
-
-def oip_infer_path(model: str) -> str:
-    """The protocol's inference route of one model."""
-    return f"{oip_model_path(model)}/infer"
-
-
-def oip_infer_url(service_url: str, model: str) -> str:
-    """The inference URL of ``model`` on the service that answers ``service_url``."""
-    parts = urlsplit(service_url)
-    return f"{parts.scheme}://{parts.netloc}{oip_infer_path(model)}"
-
-
-def oip_ready_url(service_url: str) -> str:
-    """The protocol's readiness URL of the service that answers ``service_url``."""
-    parts = urlsplit(service_url)
-    return f"{parts.scheme}://{parts.netloc}{OIP_READY_PATH}"
-
-
 def predict_path(stack: Stack) -> str:
     """``/api/v1/ml/async/predict`` on the async services, ``/api/v1/ml/sync/predict`` on the sync ones."""
     return f"/api/v1/ml/{stack}/predict"

@@ -43,12 +43,6 @@ UPSTREAM_DURATION = Histogram(
 )  # fmt: skip
 UPSTREAM_ERRORS = Counter("upstream_errors_total", "Failed calls to a dependency.", ["service", "upstream", "reason"])
 DEGRADED = Counter("scoring_degraded_answers_total", "Answers given without one of the models.", ["service"])
-# gRPC calls served (service_runtime.rpc), under the names go-grpc-prometheus made usual. Methods are the
-# servicer's own (a fixed set), codes grpc's.
-RPCS = Counter("grpc_server_handled_total", "gRPC calls answered.", ["service", "grpc_method", "grpc_code"])
-RPC_DURATION = Histogram(
-    "grpc_server_handling_seconds", "Time to answer a gRPC call.", ["service", "grpc_method"], buckets=LATENCY_BUCKETS
-)
 
 
 def observe_request(service: str, path: str, method: str, status: int, durations: dict[str, float],
@@ -65,12 +59,6 @@ def observe_request(service: str, path: str, method: str, status: int, durations
         UPSTREAM_ERRORS.labels(service, upstream, reason).inc()
     if status == 200 and failures:  # answered all the same: without the models that failed
         DEGRADED.labels(service).inc()
-
-
-def observe_rpc(service: str, method: str, code: str, seconds: float) -> None:
-    """Record one answered gRPC call."""
-    RPCS.labels(service, method, code).inc()
-    RPC_DURATION.labels(service, method).observe(seconds)
 
 
 def service_children(service: str) -> tuple[Gauge, Counter]:

@@ -1,1 +1,0 @@
-"""gRPC serving for any service of either stack: server options, health, reflection, error codes, metrics."""
