@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld lock up test test-compose test-unit lint format deploy-files env-example soak perf perf-micro clean \
+.PHONY: help install meinheld lock up test test-compose test-unit lint format deploy-files env-example soak perf clean \
         prometheus \
         bench profile timeit locust sweep report
 
@@ -114,9 +114,6 @@ report: install  ## rebuild the report from the results already on disk
 PERF_ARGS ?=
 perf: install  ## each stack as make up starts it under wrk (or Locust): p50 at 1 connection, capacity at p99 <= 100 ms
 	$(PY) -m benchmark perf $(PERF_ARGS)
-
-perf-micro: install  ## CPU per call of each piece doc/performance.md changed, old way and new, in one process
-	$(PY) -m benchmark micro
 
 SOAK_ARGS ?=
 soak: install  ## long load with periodic faults on each stack: success rate, memory/FD growth (not in CI)

@@ -16,7 +16,7 @@ from benchmark.experiments.burst import run_burst
 from benchmark.experiments.calibration import run_calibration
 from benchmark.experiments.curves import run_curves
 from benchmark.experiments.jobs import run_jobs
-from benchmark.experiments.micro import run_micro
+from benchmark.experiments.manifest import Choice
 from benchmark.experiments.model_serving import PLANS, run_model_serving
 from benchmark.experiments.perf import LADDER, PATHS, PERF_BUILDS, run_perf
 from benchmark.experiments.profiles import run_profiles
@@ -26,7 +26,7 @@ from benchmark.experiments.timeit_runs import run_timeit
 from benchmark.report.build import build_report
 from benchmark.settings import BenchSettings, load_settings
 from benchmark.stacks.fingerprint import finished_here, mark_finished, same_run, write_fingerprint
-from service_runtime.core.topology import STACKS
+from system_launcher.topology import STACKS
 
 # The phases of `all`, in order, and the directory each writes under the results directory.
 PHASES = {
@@ -55,14 +55,14 @@ def parser() -> argparse.ArgumentParser:
                        "(default: %(default)s)")  # fmt: skip
     sub.add_parser("calibration", help="the load generator against a fixed-delay server and a 1 s stall",
                    description=settings_note)  # fmt: skip
-    sub.add_parser("curves", help="open-loop latency-throughput curves of every variant of study.toml, repeated",
-                   description=settings_note)  # fmt: skip
-    sub.add_parser("burst", help="the original study's traffic: 150 users firing together every second, open loop",
-                   description=settings_note)  # fmt: skip
-    sub.add_parser("jobs", help="job mode under 3 x capacity: the predict route against job submissions and the drain",
-                   description=settings_note)  # fmt: skip
-    sub.add_parser("transports", help="open-loop curves with scoring calling the models over JSON, OIP REST and gRPC",
-                   description=settings_note)  # fmt: skip
+    curves = sub.add_parser("curves", help="open-loop latency-throughput curves of every variant of study.toml, "
+                            "repeated", description=settings_note)  # fmt: skip
+    burst = sub.add_parser("burst", help="150 users firing together every second (Locust users paced at 1 s), open "
+                           "loop", description=settings_note)  # fmt: skip
+    jobs = sub.add_parser("jobs", help="job mode under 3 x capacity: the predict route against job submissions and "
+                          "the drain", description=settings_note)  # fmt: skip
+    transports = sub.add_parser("transports", help="open-loop curves with scoring calling the models over JSON, OIP "
+                                "REST and gRPC", description=settings_note)  # fmt: skip
     sub.add_parser("profile", help="pyinstrument and yappi profiles of the client and every service, both stacks",
                    description=settings_note)  # fmt: skip
     sub.add_parser("timeit", help="N = 1..K sequential calls, R repetitions, both stacks", description=settings_note)
@@ -70,8 +70,10 @@ def parser() -> argparse.ArgumentParser:
                             description=settings_note)  # fmt: skip
     locust.add_argument("--scenario", default="all", choices=["all", *SCENARIOS, "cpubound"],
                         help="one scenario, or all of them (default: %(default)s)")  # fmt: skip
-    sub.add_parser("sweep", help="one step ramp per variant of benchmark/experiments/sweep.toml",
-                   description=settings_note)  # fmt: skip
+    sweep = sub.add_parser("sweep", help="one step ramp per variant of benchmark/experiments/sweep.toml",
+                           description=settings_note)  # fmt: skip
+    sweep.add_argument("--variants", nargs="+", default=[], metavar="NAME",
+                       help="only these variants of sweep.toml (default: every one)")  # fmt: skip
     sub.add_parser("report", help="rebuild report.md from the results already on disk", description=settings_note)
     perf = sub.add_parser("perf", help="each stack as make up starts it and its minimal twin: latency, capacity, CPU",
                           description="Each stack with default settings, and its minimal twin (the floor), under a "
@@ -90,20 +92,31 @@ def parser() -> argparse.ArgumentParser:
     perf.add_argument("--memory-requests", type=int, default=100_000,
                       help="requests served before the last memory reading (default: %(default)s)")  # fmt: skip
     perf.add_argument("--out", type=Path, default=PERF_OUT, help="results directory (default: %(default)s)")
-    micro = sub.add_parser("micro", help="CPU per call of each per-request piece, old way and new, in one process",
-                           description="Each piece timed with time.process_time in interleaved rounds; the model "
-                           "calls go to a real async model service started here with a zero wait.")  # fmt: skip
-    micro.add_argument("--calls", type=int, default=1000, help="calls per round (default: %(default)s)")
-    micro.add_argument("--rounds", type=int, default=5, help="rounds; the median is reported (default: %(default)s)")
-    micro.add_argument("--out", type=Path, default=PERF_OUT, help="results directory (default: %(default)s)")
     serving = sub.add_parser("model-serving", help="the model-serving ladders of study.toml (issue 13), one plan",
                              description="One plan's ladders, as curves runs them. " + settings_note)  # fmt: skip
     serving.add_argument("--plan", choices=PLANS, default=PLANS[0], help="which plan (default: %(default)s)")
+    for manifest_run in (curves, burst, jobs, transports, serving):
+        manifest_run.add_argument(
+            "--variants",
+            nargs="+",
+            default=[],
+            metavar="NAME",
+            help="run these variants of study.toml instead of the plan's (default: the plan's)",
+        )
+        manifest_run.add_argument("--repetitions", type=int, default=None, metavar="N",
+                                  help="repetitions instead of the plan's (default: the plan's)")  # fmt: skip
     return cli
 
 
-def run_phases(settings: BenchSettings, phases: list[str], scenario: str, resume: bool = False) -> Path:
-    """Run the suite's phases with their fingerprints (marked when finished), then the report; return its path."""
+def choice_of(args: argparse.Namespace) -> Choice:
+    """The variants and repetitions the command line chose (none: the manifest's plan)."""
+    return Choice(tuple(getattr(args, "variants", ())), getattr(args, "repetitions", None))
+
+
+def run_phases(settings: BenchSettings, phases: list[str], scenario: str, resume: bool = False,
+               choice: Choice | None = None) -> Path:  # fmt: skip
+    """Run the suite's phases with their fingerprints (marked when finished), then the report; return its path.
+    ``choice``: the variants and repetitions of a single phase run from the command line."""
     root = settings.results
     for number, phase in enumerate(phases, 1):
         if resume and finished_here(root / PHASES[phase], **settings.model_dump()):
@@ -114,13 +127,13 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str, resume
         if phase == "calibration":
             run_calibration(settings, root / "calibration", say=say)
         elif phase == "curves":
-            run_curves(settings, root / "curves", say=say)
+            run_curves(settings, root / "curves", say=say, choice=choice)
         elif phase == "burst":
-            run_burst(settings, root / "burst", say=say)
+            run_burst(settings, root / "burst", say=say, choice=choice)
         elif phase == "jobs":
-            run_jobs(settings, root / "jobs", say=say)
+            run_jobs(settings, root / "jobs", say=say, choice=choice)
         elif phase in ("transports", *PLANS):  # the same open-loop ladders, another plan of study.toml
-            run_curves(settings, root / PHASES[phase], say=say, experiment=phase)
+            run_curves(settings, root / PHASES[phase], say=say, experiment=phase, choice=choice)
         elif phase == "profile":
             run_profiles(settings, root / "profiles", say=say)
         elif phase == "timeit":
@@ -128,7 +141,7 @@ def run_phases(settings: BenchSettings, phases: list[str], scenario: str, resume
         elif phase == "locust":
             run_locust_experiments(settings, scenario, say=say)
         elif phase == "sweep":
-            run_sweep(settings, root / "sweep", say=say)
+            run_sweep(settings, root / "sweep", say=say, names=tuple(choice.variants) if choice else ())
         mark_finished(root / PHASES[phase])
     return build_report(settings, say=say)
 
@@ -140,12 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.experiment == "perf":
         written = run_perf(args.stacks, args.paths, args.ladder, args.step_s, args.memory_requests, args.out, say,
                            tuple(args.builds))  # fmt: skip
-    elif args.experiment == "micro":
-        written = run_micro(args.calls, args.rounds, args.out, say)
     elif args.experiment == "model-serving":
         settings = load_settings()
         say(f"benchmark {args.plan} ({'quick' if settings.quick else 'full'}) -> {settings.results / args.plan}")
-        written = run_model_serving(settings, args.plan, say)
+        written = run_model_serving(settings, args.plan, say, choice_of(args))
     else:
         settings = load_settings()
         say(f"benchmark {args.experiment} ({'quick' if settings.quick else 'full'}) -> {settings.results}")
@@ -154,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.experiment == "all" and not (resume and same_run(settings.results, **settings.model_dump())):
             write_fingerprint(settings.results, **settings.model_dump())
         phases = list(PHASES) if args.experiment == "all" else [p for p in PHASES if p == args.experiment]
-        written = run_phases(settings, phases, getattr(args, "scenario", "all"), resume)
+        written = run_phases(settings, phases, getattr(args, "scenario", "all"), resume, choice_of(args))
     say(f"done in {time.monotonic() - started:.0f}s; results in {written.parent}/, see {written}")
     return 0
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from service_runtime.core.settings import settings_config
+from reference.settings import settings_config
 
 
 class BenchSettings(BaseSettings):
-    """Durations, loads, thresholds and where results go; the defaults follow the original study."""
+    """Durations, loads, thresholds and where results go."""
 
     model_config = settings_config("BENCH_")
 
@@ -20,7 +20,7 @@ class BenchSettings(BaseSettings):
     out_dir: Path | None = Field(default=None, description="Results; default doc/results, or var/bench-quick if quick.")
     seed: int = Field(default=42, description="Seed of every random choice of the load generator.")
     entities: int = Field(default=10_000, ge=1, description="Entities the load generator picks from (seeded ids).")
-    # Locust scenarios (seconds); the original study's 100 / 300 / 300 / 100.
+    # Locust scenarios (seconds).
     response_time_s: int = Field(default=100, ge=5, description="1 user paced at 1 request/s.")
     load_s: int = Field(default=300, ge=4, description="Step ramp that finds the breaking point.")
     max_s: int = Field(default=300, ge=5, description="Hold the breaking point.")

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import math
 
-from service_runtime.core.server_settings import ServerSettings, stack_worker_class, workers_for
+from reference.settings import ServiceSettings
+
+# Sync workers that serve one request per thread, with SERVER_THREADS threads each; gevent's green threads
+# multiplex requests like an event loop; gunicorn's sync and meinheld workers serve one request at a time.
+THREADED = frozenset({"gthread", "granian"})
+MULTIPLEXING = frozenset({"gevent"})
 
 
 def sync_concurrency(env: dict[str, str], cores: int) -> int | None:
-    """Requests one sync scoring service serves at once on ``cores`` cores (workers x threads); None where its
-    workers multiplex requests (gevent's green threads), like an event loop."""
-    worker_class = stack_worker_class(
-        "sync", env.get("STACK_SYNC_SERVER", "gunicorn"), env.get("STACK_SYNC_WORKER_CLASS", "gthread")
-    )
-    server = ServerSettings(
-        worker_class=worker_class,
-        threads=int(env.get("SERVER_THREADS", ServerSettings.model_fields["threads"].default)),
-    )
-    if server.multiplexes():
+    """Requests one sync scoring service serves at once on ``cores`` cores (workers x threads), from the variant's
+    ``env`` over the defaults; None where its workers multiplex requests (gevent's green threads), like an event
+    loop."""
+    server = "granian" if env.get("STACK_SYNC_SERVER") == "granian" else env.get("STACK_SYNC_WORKER_CLASS", "gthread")
+    if server in MULTIPLEXING:
         return None
-    workers = int(env["SERVER_WORKERS"]) if "SERVER_WORKERS" in env else workers_for(server.worker_class, cores)
-    return workers * server.concurrency_per_worker()
+    workers = int(env["SERVER_WORKERS"]) if "SERVER_WORKERS" in env else cores  # one per core by default
+    threads = int(env.get("SERVER_THREADS", ServiceSettings.model_fields["threads"].default))
+    return workers * (threads if server in THREADED else 1)
 
 
 def capacity_model(stack: str, env: dict[str, str], service_ms: float, cpu_ms_per_request: float, cores: int) -> dict:
@@ -28,7 +29,7 @@ def capacity_model(stack: str, env: dict[str, str], service_ms: float, cpu_ms_pe
 
     ``service_ms``: mean response time with one user (no queueing); ``cpu_ms_per_request``: CPU of every
     process (services, Redis and the load generator, which shares the cores) per scored request;
-    ``cores``: those of the machine the figures were measured on.
+    ``cores``: those of the machine the figures come from.
     """
     concurrency = None if stack == "async" else sync_concurrency(env, cores)
     x_concurrency = concurrency / (service_ms / 1000) if concurrency else math.inf

@@ -1,8 +1,8 @@
-"""The original study's traffic shape: ``users`` requests fired together every second, as its Locust users do.
+"""Bursts: ``users`` requests fired together every second, as Locust users paced at one task a second do.
 
-Its Locust file paces 150 users at one task a second; started together, they fire together, so the stack sees
-a burst of 150 simultaneous requests each second and nothing between. The generator reproduces that shape
-open-loop (``lockstep`` arrivals), so a slow answer never delays the next burst. Per variant and repetition:
+Locust users paced at one task a second and started together fire together, so the stack sees a burst of
+``users`` simultaneous requests each second and nothing between. The generator makes that shape open-loop
+(``lockstep`` arrivals), so a slow answer never delays the next burst. Per variant and repetition:
 shed answers (503), degraded answers (a model left out), other failures, latency and CPU. Raw results:
 ``burst/<variant>_rep<k>.json``.
 """
@@ -13,16 +13,17 @@ import json
 from pathlib import Path
 
 from benchmark.experiments.curves import step_record
-from benchmark.experiments.manifest import load_manifest
+from benchmark.experiments.manifest import Choice, load_manifest
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
 from benchmark.settings import BenchSettings
 from benchmark.stacks.variants import running_variant
 
 
-def run_burst(settings: BenchSettings, out: Path, say=print) -> list[Path]:
-    """Every repetition of every variant under lockstep bursts; one raw file per variant and repetition."""
-    plan = load_manifest().plan("burst", settings.quick)
+def run_burst(settings: BenchSettings, out: Path, say=print, choice: Choice | None = None) -> list[Path]:
+    """Every repetition of every variant (of the plan, or of ``choice``) under lockstep bursts; one raw file per
+    variant and repetition."""
+    plan = load_manifest().plan("burst", settings.quick, choice)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps(plan | {"variants": [v.name for v in plan["variants"]]}, indent=1))
     users, period = plan["users"], plan["period_s"]

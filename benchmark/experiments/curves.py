@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from benchmark.analysis.curves import passes
-from benchmark.experiments.manifest import load_manifest
+from benchmark.experiments.manifest import Choice, load_manifest
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
 from benchmark.settings import BenchSettings
@@ -76,10 +76,12 @@ def run_ladder(variant: Variant, plan: dict, settings: BenchSettings, say) -> li
     return steps
 
 
-def run_curves(settings: BenchSettings, out: Path, say=print, experiment: str = "curves") -> list[Path]:
+def run_curves(settings: BenchSettings, out: Path, say=print, experiment: str = "curves",
+               choice: Choice | None = None) -> list[Path]:  # fmt: skip
     """Every repetition of every variant's ladder of the manifest's ``experiment`` plan (``[curves]``, ``[transports]``
-    or another built the same way); one raw file per variant and repetition."""
-    plan = load_manifest().plan(experiment, settings.quick)
+    or another built the same way), or of the variants and repetitions ``choice`` gives; one raw file per variant and
+    repetition."""
+    plan = load_manifest().plan(experiment, settings.quick, choice)
     out.mkdir(parents=True, exist_ok=True)
     (out / "plan.json").write_text(json.dumps(plan | {"variants": [v.name for v in plan["variants"]]}, indent=1))
     written = []

@@ -23,26 +23,26 @@ import redis
 
 from benchmark.analysis.curves import capacity
 from benchmark.experiments.curves import step_record
-from benchmark.experiments.manifest import load_manifest
+from benchmark.experiments.manifest import Choice, load_manifest
 from benchmark.load.answers import DEGRADED, OK, Answers
 from benchmark.load.latency import Latencies
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
 from benchmark.settings import BenchSettings
 from benchmark.stacks.running import RunningStack, running_stack
-from job_queue.record import FINAL
+from job_queue.api import FINAL, jobs_path
+from job_queue.schema import JobKeys
 from system_launcher.procfs import group_cpu_s
 
-# Jobs of one stack's queue: every record key starts so (job_queue.schema.JobKeys(stack).record_prefix).
 # Where this run's capacity of a variant is read, first found wins: the curves, else the transports' JSON-route ladders.
 CAPACITY_SOURCES = ("curves", "transports")
-RECORD_PATTERN = "jobs:v1:{stack}:job:*"
 FIELDS = ("status", "body", "result", "submitted_ms", "started_ms", "finished_ms")
 
 
-def run_jobs(settings: BenchSettings, out: Path, say=print) -> list[Path]:
-    """Each stack of the plan in turn: the predict route overloaded, then the same load as jobs; one file each."""
-    plan = load_manifest().plan("jobs", settings.quick)
+def run_jobs(settings: BenchSettings, out: Path, say=print, choice: Choice | None = None) -> list[Path]:
+    """Each variant of the plan (or of ``choice``) in turn: the predict route overloaded, then the same load as jobs;
+    one file each."""
+    plan = load_manifest().plan("jobs", settings.quick, choice)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for variant in plan["variants"]:
@@ -78,6 +78,8 @@ def stack_capacity(variant: str, plan: dict, curves_dirs: list[Path]) -> tuple[f
                  for path in sorted(curves_dir.glob(f"{variant}_rep*.json"))]  # fmt: skip
         if found := [rps for rps in found if rps]:
             return float(statistics.median(found)), f"this run's {curves_dir.name}"
+    if variant not in plan["capacity_rps"]:
+        raise ValueError(f"{variant}: no curves of it in this run and no capacity_rps for it in study.toml's [jobs]")
     return float(plan["capacity_rps"][variant]), "study.toml"
 
 
@@ -88,7 +90,7 @@ def measure(running: RunningStack, load: Plan, plan: dict, entities: int, say) -
     say(f"    predict: {_outcomes(predict['outcomes'])}, p99 {predict['p99_ms']} ms")
     workers = {p.popen.pid for p in running.supervisor.processes if "jobs-worker" in p.name}
     cpu_before, workers_before = running.cpu_s(), group_cpu_s(workers)
-    jobs_url = urlsplit(running.jobs_url("direct"))
+    jobs_url = urlsplit(running.base_url("direct") + jobs_path(running.stack))
     submitted = run_generator(jobs_url.geturl(), load, entities)
     accepted = submitted["outcomes"].get("202", 0)
     say(f"    jobs: {_outcomes(submitted['outcomes'])} (202: accepted)")
@@ -140,7 +142,7 @@ def wait_ended(store: redis.Redis, stack: str, bound_s: float, say) -> list[dict
 
 def read_records(store: redis.Redis, stack: str) -> list[dict]:
     """Every job record of ``stack``'s queue, read in pipelined batches."""
-    keys = list(store.scan_iter(match=RECORD_PATTERN.format(stack=stack), count=1000))
+    keys = list(store.scan_iter(match=JobKeys(stack).record_prefix + "*", count=1000))
     records = []
     for start in range(0, len(keys), 1000):
         pipe = store.pipeline(transaction=False)

@@ -4,7 +4,8 @@ For each stack in turn (never two at once): one connection, then a concurrency l
 a closed loop for a fixed time; then a memory check over many requests. Every answer is checked:
 status 200 and the exact expected body of the entity it names. Reports, per stack: p50 at one
 connection, the highest req/s whose p99 stays within 100 ms with zero errors, CPU time per scored
-request (all the stack's processes summed, and per process), and RSS after warm-up and after the memory run;
+request (the stack's own processes summed, its edge apart, and per process), and RSS after warm-up and after the
+memory run;
 then how far each stack is from its minimal twin (benchmark/minimal, the floor) in CPU per request and capacity,
 process by process, and how far the same stack on the twin's server (Granian) is: the server's share of the gap.
 
@@ -30,14 +31,16 @@ from benchmark.load.openloop_run import run_generator
 from benchmark.load.wrk import run_wrk, wrk_script
 from benchmark.stacks.fingerprint import fingerprint
 from benchmark.stacks.running import running_stack
-from service_runtime.core.topology import Stack, predict_path
+from reference.api import predict_path
 from system_launcher.registry import BUILDS
+from system_launcher.topology import Stack
 
 P99_LIMIT_MS = 100.0
 LADDER = (1, 8, 16, 24, 32, 40, 48, 64, 80, 96, 128)
 MEMORY_CONNECTIONS = 32
 PATHS = ("edge", "direct")  # through the edge as users reach the stack, and straight to the scoring server
-FLOOR_CONNECTIONS = (32, 64)  # where the distance to the minimal twin is read (the issue's targets)
+FLOOR_CONNECTIONS = (32, 64)  # where the distance to the minimal twin is read (doc/performance.md's targets)
+EDGE = "edge"  # the edge's part of a stack's CPU: Envoy, in front of the stack's own processes
 # The stack on Granian, the twin's server (straight to the scoring server only): the server held constant, so that
 # the distance to the twin splits into the server's part and the rest (framework, middleware, clients).
 ON_GRANIAN = "full-granian"
@@ -56,9 +59,10 @@ class Step:
     p99_ms: float
     max_ms: float
     errors: int  # socket errors, non-2xx and wrong answers
-    cpu_ms_per_request: float  # the stack's processes: Redis and every service worker
+    cpu_ms_per_request: float  # the stack's own processes: Redis and every service worker, its edge excluded
     client_cpu_ms_per_request: float  # the load generator, on the same cores
-    cpu_ms_by_part: dict[str, float] = field(default_factory=dict)  # the same CPU, per process: scoring, model_a...
+    cpu_ms_by_part: dict[str, float] = field(default_factory=dict)  # per process: scoring, model_a..., edge
+    edge_cpu_ms_per_request: float = 0.0  # the edge (Envoy), when it runs
 
 
 def load_tool() -> str:
@@ -90,6 +94,8 @@ def measure_stack(stack: Stack, paths: list[str], ladder: list[int], step_s: flo
     results = []
     paths = paths if build == "full" else ["direct"]
     env = {f"STACK_{stack.upper()}_SERVER": "granian"} if build == ON_GRANIAN else {}
+    if "edge" not in paths:
+        env["STACK_EDGE"] = "false"  # nothing goes through it: it does not run
     started = "full" if build == ON_GRANIAN else build
     with running_stack(stack, env=env, say=say, build=started) as running, tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "perf.lua"
@@ -118,7 +124,8 @@ def _step(run, running, build: str, path: str, connections: int, step_s: float, 
     step = Step(
         connections=connections,
         rps=round(result["requests"] / result["duration_s"], 1),
-        cpu_ms_per_request=round(sum(used.values()) * 1000 / answered, 3),
+        cpu_ms_per_request=round(sum(cpu for part, cpu in used.items() if part != EDGE) * 1000 / answered, 3),
+        edge_cpu_ms_per_request=round(used.get(EDGE, 0.0) * 1000 / answered, 3),
         client_cpu_ms_per_request=round((_children_cpu_s() - client_before) * 1000 / answered, 3),
         cpu_ms_by_part={part: round(cpu * 1000 / answered, 3) for part, cpu in used.items()},
         **{k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items() if k != "duration_s"},
@@ -126,7 +133,7 @@ def _step(run, running, build: str, path: str, connections: int, step_s: float, 
     say(
         f"  {build:12} {running.stack:5} {path:6} c={connections:<4} {step.rps:8.1f} req/s  p50 {step.p50_ms:6.1f}"
         f"  p99 {step.p99_ms:6.1f} ms  errors {step.errors}  CPU {step.cpu_ms_per_request:.2f} ms/req"
-        f" (+{step.client_cpu_ms_per_request:.2f} load generator)"
+        f" (+{step.edge_cpu_ms_per_request:.2f} edge, +{step.client_cpu_ms_per_request:.2f} load generator)"
     )
     return step
 
@@ -156,7 +163,7 @@ def edge_cost(results: list[dict], connections: int = MEMORY_CONNECTIONS) -> lis
         edge, direct = by.get((stack, "edge")), by.get((stack, "direct"))
         if not (edge and direct):
             continue
-        cpu = [next((s["cpu_ms_per_request"] for s in r["steps"] if s["connections"] == connections), None)
+        cpu = [next((_with_edge(s) for s in r["steps"] if s["connections"] == connections), None)
                for r in (edge, direct)]  # fmt: skip
         rows.append({
             "stack": stack,
@@ -179,7 +186,7 @@ def floor_distance(results: list[dict], connections: tuple[int, ...] = FLOOR_CON
             steps = [next((s for s in r["steps"] if s["connections"] == c), None) for r in (full, minimal)]
             if None in steps:
                 continue
-            parts = [s.get("cpu_ms_by_part") or {} for s in steps]
+            parts = [{k: v for k, v in (s.get("cpu_ms_by_part") or {}).items() if k != EDGE} for s in steps]
             rows.append({"stack": stack, "build": build, "connections": c,
                          "cpu_full_ms": steps[0]["cpu_ms_per_request"],
                          "cpu_minimal_ms": steps[1]["cpu_ms_per_request"],
@@ -236,7 +243,8 @@ def render(results: list[dict], meta: dict) -> str:
         "",
         "| stack | build | path | p50 at 1 connection | floor: mean, median "
         "| highest req/s of a step with p99 ≤ 100 ms, 0 errors (a lower bound on capacity) "
-        "| at connections | CPU ms per request there (stack + load generator) | RSS after warm-up → after run |",
+        "| at connections | CPU ms per request there (stack + edge, if any, + load generator) "
+        "| RSS after warm-up → after run |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
@@ -251,7 +259,7 @@ def render(results: list[dict], meta: dict) -> str:
         )
     if costs := edge_cost(results):
         lines += ["", "## What the edge costs", "", "| stack | p50 at 1 connection: edge − direct | CPU ms per request "
-                  "of the stack at the same connections: edge − direct |", "|---|---|---|"]  # fmt: skip
+                  "of the stack and its edge at the same connections: edge − direct |", "|---|---|---|"]  # fmt: skip
         for c in costs:
             cpu = (f"{c['cpu_edge_ms']} − {c['cpu_direct_ms']} = {c['cpu_edge_ms'] - c['cpu_direct_ms']:+.3f} ms "
                    f"(c={c['connections']})" if c["cpu_edge_ms"] is not None and c["cpu_direct_ms"] is not None
@@ -274,7 +282,7 @@ def render(results: list[dict], meta: dict) -> str:
         lines += _distance_by_part(rows)
     lines += ["", "## Every step", "", "| stack | build | path | connections | req/s | p50 ms | p90 ms | p99 ms "
               "| max ms "
-              "| errors | CPU ms/req (stack + load generator) |", "|" + "---|" * 11]  # fmt: skip
+              "| errors | CPU ms/req (stack + edge, if any, + load generator) |", "|" + "---|" * 11]  # fmt: skip
     for r in results:
         for s in r["steps"]:
             lines.append(
@@ -302,9 +310,16 @@ def run_perf(stacks: list[Stack], paths: list[str], ladder: list[int], step_s: f
     return out / "perf.md"
 
 
+def _with_edge(step: dict) -> float:
+    """The stack's CPU per request with its edge's (results written before the split already hold it)."""
+    return round(step["cpu_ms_per_request"] + step.get("edge_cpu_ms_per_request", 0.0), 3)
+
+
 def _cpu_cell(step: dict) -> str:
-    total = step["cpu_ms_per_request"] + step["client_cpu_ms_per_request"]
-    return f"{step['cpu_ms_per_request']} + {step['client_cpu_ms_per_request']} = {total:.3f}"
+    edge = step.get("edge_cpu_ms_per_request") or 0.0
+    total = step["cpu_ms_per_request"] + edge + step["client_cpu_ms_per_request"]
+    with_edge = f" + {edge}" if edge else ""
+    return f"{step['cpu_ms_per_request']}{with_edge} + {step['client_cpu_ms_per_request']} = {total:.3f}"
 
 
 def _children_cpu_s() -> float:

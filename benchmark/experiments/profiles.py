@@ -10,17 +10,7 @@ from pathlib import Path
 
 import requests
 
-from benchmark.experiments.curves import model_env
-from benchmark.experiments.manifest import load_manifest
-from benchmark.load.client import ScoringClient
-from benchmark.load.openloop import Plan
-from benchmark.load.openloop_run import run_generator
-from benchmark.settings import BenchSettings
-from benchmark.stacks.running import RunningStack, running_stack
-from benchmark.stacks.variants import Variant
-from service_runtime.core.proc import in_groups, thread_cpu_s
-from service_runtime.core.topology import STACKS
-from service_runtime.web.profiling import (
+from apps.profiling import (
     LABEL_HEADER,
     PROFILE_HEADER,
     START_PATH,
@@ -29,8 +19,18 @@ from service_runtime.web.profiling import (
     write_pyinstrument,
     write_yappi,
 )
+from benchmark.experiments.curves import model_env
+from benchmark.experiments.manifest import load_manifest
+from benchmark.load.client import ScoringClient
+from benchmark.load.openloop import Plan
+from benchmark.load.openloop_run import run_generator
+from benchmark.settings import BenchSettings
+from benchmark.stacks.running import RunningStack, running_stack
+from benchmark.stacks.variants import Variant
 from system_launcher.polling import wait_until
+from system_launcher.procfs import in_groups, thread_cpu_s
 from system_launcher.registry import service
+from system_launcher.topology import STACKS
 
 SERVICES = ("scoring", "model_a", "model_b")
 # How scoring may call its models (SCORING_MODEL_PROTOCOL): each gets a profiled burst of the scoring service.
@@ -40,7 +40,7 @@ ONNX_PROFILE_RPS = 50
 ONNX_PROFILE_S = 8
 # How long a window may wait for the last profile to be written (the async services write off the event loop).
 WINDOW_WAIT_S = 30.0
-MODEL_BODY = b"[5.1, 3.5, 1.4, 0.2]"  # the original study's body, accepted by both models
+MODEL_BODY = b'{"features": [5.1, 3.5, 1.4, 0.2]}'  # a model's predict body
 
 
 def _concurrent_burst(url: str, settings: BenchSettings) -> None:

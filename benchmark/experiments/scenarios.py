@@ -10,8 +10,8 @@ from benchmark.analysis.windows import breaking_point, load_samples, steps, whol
 from benchmark.load.locust_runner import LocustRun, run_locust
 from benchmark.settings import BenchSettings
 from benchmark.stacks.running import running_stack
-from service_runtime.core.topology import STACKS
 from system_launcher.procfs import machine_cpu_s
+from system_launcher.topology import STACKS
 
 SCENARIOS = ("response_time", "load", "max", "stress")
 WARMUP_S = 2  # seconds dropped at the start of fixed-user scenarios (connections being opened)

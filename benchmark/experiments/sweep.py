@@ -9,15 +9,21 @@ from benchmark.experiments.scenarios import run_ramp
 from benchmark.settings import BenchSettings
 
 
-def load_manifest(path: Path, quick: bool) -> list[dict]:
-    """The variants to run (only those marked ``quick`` in quick mode)."""
+def load_manifest(path: Path, quick: bool, names: tuple[str, ...] = ()) -> list[dict]:
+    """The variants to run: those named, else every one (only those marked ``quick`` in quick mode)."""
     variants = tomllib.loads(path.read_text())["variant"]
+    if names:
+        unknown = sorted(set(names) - {v["name"] for v in variants})
+        if unknown:
+            raise ValueError(f"{path} defines no variant {', '.join(unknown)}")
+        return [v for v in variants if v["name"] in names]
     return [v for v in variants if v.get("quick")] if quick else variants
 
 
-def run_sweep(settings: BenchSettings, out: Path, say=print) -> list[dict]:
-    """Run every variant, one stack at a time, and return their results (also saved as sweep_<variant>.json)."""
-    variants = load_manifest(settings.sweep_manifest, settings.quick)
+def run_sweep(settings: BenchSettings, out: Path, say=print, names: tuple[str, ...] = ()) -> list[dict]:
+    """Run every variant (or those named), one stack at a time, and return their results (also saved as
+    sweep_<variant>.json)."""
+    variants = load_manifest(settings.sweep_manifest, settings.quick, names)
     results = []
     for number, variant in enumerate(variants, 1):
         say(f"sweep {number}/{len(variants)}: {variant['name']}")

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from benchmark.load.client import ScoringClient
 from benchmark.settings import BenchSettings
 from benchmark.stacks.running import running_stack
-from service_runtime.core.topology import STACKS
+from system_launcher.topology import STACKS
 
 
 def _calls(client: ScoringClient, n: int):

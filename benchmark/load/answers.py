@@ -7,19 +7,19 @@ counted by code. Nothing is parsed on the hot path: an answer is compared with b
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from benchmark.load.expected import degraded_bodies, expected_bodies
-from service_runtime.core import jsonio
 
 OK, DEGRADED, WRONG = "ok", "degraded", "wrong"
 
 
 def predict_request(host: str, path: str, entity_id: str) -> bytes:
     """The HTTP/1.1 request (keep-alive) scoring one entity."""
-    body = jsonio.dumps({"entity_id": entity_id})
+    body = json.dumps({"entity_id": entity_id}, separators=(",", ":")).encode()
     head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")  # fmt: skip
     return head.encode() + body

@@ -52,8 +52,9 @@ def expected_answer(entity_id: str | None, features: tuple[float, ...]) -> Score
     return combine(entity_id, [(m.name, _predictions(m, _predict_all(m, [features]))[0]) for m in MODELS])
 
 
+@cache
 def expected_body(entity_id: str) -> bytes:
-    """The exact bytes a scoring service must answer for a seeded entity."""
+    """The exact bytes a scoring service must answer for a seeded entity (memoised: clients check every answer)."""
     return expected_answer(entity_id, expected_features(entity_id)).model_dump_json().encode()
 
 

@@ -1,4 +1,4 @@
-"""Locust load for either stack's scoring service; every answer is checked against the expected score.
+"""Locust load for either stack's scoring service; every answer is checked against its expected bytes.
 
 Standalone:   locust -f benchmark/load/locustfile.py --host http://127.0.0.1:8001 --stack async
 Distributed:  locust -f benchmark/load/locustfile.py --master ...   /   --worker --master-host ...
@@ -16,9 +16,10 @@ import random
 import orjson
 from locust import FastHttpUser, constant_pacing, events, task
 
-from benchmark.load.expected import expected_score
+from benchmark.load.expected import expected_body
 from benchmark.load.recorder import Recorder, samples_path
-from service_runtime.core.topology import STACKS, predict_path
+from reference.api import predict_path
+from system_launcher.topology import STACKS
 
 _user_numbers = itertools.count()
 
@@ -52,7 +53,7 @@ def _install_recorder(environment, **_kwargs) -> None:
 
 
 class ScoringUser(FastHttpUser):
-    """Scores random seeded entities and fails any answer that is not exactly the expected score."""
+    """Scores random seeded entities and fails any answer that is not exactly the expected one."""
 
     network_timeout = 10.0  # every request has a deadline: a hung server is a failure, not a stall
     connection_timeout = 5.0
@@ -72,21 +73,21 @@ class ScoringUser(FastHttpUser):
 
     @task
     def score(self) -> None:
-        """One scoring request, validated: status 200 and the exact score of that entity."""
+        """One scoring request, validated: status 200 and the exact expected body of that entity."""
         entity_id = str(self.rng.randrange(self.entities))
         with self.client.post(self.path, data=orjson.dumps({"entity_id": entity_id}),
                               headers={"Content-Type": "application/json"}, name="score",
                               catch_response=True) as resp:  # fmt: skip
             if resp.status_code != 200:
                 resp.failure(f"status {resp.status_code}")
-                return
-            try:
-                body = orjson.loads(resp.content)
-                ok = body["entity_id"] == entity_id and body["score"] == expected_score(entity_id)
-            except (ValueError, KeyError, TypeError):
-                resp.failure("unreadable body")
-                return
-            if body.get("degraded"):  # a documented answer (one model failed), but not the full score
-                resp.failure(f"degraded: {', '.join(body['degraded'])}")
-            elif not ok:
-                resp.failure("wrong score")
+            elif resp.content != expected_body(entity_id):
+                resp.failure(_why_wrong(resp.content))
+
+
+def _why_wrong(content: bytes) -> str:
+    """Why a 200 is not the expected answer: a degraded one (a documented answer, one model failed), or wrong."""
+    try:
+        degraded = orjson.loads(content).get("degraded")
+    except (ValueError, AttributeError):
+        return "unreadable body"
+    return f"degraded: {', '.join(map(str, degraded))}" if degraded else "wrong answer"

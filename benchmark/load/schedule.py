@@ -29,8 +29,8 @@ def poisson(rate: float, duration_s: float, seed: int) -> Iterator[float]:
 
 
 def lockstep(users: int, period_s: float, duration_s: float) -> Iterator[float]:
-    """``users`` requests at the same instant every ``period_s``: the original study's Locust users, whose
-    ``constant_pacing(1)`` tasks all start together and so fire together every second."""
+    """``users`` requests at the same instant every ``period_s``: Locust users whose ``constant_pacing(1)`` tasks
+    all start together, and so fire together every second."""
     ticks = int(duration_s / period_s)
     return (tick * period_s for tick in range(ticks) for _ in range(users))
 

@@ -7,7 +7,8 @@ import subprocess
 from pathlib import Path
 
 from benchmark.load.expected import expected_body
-from service_runtime.core.topology import Stack, predict_path
+from reference.api import predict_path
+from system_launcher.topology import Stack
 
 ENTITIES = 1000  # ids 0..999, rotated; every answer names its entity, so each is checked exactly
 

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 from benchmark.analysis.decompose import PARTS
+from benchmark.experiments.profiles import TOOLS
+from benchmark.experiments.scenarios import STACKS
 from benchmark.report import charts, figures, openloop, summary
 from benchmark.report.data import Results, load_results
 from benchmark.report.prose import (
@@ -22,8 +24,6 @@ from benchmark.report.prose import (
     table,
 )
 from benchmark.settings import BenchSettings
-from service_runtime.core.topology import STACKS
-from service_runtime.web.profiling import TOOLS
 
 
 def build_report(settings: BenchSettings, say=print) -> Path:

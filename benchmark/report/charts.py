@@ -9,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: CI and servers have no display
 import matplotlib.pyplot as plt
 
-from service_runtime.core.topology import STACKS
+from benchmark.experiments.scenarios import STACKS
 
 COLORS = {"async": "tab:blue", "sync": "tab:orange"}
 

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark.experiments.model_serving import PLANS as MODEL_SERVING_PLANS
-from benchmark.experiments.scenarios import SCENARIOS, result_name
-from service_runtime.core.topology import STACKS
+from benchmark.experiments.scenarios import SCENARIOS, STACKS, result_name
 
 
 def _load(path: Path) -> dict | None:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from benchmark.analysis.capacity import capacity_model
 from benchmark.analysis.decompose import decompose, expected_inference_ms
+from benchmark.experiments.scenarios import STACKS
 from benchmark.report.data import Results
-from service_runtime.core.topology import STACKS
 
 # The headline's three loads: (scenario, label, the figure it compares).
 HEADLINE = (

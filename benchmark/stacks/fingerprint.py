@@ -10,16 +10,18 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from api_model.settings import ModelSettings
-from api_scoring.settings import ScoringSettings
-from service_runtime.core.server_settings import ServerSettings, cpu_count, workers_for
+from apps.settings import FanoutSettings
+from inference_protocol.settings import TransportSettings
+from model_serving.settings import ServingSettings
+from reference.settings import ModelCostSettings, ScoringSettings, ServiceSettings, cores
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = ROOT / "uv.lock"
 
 PACKAGES = (
-    "fastapi", "uvicorn", "uvicorn-worker", "gunicorn", "granian", "aiohttp", "flask", "werkzeug", "requests",
+    "fastapi", "uvicorn", "uvicorn-worker", "gunicorn", "granian", "aiohttp", "flask", "flask-openapi3", "werkzeug",
+    "requests",
     "redis", "hiredis", "orjson", "pydantic", "meinheld", "greenlet", "locust", "gevent", "geventhttpclient",
     "pyinstrument", "yappi", "matplotlib", "grpcio", "protobuf",
 )  # fmt: skip
@@ -102,34 +104,38 @@ def lock_sha256() -> str | None:
 
 
 def service_settings() -> dict:
-    """The settings the services of a default stack start with here: model cost, deadline, fan-out, the transport
-    to the models (``SCORING_MODEL_PROTOCOL``), worker layout."""
-    model, scoring, server, stack = ModelSettings(), ScoringSettings(), ServerSettings(), StackSettings()
-    cores = cpu_count()
+    """The settings the services of a default stack start with here: model cost and kind, deadline, fan-out, the
+    transport to the models (``SCORING_MODEL_PROTOCOL``), worker layout."""
+    cost, lab, scoring, server, stack = (
+        ModelCostSettings(),
+        ServingSettings(),
+        ScoringSettings(),
+        ServiceSettings(),
+        StackSettings(),
+    )
+    sync_threads = server.threads if stack.variant("sync") in ("gthread", "granian") else 1  # else one per worker
     return {
         "model": {
-            "wait_min_ms": model.wait_min_ms,
-            "wait_max_ms": model.wait_max_ms,
-            "cpu_ms": model.cpu_ms,
-            "kind": model.kind,
-            "accelerator_slots": model.accelerator_slots,
-            "max_batch_size": model.max_batch_size,
-            "max_batch_wait_ms": model.max_batch_wait_ms,
+            "wait_min_ms": cost.wait_min_ms,
+            "wait_max_ms": cost.wait_max_ms,
+            "cpu_ms": cost.cpu_ms,
+            "kind": lab.kind,
+            "accelerator_slots": lab.accelerator_slots,
+            "max_batch_size": lab.max_batch_size,
+            "max_batch_wait_ms": lab.max_batch_wait_ms,
         },
         "scoring": {
             "deadline_s": scoring.deadline_s,
-            "fanout": scoring.fanout,
-            "model_protocol": scoring.model_protocol,
+            "fanout": FanoutSettings().fanout,
+            "model_protocol": TransportSettings().model_protocol,
         },
         "layout": {
-            "cores": cores,
+            "cores": cores(),
             "async_server": stack.server_label("async"),
             "sync_server": stack.server_label("sync"),
-            "async_scoring_workers": workers_for(stack.worker_class("async"), cores),
-            "sync_scoring_workers": workers_for(stack.worker_class("sync"), cores),
-            "sync_scoring_threads": ServerSettings(
-                worker_class=stack.worker_class("sync"), threads=server.threads
-            ).concurrency_per_worker(),
+            "async_scoring_workers": server.worker_count(),
+            "sync_scoring_workers": server.worker_count(),
+            "sync_scoring_threads": sync_threads,
             "model_workers": stack.model_workers,
             "sync_model_threads": stack.model_threads,
             "sync_worker_class": stack.sync_worker_class,
@@ -142,7 +148,7 @@ def fingerprint() -> dict:
     return {
         "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpu_model": _cpu_model(),
-        "cpu_count": cpu_count(),
+        "cpu_count": cores(),
         "memory_gib": _memory_gib(),
         "os": _os_name(),
         "python": platform.python_version(),

@@ -1,4 +1,4 @@
-"""What the study measures: a variant is a stack (or its minimal twin), the path requests take to it, and the
+"""What the benchmark measures: a variant is a stack (or its minimal twin), the path requests take to it, and the
 settings its services run with; ``running_variant`` starts one on free ports and says where to send load."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from benchmark.stacks.running import running_stack
-from service_runtime.core.topology import STACKS, Stack, predict_path
+from reference.api import predict_path
+from system_launcher.topology import STACKS, Stack
 
 Path_ = Literal["edge", "direct"]
 Kind = Literal["full", "minimal"]

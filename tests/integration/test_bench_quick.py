@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from service_runtime.core.topology import STACKS
+from system_launcher.topology import STACKS
 from tests.integration.harness import ROOT
 
 # The whole quick run happens in the module fixture, counted against the first test's timeout.

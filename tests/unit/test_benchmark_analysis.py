@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from benchmark.analysis.curves import beyond_spread, spread
 from benchmark.analysis.decompose import decompose, expected_inference_ms
 from benchmark.analysis.servertiming import parse_server_timing
 from benchmark.analysis.windows import Window, breaking_point, steps
-from benchmark.load.expected import expected_answer, expected_features, expected_score
+from benchmark.load.expected import (
+    degraded_bodies,
+    expected_answer,
+    expected_body,
+    expected_features,
+    expected_score,
+)
 from benchmark.report.openloop import common_rate
 
 
@@ -57,8 +65,17 @@ def test_decomposition_parts_add_up_to_the_client_time():
     assert sum(sequential.values()) == pytest.approx(60.0)
 
 
-def test_expected_score_is_the_combined_answer_for_the_seeded_features():
-    assert expected_score("42") == expected_answer("42", expected_features("42"))["score"]
+def test_the_expected_answer_is_the_references_combination_for_the_seeded_features():
+    answer = expected_answer("42", expected_features("42"))
+    assert [m.model for m in answer.models] == ["model_a", "model_b"]
+    assert answer.score == pytest.approx(sum(m.prediction for m in answer.models) / 2)
+    assert expected_score("42") == answer.score
+    assert expected_body("42") == answer.model_dump_json().encode()
+    left_out = [json.loads(body) for body in degraded_bodies("42")]
+    assert [(d["degraded"], [m["model"] for m in d["models"]]) for d in left_out] == [
+        (["model_a"], ["model_b"]),
+        (["model_b"], ["model_a"]),
+    ]
 
 
 def test_a_difference_is_judged_against_the_spread_only_with_repetitions():

@@ -64,3 +64,17 @@ def test_the_edge_is_compared_with_the_same_stack_direct_never_with_its_run_on_g
     (row,) = edge_cost(results)
     assert (row["p50_1_edge_ms"], row["p50_1_direct_ms"]) == (51.5, 50.0)
     assert (row["cpu_edge_ms"], row["cpu_direct_ms"]) == (4.5, 4.3)
+
+
+def test_the_edge_stays_out_of_the_stacks_cpu_and_of_the_distance_to_the_twin_but_counts_in_its_own_cost():
+    through_edge = _step(32, 4.3, {"redis": 0.05, "scoring": 2.45, "model_a": 0.9, "model_b": 0.9, "edge": 0.6})
+    through_edge["edge_cpu_ms_per_request"] = 0.6
+    direct = _step(32, 4.3, {"redis": 0.05, "scoring": 2.45, "model_a": 0.9, "model_b": 0.9, "edge": 0.01})
+    direct["edge_cpu_ms_per_request"] = 0.01
+    results = [_result("full", [through_edge], path="edge"), _result("full", [direct]), RESULTS[1]]
+    (cost,) = edge_cost(results)
+    assert (cost["cpu_edge_ms"], cost["cpu_direct_ms"]) == (4.9, 4.31)
+    (row,) = floor_distance(results, connections=(32,))
+    assert (row["cpu_full_ms"], row["cpu_minimal_ms"]) == (4.3, 1.8)
+    assert "edge" not in row["parts"]
+    assert "| 4.3 + 0.6 + 0.05 = 4.950 |" in render(results, META)
