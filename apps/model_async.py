@@ -47,5 +47,5 @@ def create_app() -> FastAPI:
     app.state.model, app.state.settings, app.state.protocol = model, settings, ProtocolSettings()
     app.include_router(model_async.router)
     app.include_router(oip_router(model.name))
-    add_profiling(app, settings.name, STACK)
+    add_profiling(app, settings.model, STACK)
     return app

@@ -37,5 +37,5 @@ def create_app() -> OpenAPI:
     app.extensions["model"] = model
     app.register_api(model_sync.bp)
     app.register_api(oip_blueprint(model.name))
-    add_profiling(app, settings.name, STACK)
+    add_profiling(app, settings.model, STACK)
     return app

@@ -128,7 +128,7 @@ class AsyncProfilingMiddleware:
 
 def add_profiling(app: FastAPI, service: str, stack: str) -> None:
     """Wrap the app in the profiling middleware, outside its own, when ``PROFILING_ALLOWED`` is true; otherwise do
-    nothing."""
+    nothing. Its profiles are filed under ``{stack}-{service}`` (``service``: scoring, model_a, model_b)."""
     settings = profiling.ProfilingSettings()
     if settings.allowed:
         app.add_middleware(AsyncProfilingMiddleware, service=service, stack=stack, settings=settings)

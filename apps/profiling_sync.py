@@ -128,7 +128,8 @@ class ProfilingMiddleware:
 
 
 def add_profiling(app: Flask, service: str, stack: str) -> None:
-    """Wrap the Flask app's WSGI callable when ``PROFILING_ALLOWED`` is true; otherwise do nothing."""
+    """Wrap the Flask app's WSGI callable when ``PROFILING_ALLOWED`` is true; otherwise do nothing. Its profiles are
+    filed under ``{stack}-{service}`` (``service``: scoring, model_a, model_b)."""
     settings = profiling.ProfilingSettings()
     if settings.allowed:
         app.wsgi_app = ProfilingMiddleware(app.wsgi_app, service=service, stack=stack, settings=settings)

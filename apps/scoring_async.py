@@ -45,5 +45,5 @@ def create_app() -> FastAPI:
     app.state.settings = settings
     app.include_router(scoring_async.router)
     app.include_router(jobs_router(STACK))
-    add_profiling(app, settings.name, STACK)
+    add_profiling(app, "scoring", STACK)
     return app

@@ -53,5 +53,5 @@ def create_app() -> OpenAPI:
     app.extensions["scoring"], app.extensions["jobs"] = clients, jobs
     app.register_api(scoring_sync.bp)
     app.register_api(jobs_blueprint(STACK))
-    add_profiling(app, settings.name, STACK)
+    add_profiling(app, "scoring", STACK)
     return app
