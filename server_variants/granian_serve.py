@@ -4,9 +4,10 @@
 lifespan, one event loop per worker), ``apps.scoring_sync:create_app`` a sync app as WSGI (``SERVER_THREADS``
 blocking threads per worker). As under gunicorn, every worker is a process of its own that calls the factory once
 it has started, so each builds its own clients; the logs and the Prometheus directory are the reference's
-gunicorn configuration's. What Granian has no option for: a silent worker is not restarted (``SERVER_TIMEOUT_S``),
-and a WSGI worker leaves through ``os._exit`` (multiprocessing), so the sync apps' ``atexit`` hooks do not run
-there: the system closes their connections.
+gunicorn configuration's. What Granian has no option or hook for: a silent worker is not restarted
+(``SERVER_TIMEOUT_S``); a dead worker's live gauges stay in the metrics directory until the service stops; and a
+WSGI worker leaves through ``os._exit`` (multiprocessing), so the sync apps' ``atexit`` hooks do not run there: the
+system closes their connections.
 """
 
 from __future__ import annotations

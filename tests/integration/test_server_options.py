@@ -7,6 +7,7 @@ then the tests of what only some variants do: gevent's green threads, Granian's 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 from collections import Counter
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from reference.api import HEALTH_PATH
+from reference.api import HEALTH_PATH, METRICS_PATH, predict_path
 from server_variants import MeinheldMissing, worker_class
 from system_launcher.net import port_open
 from tests.integration.variant_stack import log_lines, running_variant, start_service, wait_until
@@ -74,6 +75,19 @@ def test_the_scoring_path_gives_the_exact_answers(running):
         assert response.content == expected(entity_id, features_of(entity_id)).model_dump_json().encode()
     response = post(running.predict_url, b'{"features": [5.1, 3.5, 1.4, 0.2]}')
     assert response.content == expected(None, (5.1, 3.5, 1.4, 0.2)).model_dump_json().encode()
+
+
+def test_metrics_count_every_answer_of_every_worker(running):
+    def answered() -> float:
+        metrics = requests.get(running.services["scoring"].url + METRICS_PATH, timeout=10).text
+        found = re.search(rf'http_requests_total{{[^}}]*path="{predict_path(running.stack)}"[^}}]*status="200"}} (\S+)',
+                          metrics)  # fmt: skip
+        return float(found.group(1)) if found else 0.0
+
+    before = answered()
+    for entity_id in map(str, range(10)):  # a new connection each: both workers answer some
+        assert post(running.predict_url, b'{"entity_id": "%s"}' % entity_id.encode()).status_code == 200
+    assert answered() - before == 10
 
 
 @pytest.mark.parametrize(
