@@ -76,7 +76,7 @@ class WorkerState:
     def __init__(self, stale_after_s: float) -> None:
         self._stop = threading.Event()
         self._stale_after_s = stale_after_s
-        self._last_ok = time.monotonic()
+        self._last_ok: float | None = None  # not ready until the queue has answered once
         self.stop_requested_at: float | None = None
 
     @classmethod
@@ -113,6 +113,8 @@ class WorkerState:
         """503 while draining or when the queue has not answered for a while, else 200."""
         if self.stopping:
             return 503, ApiError(503, "draining", "stopping: finishing the jobs in hand, taking no new one").body()
+        if self._last_ok is None:
+            return readiness({"queue": "starting"})
         silent_s = time.monotonic() - self._last_ok
         return readiness({"queue": "ok" if silent_s <= self._stale_after_s else "unreachable"})
 

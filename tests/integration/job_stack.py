@@ -19,7 +19,7 @@ import requests
 
 from job_queue.api import jobs_path
 from job_queue.schema import GROUP, JobKeys
-from reference.api import HEALTH_PATH, predict_path
+from reference.api import HEALTH_PATH, READY_PATH, predict_path
 from reference.core import FEATURE_NAMES, SEED_MARKER_KEY, entity_key
 from system_launcher.net import free_ports
 from system_launcher.procfs import pid_alive, pid_stopped
@@ -180,12 +180,13 @@ class JobStack:
         wait_for(lambda: requests.get(process.url(HEALTH_PATH), timeout=1).status_code == 200, START_S, process)
 
     def start_worker(self, name: str) -> None:
-        """Start a job worker (again, after it was killed or stopped), and wait until it is healthy."""
+        """Start a job worker (again, after it was killed or stopped), and wait until it is ready: reading the
+        queue."""
         port = self._ports[name]
         env = self.worker_env | {"WORKER_PORT": str(port)}
         process = spawn(name, WORKER_ARGV, env, port, self.base / f"{name}.log")
         self.processes[name] = process
-        wait_for(lambda: requests.get(process.url(HEALTH_PATH), timeout=1).status_code == 200, START_S, process)
+        wait_for(lambda: requests.get(process.url(READY_PATH), timeout=1).status_code == 200, START_S, process)
 
     def process(self, name: str) -> Process:
         return self.processes[name]

@@ -189,11 +189,13 @@ BAD_SUBMISSIONS = {name: (body, JSON) for name, (body, _, _) in BAD_BODIES.items
 
 
 @pytest.mark.parametrize("case", BAD_SUBMISSIONS)
-def test_bad_submissions_get_the_predict_routes_4xx(job_stack, http, case):
+def test_bad_submissions_get_the_predict_routes_4xx(job_stack, case):
     raw, headers = BAD_SUBMISSIONS[case]
     before = job_stack.depth()
-    refused = submit(http, job_stack, raw, headers=headers)
-    predicted = http.post(job_stack.url(predict_path(job_stack.stack)), data=raw, headers=headers, timeout=TIMEOUT)
+    # A connection each: gthread answers a body over the limit unread and keeps the connection, then drops it on
+    # reading the rest of that body as the next request.
+    refused = requests.post(job_stack.jobs_url, data=raw, headers=headers, timeout=TIMEOUT)
+    predicted = requests.post(job_stack.url(predict_path(job_stack.stack)), data=raw, headers=headers, timeout=TIMEOUT)
     assert 400 <= refused.status_code < 500
     assert (refused.status_code, refused.content) == (predicted.status_code, predicted.content)
     assert job_stack.depth() == before, "a refused submission enqueued something"
@@ -337,7 +339,6 @@ def test_a_worker_killed_mid_job_is_replaced_within_the_visibility_timeout(job_s
 
 def test_a_slow_worker_and_its_replacement_leave_one_result(job_stack, http):
     job_stack.wait_drained(SETTLE_S)
-    superseded_before = worker_metric(job_stack, "jobs_superseded_total")
     job_id, slow = caught_mid_job(http, job_stack, "10", signal.SIGSTOP)  # frozen mid-job: to the queue, gone silent
     other = next(w for w in job_stack.workers if w != slow)
     try:
@@ -347,8 +348,9 @@ def test_a_slow_worker_and_its_replacement_leave_one_result(job_stack, http):
         assert job_stack.holder(job_id) == other
     finally:
         job_stack.process(slow).signal(signal.SIGCONT)
-    # The slow worker ends its run too (a result, or a timeout it would retry): that second end is not stored.
-    wait_for(lambda: worker_metric(job_stack, "jobs_superseded_total") > superseded_before, 10)
+    # The slow worker ends its run too (with a result, a failed model call it would retry, or a queue command that
+    # timed out while it was frozen): that second end is not stored.
+    wait_for(lambda: worker_metric(job_stack, "jobs_in_progress", workers=[slow]) == 0, 10)
     assert read(http, job_stack, job_id).content == first
     job_stack.wait_drained(TIMEOUT)
 
@@ -395,7 +397,8 @@ def test_workers_export_probes_and_queue_metrics(job_stack, http):
         process = job_stack.process(worker)
         assert requests.get(process.url(HEALTH_PATH), timeout=TIMEOUT).json() == {"status": "OK"}
         ready = requests.get(process.url(READY_PATH), timeout=TIMEOUT)
-        assert (ready.status_code, ready.json()) == (200, {"status": "ready", "checks": {"queue": "ok"}})
+        assert ready.json() == {"status": "ready", "checks": {"queue": "ok"}}, ready.text
+        assert ready.status_code == 200
         text = requests.get(process.url(METRICS_PATH), timeout=TIMEOUT).text
         for name in ("jobs_queue_depth", "jobs_oldest_pending_age_seconds", "jobs_done_total", "jobs_reclaimed_total",
                      "jobs_submission_to_result_seconds_bucket", "process_cpu_seconds_total"):  # fmt: skip

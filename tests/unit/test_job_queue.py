@@ -196,8 +196,12 @@ def test_metric_labels_of_errors_are_bounded():
 
 def test_worker_readiness_fails_while_draining_and_when_the_queue_is_silent():
     state = WorkerState(stale_after_s=3600)
+    status, body = state.readiness()
+    assert (status, body["error"], body["checks"]) == (503, "not_ready", {"queue": "starting"})
+    state.queue_answered()
     assert state.readiness() == (200, {"status": "ready", "checks": {"queue": "ok"}})
     silent = WorkerState(stale_after_s=0)
+    silent.queue_answered()
     time.sleep(0.01)
     status, body = silent.readiness()
     assert (status, body["error"], body["checks"]) == (503, "not_ready", {"queue": "unreachable"})
