@@ -33,18 +33,17 @@ def get_jobs(request: Request) -> AsyncJobClient:
 
 Jobs = Annotated[AsyncJobClient, Depends(get_jobs)]
 JobId = Annotated[str, Path(description=JOB_ID_DESCRIPTION)]
-OTHER_METHODS = ("HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_DESCRIPTION)]
+ACCEPTED = {202: {"description": "Accepted", "headers": LOCATION_HEADER}}
+OTHER_METHODS = ("HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 
 
 def jobs_router(stack: str) -> APIRouter:
     """``POST .../jobs`` (202 and a Location), ``GET`` and ``DELETE .../jobs/{job_id}`` of ``stack``."""
     router = APIRouter(tags=["jobs"])
 
-    accepted = {202: {"description": "Accepted", "headers": LOCATION_HEADER}}
-
     @router.post(jobs_path(stack), status_code=202, response_model=JobAccepted,
-                 responses=accepted | documented(SUBMIT_ERRORS))  # fmt: skip
+                 responses=ACCEPTED | documented(SUBMIT_ERRORS))  # fmt: skip
     async def submit_job(
         body: ScoreRequest, jobs: Jobs, ctx: Context, response: Response, idempotency_key: IdempotencyKey = None
     ) -> JobAccepted | Response:
