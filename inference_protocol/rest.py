@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
@@ -37,7 +37,21 @@ BINARY_MEDIA_TYPE = "application/octet-stream"
 Number = Annotated[float, Field(strict=True)]
 
 
-class InputParameters(BaseModel):
+def _without_null_defaults(schema: dict[str, Any]) -> None:
+    # FastAPI's document leaves out every null, a null default included, where Flask's keeps it: the schemas say
+    # "optional" without it, the same on both stacks.
+    for field in schema.get("properties", {}).values():
+        if "default" in field and field["default"] is None:
+            del field["default"]
+
+
+class Body(BaseModel):
+    """A part of the protocol's REST bodies."""
+
+    model_config = ConfigDict(json_schema_extra=_without_null_defaults)
+
+
+class InputParameters(Body):
     """An input's parameters: its size in the binary part of the body, if it is there; others are ignored."""
 
     model_config = ConfigDict(extra="allow")
@@ -45,7 +59,7 @@ class InputParameters(BaseModel):
     binary_data_size: StrictInt | None = Field(None, ge=0, description="Bytes of this input after the JSON.")
 
 
-class InputTensor(BaseModel):
+class InputTensor(Body):
     """An input tensor: its data in JSON (flat in row-major order, or one list per row), or in the binary part."""
 
     model_config = ConfigDict(extra="forbid")
@@ -57,7 +71,7 @@ class InputTensor(BaseModel):
     data: list[Number] | list[list[Number]] | None = None
 
 
-class RequestParameters(BaseModel):
+class RequestParameters(Body):
     """The request's parameters: whether every output comes back binary; others are ignored."""
 
     model_config = ConfigDict(extra="allow")
@@ -65,7 +79,7 @@ class RequestParameters(BaseModel):
     binary_data_output: StrictBool = False
 
 
-class OutputParameters(BaseModel):
+class OutputParameters(Body):
     """A requested output's parameters: whether it comes back binary; others are ignored."""
 
     model_config = ConfigDict(extra="allow")
@@ -73,7 +87,7 @@ class OutputParameters(BaseModel):
     binary_data: StrictBool | None = None
 
 
-class RequestedOutput(BaseModel):
+class RequestedOutput(Body):
     """An output the request asks for."""
 
     model_config = ConfigDict(extra="forbid")
@@ -82,7 +96,7 @@ class RequestedOutput(BaseModel):
     parameters: OutputParameters = Field(default_factory=OutputParameters)
 
 
-class InferRequestBody(BaseModel):
+class InferRequestBody(Body):
     """An inference request (its JSON part)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,7 +107,7 @@ class InferRequestBody(BaseModel):
     outputs: list[RequestedOutput] | None = None
 
 
-class OutputTensor(BaseModel):
+class OutputTensor(Body):
     """An output of an inference answer: its data in JSON, or its size in the binary part of the body."""
 
     name: str
@@ -103,7 +117,7 @@ class OutputTensor(BaseModel):
     data: list[Number] | None = None
 
 
-class InferResponseBody(BaseModel):
+class InferResponseBody(Body):
     """An inference answer (its JSON part): one prediction per row of the input."""
 
     model_name: str

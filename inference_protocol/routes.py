@@ -23,9 +23,10 @@ from reference.api import COMMON_ERRORS
 from reference.core import Vector
 
 TAGS = ["open inference protocol"]
-NOT_FOUND = {404: "The model serves another version"}
+# The answers of a versioned route besides its own (FastAPI would document a 422 of its own shape otherwise).
+VERSION_ERRORS = {404: "The model serves another version", 422: COMMON_ERRORS[422], 503: COMMON_ERRORS[503]}
 # Any body is read (JSON, or JSON then binary data), so a content type is never refused.
-INFER_ERRORS = {status: text for status, text in COMMON_ERRORS.items() if status != 415} | NOT_FOUND
+INFER_ERRORS = {status: text for status, text in COMMON_ERRORS.items() if status != 415}
 INFER_DESCRIPTION = (
     f"One FP64 input `{FEATURES_INPUT.name}` of shape [rows, {FEATURES_INPUT.width}]; one FP64 output "
     f"`{PREDICTION_OUTPUT.name}` of shape [rows, 1], row by row the predict route's numbers. Triton's binary tensor "

@@ -20,8 +20,8 @@ from inference_protocol.rest import HEADER_LENGTH, InferResponseBody
 from inference_protocol.routes import (
     INFER_DESCRIPTION,
     INFER_ERRORS,
-    NOT_FOUND,
     TAGS,
+    VERSION_ERRORS,
     LiveBody,
     ModelReadyBody,
     ReadyBody,
@@ -44,11 +44,8 @@ Model = Annotated[AsyncServedModel, Depends(get_model)]
 def oip_router(model_name: str) -> APIRouter:
     """Health, metadata and inference of ``model_name`` under ``/v2``, each model route also at its versioned path."""
     router = APIRouter(tags=TAGS)
-    infer_doc = {
-        "responses": {200: {"model": InferResponseBody}, **documented(INFER_ERRORS)},
-        "openapi_extra": {"requestBody": infer_request_doc()},
-        "description": INFER_DESCRIPTION,
-    }
+    infer_doc = {"openapi_extra": {"requestBody": infer_request_doc()}, "description": INFER_DESCRIPTION}
+    answers = {200: {"model": InferResponseBody}} | documented(INFER_ERRORS)
 
     @router.get(OIP_SERVER_PATH, summary="Server metadata")
     async def server_metadata(model: Model) -> ServerMetadataBody:
@@ -67,7 +64,7 @@ def oip_router(model_name: str) -> APIRouter:
         return metadata_of(model).body()
 
     @router.get(oip_model_path(model_name, "{version}"), summary="Model version metadata",
-                responses=documented(NOT_FOUND))  # fmt: skip
+                responses=documented(VERSION_ERRORS))  # fmt: skip
     async def version_metadata(version: str, model: Model) -> ModelMetadataBody:
         metadata = metadata_of(model)
         metadata.check(model_name, version)
@@ -78,16 +75,17 @@ def oip_router(model_name: str) -> APIRouter:
         return ModelReadyBody(name=model.name, ready=True)
 
     @router.get(oip_model_ready_path(model_name, "{version}"), summary="Model version readiness",
-                responses=documented(NOT_FOUND))  # fmt: skip
+                responses=documented(VERSION_ERRORS))  # fmt: skip
     async def version_ready(version: str, model: Model) -> ModelReadyBody:
         metadata_of(model).check(model_name, version)
         return ModelReadyBody(name=model.name, ready=True)
 
-    @router.post(oip_infer_path(model_name), summary="Inference on rows of features", **infer_doc)
+    @router.post(oip_infer_path(model_name), summary="Inference on rows of features", responses=answers, **infer_doc)
     async def infer(request: Request, model: Model, ctx: Context) -> Response:
         return await _infer(request, model, ctx)
 
-    @router.post(oip_infer_path(model_name, "{version}"), summary="Inference by a model version", **infer_doc)
+    @router.post(oip_infer_path(model_name, "{version}"), summary="Inference by a model version",
+                 responses=answers | documented(VERSION_ERRORS), **infer_doc)  # fmt: skip
     async def version_infer(version: str, request: Request, model: Model, ctx: Context) -> Response:
         metadata_of(model).check(model_name, version)
         return await _infer(request, model, ctx)

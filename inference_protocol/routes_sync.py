@@ -19,8 +19,8 @@ from inference_protocol.rest import HEADER_LENGTH, JSON_MEDIA_TYPE, InferRespons
 from inference_protocol.routes import (
     INFER_DESCRIPTION,
     INFER_ERRORS,
-    NOT_FOUND,
     TAGS,
+    VERSION_ERRORS,
     LiveBody,
     ModelReadyBody,
     ReadyBody,
@@ -45,11 +45,8 @@ def get_model() -> ServedModel:
 def oip_blueprint(model_name: str) -> APIBlueprint:
     """Health, metadata and inference of ``model_name`` under ``/v2``, each model route also at its versioned path."""
     bp = APIBlueprint("inference_protocol", __name__, abp_tags=[Tag(name=tag) for tag in TAGS])
-    infer_doc = {
-        "responses": {200: InferResponseBody, **documented(INFER_ERRORS)},
-        "openapi_extensions": {"requestBody": infer_request_doc()},
-        "description": INFER_DESCRIPTION,
-    }
+    infer_doc = {"openapi_extensions": {"requestBody": infer_request_doc()}, "description": INFER_DESCRIPTION}
+    answers = {200: InferResponseBody} | documented(INFER_ERRORS)
 
     @bp.get(OIP_SERVER_PATH, summary="Server metadata", responses={200: ServerMetadataBody})
     def server_metadata() -> Response:
@@ -68,7 +65,7 @@ def oip_blueprint(model_name: str) -> APIBlueprint:
         return _json(metadata_of(get_model()).body())
 
     @bp.get(oip_model_path(model_name, "<version>"), summary="Model version metadata",
-            responses={200: ModelMetadataBody, **documented(NOT_FOUND)})  # fmt: skip
+            responses={200: ModelMetadataBody, **documented(VERSION_ERRORS)})  # fmt: skip
     def version_metadata(path: VersionPath) -> Response:
         metadata = metadata_of(get_model())
         metadata.check(model_name, path.version)
@@ -79,17 +76,18 @@ def oip_blueprint(model_name: str) -> APIBlueprint:
         return _json(ModelReadyBody(name=get_model().name, ready=True))
 
     @bp.get(oip_model_ready_path(model_name, "<version>"), summary="Model version readiness",
-            responses={200: ModelReadyBody, **documented(NOT_FOUND)})  # fmt: skip
+            responses={200: ModelReadyBody, **documented(VERSION_ERRORS)})  # fmt: skip
     def version_ready(path: VersionPath) -> Response:
         model = get_model()
         metadata_of(model).check(model_name, path.version)
         return _json(ModelReadyBody(name=model.name, ready=True))
 
-    @bp.post(oip_infer_path(model_name), summary="Inference on rows of features", **infer_doc)
+    @bp.post(oip_infer_path(model_name), summary="Inference on rows of features", responses=answers, **infer_doc)
     def infer() -> Response:
         return _infer()
 
-    @bp.post(oip_infer_path(model_name, "<version>"), summary="Inference by a model version", **infer_doc)
+    @bp.post(oip_infer_path(model_name, "<version>"), summary="Inference by a model version",
+             responses=answers | documented(VERSION_ERRORS), **infer_doc)  # fmt: skip
     def version_infer(path: VersionPath) -> Response:
         metadata_of(get_model()).check(model_name, path.version)
         return _infer()

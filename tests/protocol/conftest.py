@@ -10,8 +10,10 @@ from tests.reference.stack import running_redis
 
 
 def pytest_collection_modifyitems(items):
+    # The clients' tests run their servers in this process; the others start services.
     for item in items:
-        if "tests/protocol/test_" in str(item.fspath):
+        path = str(item.fspath)
+        if "tests/protocol/test_" in path and "tests/protocol/test_clients_" not in path:
             item.add_marker(pytest.mark.integration)
 
 

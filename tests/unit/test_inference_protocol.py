@@ -25,9 +25,13 @@ from inference_protocol.rest import HEADER_LENGTH, InferRequest, parse_infer_req
 from inference_protocol.rest import first_value as rest_first_value
 from inference_protocol.rest import infer_response as rest_response
 from inference_protocol.rest import one_row_request as rest_one_row_request
+from inference_protocol.routes_async import oip_router
+from inference_protocol.routes_sync import oip_blueprint
 from inference_protocol.tensors import fp64_bytes
+from reference import web_async, web_sync
 from reference.core import ApiError, body_too_large, deadline_exceeded, invalid_input, unavailable
-from reference.service import overloaded
+from reference.service import Service, overloaded
+from reference.settings import ModelSettings
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [0.1, 1 / 3, -0.0, 1e-300], [1e6, -1e6, 5e-324, 2.5]]
 
@@ -97,6 +101,25 @@ def test_a_model_serves_its_own_version_only():
         with pytest.raises(ApiError) as failure:
             metadata.check(name, version)
         assert (failure.value.status, failure.value.code) == (404, "model_not_found")
+
+
+# -- REST: the routes' documents --------------------------------------------------------------------------------------
+def test_both_stacks_document_the_protocols_routes_alike():
+    settings = ModelSettings()
+    fast = web_async.service_app(Service.of(settings, "async", []), "model_a", "1.0.0", settings.max_body_bytes)
+    fast.include_router(oip_router("model_a"))
+    flask = web_sync.service_app(Service.of(settings, "sync", []), "model_a", "1.0.0", settings.max_body_bytes)
+    flask.register_api(oip_blueprint("model_a"))
+    for_async, for_sync = fast.openapi(), flask.api_doc
+    routes = {p for p in for_async["paths"] if p.startswith("/v2")}
+    assert routes == {p for p in for_sync["paths"] if p.startswith("/v2")}
+    assert oip_infer_path("model_a", "{version}") in routes
+    assert for_async["components"]["schemas"] == for_sync["components"]["schemas"]
+    for path in (oip_infer_path("model_a"), oip_infer_path("model_a", "{version}")):
+        operation_async, operation_sync = for_async["paths"][path]["post"], for_sync["paths"][path]["post"]
+        assert operation_async["requestBody"] == operation_sync["requestBody"]
+        assert operation_async.get("parameters") == operation_sync.get("parameters")
+        assert operation_async["responses"].keys() == operation_sync["responses"].keys()
 
 
 # -- REST: requests ---------------------------------------------------------------------------------------------------
