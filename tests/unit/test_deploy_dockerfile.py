@@ -130,7 +130,7 @@ def test_every_target_starts_through_the_entrypoint_that_exports_the_password_fi
     assert os.access(ROOT / source, os.X_OK)  # the legacy builder keeps the file's mode (no COPY --chmod there)
 
 
-def _entrypoint(env: dict[str, str], tmp_path: Path) -> str:
+def _entrypoint(env: dict[str, str]) -> str:
     """What a command sees as REDIS_PASSWORD once started through the entrypoint."""
     argv = ["sh", str(ROOT / "deploy/docker/entrypoint.sh"), "sh", "-c", 'printf %s "${REDIS_PASSWORD-unset}"']
     result = subprocess.run(argv, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True,
@@ -142,10 +142,10 @@ def _entrypoint(env: dict[str, str], tmp_path: Path) -> str:
 def test_the_entrypoint_exports_the_password_of_the_file_whatever_the_environment_holds(tmp_path):
     secret = tmp_path / "password"
     secret.write_text("from-the-volume")
-    assert _entrypoint({"REDIS_PASSWORD_FILE": str(secret)}, tmp_path) == "from-the-volume"
-    assert _entrypoint({"REDIS_PASSWORD_FILE": str(secret), "REDIS_PASSWORD": "stale"}, tmp_path) == "from-the-volume"
-    assert _entrypoint({"REDIS_PASSWORD": "given"}, tmp_path) == "given"  # no file: untouched (Kubernetes)
-    assert _entrypoint({}, tmp_path) == "unset"
+    assert _entrypoint({"REDIS_PASSWORD_FILE": str(secret)}) == "from-the-volume"
+    assert _entrypoint({"REDIS_PASSWORD_FILE": str(secret), "REDIS_PASSWORD": "stale"}) == "from-the-volume"
+    assert _entrypoint({"REDIS_PASSWORD": "given"}) == "given"  # no file: untouched (Kubernetes)
+    assert _entrypoint({}) == "unset"
 
 
 def _dry_run(project: Path, venv: Path) -> subprocess.CompletedProcess:
