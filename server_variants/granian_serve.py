@@ -77,8 +77,8 @@ def serve(factory: str, interface: Interface) -> None:
 
 def load_in_worker(factory: str, master_pid: int) -> Any:
     """In each worker, before the app is built: die with the master, then call the factory."""
-    # The worker inherits the master's handlers with the fork, which would swallow a SIGTERM or SIGINT until Granian
-    # installs the worker's own once the app is built: until then, either ends the worker.
+    # The worker inherits the master's handlers with the fork, which would swallow the master's SIGTERM (its stop)
+    # until Granian installs the worker's own once the app is built: until then, SIGTERM or SIGINT ends the worker.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
     die_with_parent(master_pid)
@@ -87,11 +87,15 @@ def load_in_worker(factory: str, master_pid: int) -> Any:
 
 
 def die_with_parent(parent_pid: int) -> None:
-    """SIGTERM this process when its parent dies: a worker of a SIGKILLed Granian would keep serving on the port."""
+    """SIGKILL this process when its parent dies: a worker of a SIGKILLed Granian would keep serving on the port.
+
+    Not a graceful SIGTERM: Granian's master is what bounds a worker's graceful stop (``workers_kill_timeout``), and
+    a stop signalled while the worker is still starting is not always seen once it serves.
+    """
     if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the request took effect
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main(argv: list[str] | None = None) -> None:
