@@ -138,6 +138,14 @@ class Admission:
                 )
 
 
+def error_headers(error: ApiError) -> dict[str, str]:
+    """The headers an error answer carries: when to retry a 503; for a 413, that the connection closes (the body's
+    unread rest would otherwise be taken for the next request)."""
+    if error.status == 503:
+        return {"Retry-After": "1"}
+    return {"Connection": "close"} if error.status == 413 else {}
+
+
 def overloaded(reason: str) -> ApiError:
     """503 ``overloaded``: refused at once rather than answered late."""
     return ApiError(503, "overloaded", f"refused: {reason}; retry later")

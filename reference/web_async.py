@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reference.api import HEALTH_PATH, METRICS_PATH, READY_PATH, ErrorBody, request_error
 from reference.core import ApiError, body_too_large, http_error
-from reference.service import RequestContext, Service, exposition
+from reference.service import RequestContext, Service, error_headers, exposition
 from reference.service import readiness as readiness_answer
 from reference.settings import ServiceSettings
 
@@ -64,8 +64,7 @@ class ServiceMiddleware:
 
         try:
             if refused is not None:
-                retry = {"Retry-After": "1"} if refused.status == 503 else None
-                await error_response(refused, retry)(scope, receive, send_with_headers)
+                await error_response(refused)(scope, receive, send_with_headers)
             else:
                 scope.setdefault("state", {})["ctx"] = ctx
                 await self.app(scope, self._limited(receive), send_with_headers)
@@ -104,7 +103,7 @@ Context = Annotated[RequestContext, Depends(get_context)]
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
     """An error in the one shape."""
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return JSONResponse(error.body(), status_code=error.status, headers=error_headers(error) | (headers or {}))
 
 
 async def api_error(request: Request, exc: Exception) -> Response:

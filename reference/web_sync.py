@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from reference.api import HEALTH_PATH, METRICS_PATH, READY_PATH, ErrorBody, request_error
 from reference.core import ApiError, body_too_large, http_error
-from reference.service import RequestContext, Service, exposition
+from reference.service import RequestContext, Service, error_headers, exposition
 from reference.service import readiness as readiness_answer
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def begin() -> Response | None:
         request.get_data(cache=True)
         if request.stream.is_exhausted:
             raise body_too_large(service.max_body_bytes)
-    return None if refused is None else error_response(refused, {"Retry-After": "1"} if refused.status == 503 else None)
+    return None if refused is None else error_response(refused)
 
 
 def add_headers(response: Response) -> Response:
@@ -91,7 +92,8 @@ def add_headers(response: Response) -> Response:
 def finish(exc: BaseException | None) -> None:
     """Its metrics, by route template, once the answer is made."""
     if (ctx := g.get("ctx")) is not None:
-        route = request.url_rule.rule if request.url_rule is not None else None
+        # Labelled by its template as FastAPI names it (``/jobs/{job_id}``), the same on both stacks.
+        route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", request.url_rule.rule) if request.url_rule is not None else None
         current_app.extensions["service"].finish(ctx, request.path, route, request.method, g.get("status", 500),
                                                  admitted=g.admitted)  # fmt: skip
 
@@ -109,6 +111,7 @@ def get_context() -> RequestContext:
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> Response:
     """An error in the one shape."""
+    headers = error_headers(error) | (headers or {})
     return Response(current_app.json.dumps(error.body()), error.status, headers, mimetype=JSON)
 
 

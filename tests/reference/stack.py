@@ -117,12 +117,20 @@ class Stack:
         (port,) = [old.port] if old else free_ports(1)
         kind = "scoring" if role == "scoring" else "model"
         environ = os.environ | {"SERVER_NAME": f"{self.stack}-{role}", "SERVER_PORT": str(port), "SERVER_WORKERS": "2",
-                                "SERVER_THREADS": "16", **env}  # fmt: skip
+                                "SERVER_THREADS": "16"}  # fmt: skip
         if kind == "model":
             environ["MODEL_NAME"] = role
         else:
             models = [self.services[m].url + predict_path(self.stack) for m in ("model_a", "model_b")]
-            environ |= {"REDIS_URL": self.redis.url, "SCORING_MODEL_URLS": str(models).replace("'", '"')}
+            # Generous budgets: a test machine shares its cores; the deadline's own behaviour is tested on purpose.
+            environ |= {
+                "REDIS_URL": self.redis.url,
+                "SCORING_MODEL_URLS": str(models).replace("'", '"'),
+                "SCORING_DEADLINE_S": "4",
+                "SCORING_MODEL_TIMEOUT_S": "3",
+                "SCORING_CONNECT_TIMEOUT_S": "2",
+            }
+        environ |= env
         log = tmp / f"{self.stack}-{role}.log"
         with log.open("wb") as out:  # the child keeps its own copy of the descriptor
             process = subprocess.Popen(
