@@ -30,17 +30,13 @@ from system_launcher.topology import Stack
 
 SCORING_MAX_IN_FLIGHT = 16
 RESTART_TIMEOUT_S = 30.0
-PROTOCOLS = ("rest", "grpc")  # how scoring calls the models (SCORING_MODEL_PROTOCOL)
 
 
 class FaultStack:
     """One stack (Redis, model_a, model_b behind a proxy, scoring, and its edge if asked) run by the supervisor."""
 
-    def __init__(self, stack: Stack, base: Path, edge: bool = False, protocol: str = "rest") -> None:
-        """``base``: where logs, Redis' files and the edge's configuration go. ``protocol``: ``rest`` puts the proxy
-        in front of model_b's HTTP port, ``grpc`` in front of its gRPC port (scoring then calls over gRPC)."""
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, not {protocol!r}")
+    def __init__(self, stack: Stack, base: Path, edge: bool = False) -> None:
+        """``base``: where logs, Redis' files and the edge's configuration go."""
         *ports, proxy_port = free_ports(PORTS_PER_STACK + 1)
         self.stack = stack
         # No job workers: the faults are the predict path's.
@@ -48,18 +44,11 @@ class FaultStack:
                                       run_dir=base / "run", redis_dir=base / "redis", job_workers=0)  # fmt: skip
         self.model_a, self.model_b = service(stack, "model_a"), service(stack, "model_b")
         self.scoring = service(stack, "scoring")
-        if protocol == "grpc":
-            upstream = self.settings.grpc_port(stack, "model_b")
-            targets = [self.model_a.grpc_target(self.settings), f"127.0.0.1:{proxy_port}"]
-            proxied = {"SCORING_MODEL_GRPC_TARGETS": json.dumps(targets)}
-        else:
-            upstream = self.settings.port(stack, "model_b")
-            urls = [self.model_a.predict_url(self.settings), f"http://127.0.0.1:{proxy_port}{predict_path(stack)}"]
-            proxied = {"SCORING_MODEL_URLS": json.dumps(urls)}
-        self.proxy = FaultProxy(upstream=("127.0.0.1", upstream), port=proxy_port)
+        self.proxy = FaultProxy(upstream=("127.0.0.1", self.settings.port(stack, "model_b")), port=proxy_port)
+        urls = [self.model_a.predict_url(self.settings), f"http://127.0.0.1:{proxy_port}{predict_path(stack)}"]
         logged = {"ACCESS_LOG": "true"}
-        scoring = logged | proxied | {"SCORING_MODEL_PROTOCOL": protocol, "SERVER_WORKERS": "1",
-                                      "SERVER_MAX_IN_FLIGHT": str(SCORING_MAX_IN_FLIGHT)}  # fmt: skip
+        scoring = logged | {"SCORING_MODEL_URLS": json.dumps(urls), "SERVER_WORKERS": "1",
+                            "SERVER_MAX_IN_FLIGHT": str(SCORING_MAX_IN_FLIGHT)}  # fmt: skip
         overrides = {self.scoring.name: scoring, self.model_a.name: logged, self.model_b.name: logged}
         self.supervisor = Supervisor(self.settings, stack_services(stack), overrides=overrides)
 
