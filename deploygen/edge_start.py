@@ -35,9 +35,13 @@ def config_path(stack: Stack) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     """Render the configuration, then exec Envoy on it."""
-    cli = argparse.ArgumentParser(prog="python -m deploygen.edge_start", description=__doc__.splitlines()[0])
-    cli.add_argument("platform", choices=PLATFORMS)
-    cli.add_argument("stack", choices=get_args(Stack))
+    cli = argparse.ArgumentParser(
+        prog="python -m deploygen.edge_start",
+        description="An edge container's command: render the stack's Envoy configuration from the settings in the "
+        "environment, then become Envoy.",
+    )
+    cli.add_argument("platform", choices=PLATFORMS, help="where the edge runs: its addresses and ports")
+    cli.add_argument("stack", choices=get_args(Stack), help="the stack whose scoring service it fronts")
     args = cli.parse_args(argv)
     settings, edge = EdgeSettings(), plan(args.platform, args.stack)
     path = config_path(args.stack)

@@ -9,6 +9,7 @@ redis user: ``requirepass``). Redis therefore never runs without a password, and
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import sys
@@ -67,11 +68,13 @@ def write(directory: Path, given: str | None, as_root: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Write the files; say whether the password was given or generated, never the password."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m deploygen.redis_auth DIR", file=sys.stderr)
-        return 2
-    directory, given = Path(args[0]), os.environ.get("REDIS_PASSWORD") or None
+    cli = argparse.ArgumentParser(
+        prog="python -m deploygen.redis_auth",
+        description="Write Redis' password (REDIS_PASSWORD, else the one an earlier start wrote, else a new "
+        "random one) into the volume Redis and its clients share: docker compose's one-shot before Redis starts.",
+    )
+    cli.add_argument("directory", type=Path, help="the volume Redis and its clients share")
+    directory, given = cli.parse_args(argv).directory, os.environ.get("REDIS_PASSWORD") or None
     had = (directory / PASSWORD_FILE).exists()
     try:
         write(directory, given, as_root=os.geteuid() == 0)
