@@ -17,15 +17,11 @@ from pydantic_settings import BaseSettings
 
 from reference.api import HEALTH_PATH, predict_path
 from reference.settings import ScoringSettings, ServiceSettings
+from server_variants import server_argv, server_env
 from system_launcher.edge import EdgePlan
 from system_launcher.settings import StackSettings
 from system_launcher.topology import ROLES, STACKS, Role, Stack
 
-GUNICORN_CONFIG = "python:reference.gunicorn_conf"
-# gunicorn's worker class for each way of serving a stack with gunicorn (Granian has a runner of its own).
-GUNICORN_WORKERS = {"uvicorn": "reference.web_async.UvicornWorker", "gthread": "gthread", "gevent": "gevent",
-                    "sync": "sync", "meinheld": "meinheld.gmeinheld.MeinheldWorker"}  # fmt: skip
-GRANIAN_SERVE = "server_variants.granian_serve"
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 # The benchmark suite's Locust experiments, run by the master and every worker of a distributed run.
 LOCUSTFILE = "benchmark/load/locustfile.py"
@@ -121,15 +117,13 @@ def variant_of(svc: Service, settings: StackSettings) -> str:
 
 def service_argv(svc: Service, settings: StackSettings, python: str = "python") -> list[str]:
     """The command that starts a service: gunicorn with the reference's configuration calling the app factory in
-    each worker, or Granian's runner."""
-    variant = variant_of(svc, settings)
-    if variant == "granian":
-        return [python, "-m", GRANIAN_SERVE, svc.factory]
-    return [python, "-m", "gunicorn", "-c", GUNICORN_CONFIG, "-k", GUNICORN_WORKERS[variant], f"{svc.factory}()"]
+    each worker (``reference.gunicorn_conf``), or Granian."""
+    return server_argv(variant_of(svc, settings), svc.factory, python)
 
 
 def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
     """The environment that makes ``service_argv`` the given service."""
+    variant = variant_of(svc, settings)
     env = {
         "SERVER_NAME": svc.name,
         "SERVER_HOST": settings.bind_address(),
@@ -141,8 +135,8 @@ def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
             env["SERVER_TRUST_REQUEST_START"] = "true"
     else:
         env |= {"MODEL_NAME": svc.role, "MODEL_GRPC_PORT": str(settings.grpc_port(svc.stack, svc.role))}
-        env |= model_server_env(variant_of(svc, settings), settings)
-    return env
+        env |= model_server_env(variant, settings)
+    return env | server_env(variant)
 
 
 def scoring_env(stack: Stack, settings: StackSettings, build: Build = "full") -> dict[str, str]:
