@@ -43,10 +43,13 @@ def fault_stack(stack, tmp_path_factory):
         yield running
 
 
-def assert_in_time(results: list[Result]) -> None:
+def assert_in_time(results: list[Result], through_edge: bool = False) -> None:
     """Every answer of the service within its deadline + margin, and none late enough to be a hang."""
     assert results, "no request was made"
-    served = max((r.served_s for r in results if r.served_s is not None), default=0.0)
+    timed = [r.served_s for r in results if r.served_s is not None]
+    if not through_edge:  # the service answered every one itself, with its timings
+        assert len(timed) == len([r for r in results if isinstance(r.status, int)])
+    served = max(timed)
     assert served <= DEADLINE_S + MARGIN_S, f"the service took {served:.3f}s to answer"
     slowest = max(r.seconds for r in results)
     assert slowest <= HANG_S, f"a client waited {slowest:.3f}s"
@@ -144,7 +147,6 @@ def test_request_id_reaches_the_models(fault_stack):
     response = requests.post(fault_stack.url, data=b'{"entity_id": "7"}', timeout=5,
                              headers={"Content-Type": "application/json", "X-Request-ID": request_id})  # fmt: skip
     assert response.status_code == 200
-    assert response.json()["degraded"] == []
     assert response.headers["X-Request-ID"] == request_id
     for model in (fault_stack.model_a, fault_stack.model_b):
         # Each model service logs the request it served under the scoring request's id (ACCESS_LOG).
@@ -289,7 +291,7 @@ def test_shutdown_under_load_finishes_what_is_in_flight_and_the_edge_refuses_the
         # reset, another error, or a hang; once the service has stopped, a refusal at once, not the edge's timeout.
         outcomes = {(r.status, r.body.get("error")) for r in load.results}
         assert outcomes <= {(200, None)} | WHILE_STOPPING[fault_stack.stack], outcomes
-        assert_in_time(load.results)
+        assert_in_time(load.results, through_edge=True)
         after = load.since(stopped)
         assert {(r.status, r.body.get("error")) for r in after} == {(503, "scoring_unavailable")}
         median = sorted(r.seconds for r in after)[len(after) // 2]

@@ -1,1 +1,0 @@
-"""The scoring service: features from Redis, two model calls, one combined score."""
