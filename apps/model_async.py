@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from inference_protocol.grpc_async import start_grpc
-from inference_protocol.paths import oip_infer_path
-from inference_protocol.routes_async import oip_router
-from model_serving.models_async import open_model
 
 from apps.profiling_async import add_profiling
+from inference_protocol.grpc_async import start_grpc
+from inference_protocol.paths import OIP_LIVE_PATH, OIP_READY_PATH, oip_infer_path
+from inference_protocol.routes_async import oip_router
 from inference_protocol.settings import ProtocolSettings
+from model_serving.models_async import open_model
 from model_serving.settings import ServingSettings
 from reference import model_async
 from reference.api import predict_path
@@ -42,8 +42,8 @@ def create_app() -> FastAPI:
     settings, lab = ModelSettings(), ServingSettings()
     model = open_model(settings, ModelCostSettings(), lab)
     timed = [predict_path(STACK), oip_infer_path(model.name)]
-    app = service_app(Service.of(settings, STACK, timed, lab.deadline_s()), f"{model.name} ({STACK})", model.version,
-                      settings.max_body_bytes, lifespan)  # fmt: skip
+    service = Service.of(settings, STACK, timed, lab.deadline_s(), probes=[OIP_LIVE_PATH, OIP_READY_PATH])
+    app = service_app(service, f"{model.name} ({STACK})", model.version, settings.max_body_bytes, lifespan)
     app.state.model, app.state.settings, app.state.protocol = model, settings, ProtocolSettings()
     app.include_router(model_async.router)
     app.include_router(oip_router(model.name))

@@ -6,13 +6,13 @@ from __future__ import annotations
 import atexit
 
 from flask_openapi3 import OpenAPI
-from inference_protocol.grpc_sync import start_grpc
-from inference_protocol.paths import oip_infer_path
-from inference_protocol.routes_sync import oip_blueprint
-from model_serving.models_sync import open_model
 
 from apps.profiling_sync import add_profiling
+from inference_protocol.grpc_sync import start_grpc
+from inference_protocol.paths import OIP_LIVE_PATH, OIP_READY_PATH, oip_infer_path
+from inference_protocol.routes_sync import oip_blueprint
 from inference_protocol.settings import ProtocolSettings
+from model_serving.models_sync import open_model
 from model_serving.settings import ServingSettings
 from reference import model_sync
 from reference.api import predict_path
@@ -32,8 +32,8 @@ def create_app() -> OpenAPI:
         grpc = start_grpc(model, settings, protocol, STACK)
         atexit.register(grpc.close, protocol.grpc_grace_s)
     timed = [predict_path(STACK), oip_infer_path(model.name)]
-    app = service_app(Service.of(settings, STACK, timed, lab.deadline_s()), f"{model.name} ({STACK})", model.version,
-                      settings.max_body_bytes)  # fmt: skip
+    service = Service.of(settings, STACK, timed, lab.deadline_s(), probes=[OIP_LIVE_PATH, OIP_READY_PATH])
+    app = service_app(service, f"{model.name} ({STACK})", model.version, settings.max_body_bytes)
     app.extensions["model"] = model
     app.register_api(model_sync.bp)
     app.register_api(oip_blueprint(model.name))

@@ -8,12 +8,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from inference_protocol.clients_async import open_transport
-from job_queue.routes_async import jobs_router
 
 from apps.profiling_async import add_profiling
+from inference_protocol.clients_async import open_transport
 from inference_protocol.settings import TransportSettings
 from job_queue.client_async import AsyncJobClient
+from job_queue.routes_async import jobs_router
 from job_queue.settings import JobSettings
 from reference import scoring_async
 from reference.api import predict_path

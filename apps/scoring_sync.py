@@ -7,13 +7,13 @@ import atexit
 from concurrent.futures import Executor, Future
 
 from flask_openapi3 import OpenAPI
-from inference_protocol.clients_sync import open_transport
-from job_queue.routes_sync import jobs_blueprint
 
 from apps.profiling_sync import add_profiling
 from apps.settings import FanoutSettings
+from inference_protocol.clients_sync import open_transport
 from inference_protocol.settings import TransportSettings
 from job_queue.client_sync import JobClient
+from job_queue.routes_sync import jobs_blueprint
 from job_queue.settings import JobSettings
 from reference import scoring_sync
 from reference.api import predict_path

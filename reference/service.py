@@ -163,6 +163,7 @@ class Service:
     timed_routes: frozenset[str] = frozenset()  # the routes whose answers teach admission how long serving takes
     upstreams: frozenset[str] = frozenset()  # the stages that are calls to other services
     max_body_bytes: int = 65_536
+    probes: frozenset[str] = frozenset()  # more paths answered even when the worker is full, unmeasured
     admission: Admission = field(init=False)
 
     def __post_init__(self) -> None:
@@ -172,7 +173,7 @@ class Service:
 
     @classmethod
     def of(cls, settings: ServiceSettings, stack: str, timed_routes: Iterable[str], deadline_s: float = math.inf,
-           upstreams: Iterable[str] = ()) -> Service:  # fmt: skip
+           upstreams: Iterable[str] = (), probes: Iterable[str] = ()) -> Service:  # fmt: skip
         """The service ``settings`` describe, on ``stack``."""
         return cls(
             name=settings.name,
@@ -183,6 +184,7 @@ class Service:
             timed_routes=frozenset(timed_routes),
             upstreams=frozenset(upstreams),
             max_body_bytes=settings.max_body_bytes,
+            probes=frozenset(probes),
         )
 
     def begin(self, path: str, request_id: str | None, request_start: str | None,

@@ -45,7 +45,8 @@ class ServiceMiddleware:
         self.app, self.service = app, service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PROBES:  # probes must answer even when the worker is full
+        if scope["type"] != "http" or scope["path"] in PROBES or scope["path"] in self.service.probes:
+            # Probes answer even when the worker is full.
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

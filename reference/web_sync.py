@@ -64,9 +64,9 @@ class JSONProvider(DefaultJSONProvider):
 
 def begin() -> Response | None:
     """A request id, a deadline and admission for every request (probes excepted: they answer when full)."""
-    if request.path in PROBES:
-        return None
     service: Service = current_app.extensions["service"]
+    if request.path in PROBES or request.path in service.probes:
+        return None
     headers = request.headers
     g.ctx, refused = service.begin(request.path, headers.get("X-Request-ID"), headers.get("x-request-start"),
                                    headers.get("Content-Length"))  # fmt: skip
