@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from service_runtime.core.topology import OPENAPI_PATH, STACKS
 from system_launcher.registry import SERVICES, service
+from system_launcher.topology import STACKS
+
+OPENAPI_PATH = "/openapi.json"
 
 MAX_EXAMPLES = 50
 SEED = 20261121
 # Envoy answers a QUERY request without a Content-Type with 400 (the QUERY method's draft requires a body with
 # a media type), where schemathesis expects 405 for an undeclared method; every other check runs on the edge.
 EDGE_EXCLUDED_CHECKS = ["unsupported_method"]
-# The Open Inference Protocol's inference route (api_model/oip_description.py): JSON Schema cannot say that the data
+# The Open Inference Protocol's inference route (inference_protocol/routes.py): JSON Schema cannot say that the data
 # must hold as many numbers as the declared shape (rows x 4), so a schema-valid body with too few or too many is
 # rightly refused with 422. That route runs on its own, with every other check, negative data included.
 INFER = "oip_infer"

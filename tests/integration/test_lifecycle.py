@@ -6,10 +6,10 @@ import socket
 import subprocess
 import time
 
-from service_runtime.core.topology import STACKS
 from system_launcher.net import free_ports, port_open
 from system_launcher.procfs import pid_alive
 from system_launcher.registry import SERVICES, job_workers
+from system_launcher.topology import STACKS
 from tests.integration.harness import LAUNCHER, LAUNCHER_PORTS, ROOT, Launcher, stack_env
 
 
