@@ -20,7 +20,9 @@ def pytest_collection_modifyitems(items):
 def running(tmp_path_factory):
     """The launcher, on free ports, with its own Redis and all six services healthy."""
     base = tmp_path_factory.mktemp("stack")
-    launcher = Launcher.start(stack_env(free_ports(LAUNCHER_PORTS), base / "log"), base / "up.out")
+    # Budgets a shared test machine can keep under load (the deadline's own behaviour is tested with its own).
+    budgets = {"SCORING_DEADLINE_S": "2", "SCORING_MODEL_TIMEOUT_S": "1.5"}
+    launcher = Launcher.start(stack_env(free_ports(LAUNCHER_PORTS), base / "log", **budgets), base / "up.out")
     yield launcher
     launcher.interrupt()
 

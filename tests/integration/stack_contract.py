@@ -119,7 +119,8 @@ def test_the_edge_exposes_its_metrics_and_nothing_else_of_its_admin(running, htt
     admin = running.settings.edge_admin_socket(stack)
     assert admin.is_socket()
     assert admin.stat().st_mode & 0o077 == 0
-    assert post(http, url(running, stack, "scoring"), b'{"entity_id": "1"}').status_code == 200
+    after = post(http, url(running, stack, "scoring"), b'{"entity_id": "1"}')
+    assert after.status_code == 200, after.text
 
 
 def test_server_timing_names_every_stage(running, http, stack):
