@@ -168,8 +168,8 @@ class Service:
 
     def __post_init__(self) -> None:
         self.admission = Admission(self.in_flight_limit)
-        IN_FLIGHT.labels(self.name)
-        DEGRADED.labels(self.name)  # every series a dashboard plots exists from the start
+        for series in (IN_FLIGHT, SHED, DEGRADED):
+            series.labels(self.name)  # every series a dashboard plots exists, at 0, from the start
 
     @classmethod
     def of(cls, settings: ServiceSettings, stack: str, timed_routes: Iterable[str], deadline_s: float = math.inf,
