@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("factory", help="the app factory as module:function, called once in each worker")
     parser.add_argument("--interface", choices=["asgi", "wsgi"],
-                        help="default: asgi for a module named *_async, wsgi for *_sync")  # fmt: skip
+                        help="ASGI or WSGI (default: asgi for a module named *_async, wsgi for *_sync)")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         interface = args.interface or interface_of(args.factory)
