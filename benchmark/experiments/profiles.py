@@ -103,7 +103,7 @@ def run_profiles(settings: BenchSettings, out: Path, say=print) -> Path:
     for stack_name in STACKS:
         with running_stack(stack_name, env, say=say) as stack, requests.Session() as http:
             client = ScoringClient(stack.predict_url(), timeout, settings.seed, settings.entities)
-            client.score()  # warm: connections, imports, first-call costs stay out of the profiles
+            client.warm_up()  # connections, imports, first-call costs stay out of the profiles
             for tool in TOOLS:
                 profile = {PROFILE_HEADER: tool, LABEL_HEADER: "one"}
                 client.score(headers=profile)
@@ -169,7 +169,7 @@ def _profile_transport(stack_name: str, protocol: str, env: dict, out: Path, set
     with running_stack(stack_name, env | {"SCORING_MODEL_PROTOCOL": protocol}, say=say) as stack, \
             requests.Session() as http:  # fmt: skip
         client = ScoringClient(stack.predict_url(), settings.request_timeout_s, settings.seed, settings.entities)
-        client.score()  # warm: the channels or connections to both models are open before the window
+        client.warm_up()  # the channels or connections to both models are open before the window
         _thread_cpu(stack, out / f"{stack_name}-threads-{protocol}.json", settings)
         for tool in TOOLS:
             _start_window(http, stack.url("scoring") + START_PATH, tool, settings.request_timeout_s, label)

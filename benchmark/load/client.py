@@ -34,6 +34,17 @@ class ScoringClient:
             raise WrongAnswer(f"{self.url} entity {entity_id}: {resp.status_code} {resp.text[:200]}")
         return resp
 
+    def warm_up(self, attempts: int = 20) -> None:
+        """Score until one answer is right (a worker's first requests may fail on a busy machine), at most
+        ``attempts`` times: connections open, first-call costs paid outside what is measured."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.score()
+                return
+            except (WrongAnswer, requests.RequestException):
+                if attempt == attempts:
+                    raise
+
     def close(self) -> None:
         """Close its connections."""
         self.session.close()

@@ -14,12 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from system_launcher.net import free_port_block, free_ports
+from system_launcher.polling import wait_until
 from system_launcher.procfs import cpu_s_by_group, group_cpu_s, group_rss_kib
 from system_launcher.registry import Build, JobWorker, service, stack_services
 from system_launcher.settings import PORTS_PER_STACK, StackSettings, one_stack_ports
 from system_launcher.supervisor import Supervisor
 from system_launcher.topology import Role, Stack
+
+JSON = {"Content-Type": "application/json"}
 
 
 @contextlib.contextmanager
@@ -95,6 +100,20 @@ class RunningStack:
         return group_rss_kib(self.process_groups())
 
 
+def warm_up(predict_url: str, timeout_s: float, connections: int = 16) -> None:
+    """Score one entity until the stack answers it, then once more on each of ``connections`` new connections (they
+    spread over the workers): a fresh worker's first calls (connections, the first requests of its models) may
+    outlast a model call's timeout on a busy machine, and no experiment measures them."""
+
+    def answered() -> bool:
+        return requests.post(predict_url, data=b'{"entity_id": "0"}', headers=JSON, timeout=5).status_code == 200
+
+    wait_until(answered, timeout_s, errors=(requests.RequestException,))
+    for _ in range(connections):
+        with contextlib.suppress(requests.RequestException):
+            answered()
+
+
 @contextlib.contextmanager
 def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path = Path("var/log/bench"),
                   say=print, build: Build = "full", job_workers: int = 0) -> Iterator[RunningStack]:  # fmt: skip
@@ -121,8 +140,9 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
             supervisor = Supervisor(settings, services=stack_services(stack, build))
             supervisor.start(say=lambda line: None)
         label = stack if build == "full" else f"{build} {stack}"
-        say(f"  {label} stack up at {service(stack, 'scoring', build).url(settings)} {described}")
         try:
+            warm_up(service(stack, "scoring", build).predict_url(settings), settings.ready_timeout_s)
+            say(f"  {label} stack up at {service(stack, 'scoring', build).url(settings)} {described}")
             yield RunningStack(stack, settings, supervisor, build)
         finally:
             supervisor.stop()
