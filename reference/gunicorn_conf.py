@@ -12,9 +12,11 @@ import tempfile
 
 from gunicorn.glogging import Logger as GunicornLogger
 
+from reference import tracing
 from reference.settings import ServiceSettings
 
 settings = ServiceSettings()
+tracing_on = tracing.enabled()  # read in the master, so that an unknown exporter stops it before any worker starts
 proc_name = settings.name
 bind = [f"{settings.host}:{settings.port}"]
 workers = settings.worker_count()
@@ -62,11 +64,20 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
 
 
 def post_fork(server, worker):
-    """A worker dies with its master (SIGTERM once the master is gone), so no worker outlives it holding the port."""
+    """A worker dies with its master (SIGTERM once the master is gone), so no worker outlives it holding the port;
+    with tracing on, it sets up its own tracer provider before it builds its app."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
         if os.getppid() != server.pid:  # the master died before prctl took effect
             os.kill(os.getpid(), signal.SIGTERM)
+    if tracing_on:
+        tracing.start(settings.name)
+
+
+def post_worker_init(worker):
+    """With tracing on, the app the worker has just built is instrumented before it serves."""
+    if tracing_on:
+        tracing.instrument(worker.wsgi)
 
 
 def child_exit(server, worker):

@@ -10,6 +10,8 @@ import uvicorn_worker
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
+from opentelemetry.trace import ProxyTracerProvider, get_tracer_provider
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +29,7 @@ Readiness = Callable[[Request], Awaitable[dict[str, str]]]
 def service_app(service: Service, title: str, version: str, max_body_bytes: int, lifespan: Any = None,
                 readiness: Readiness | None = None) -> FastAPI:  # fmt: skip
     """A FastAPI app with this project's middleware, error shape, probes and metrics; the caller adds its routes."""
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=telemetry())
     app.add_middleware(ServiceMiddleware, service=service)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, framework_error)
@@ -36,6 +38,18 @@ def service_app(service: Service, title: str, version: str, max_body_bytes: int,
     app.state.readiness, app.state.max_body_bytes = readiness, max_body_bytes
     app.include_router(probes)
     return app
+
+
+def telemetry() -> TelemetryConfig:
+    """FastAPI's own OpenTelemetry hook: its server spans in a worker that traces, off in one that does not."""
+    # It would ask the global providers on every request (doc/tracing.md: what that costs). A worker that traces has
+    # set its tracer provider up before it builds its app (reference/tracing.py).
+    if isinstance(get_tracer_provider(), ProxyTracerProvider):
+        return {"tracing": False, "metrics": False, "logs": False}
+    # The spans of what a request calls (Redis, the models) are children of its server span, with none per
+    # dependency or serialisation between; metrics stay Prometheus'; probes that call nothing are not traced.
+    return {"metrics": False, "logs": False, "operation_spans": False,
+            "exclude": lambda scope: scope["path"] in (HEALTH_PATH, METRICS_PATH)}  # fmt: skip
 
 
 class ServiceMiddleware:
