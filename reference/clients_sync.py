@@ -85,10 +85,11 @@ class ModelClient:
         """The model's prediction; the call (connect, send, the answer) within the deadline.
 
         urllib3 bounds each socket read, not the whole answer: the answer is read one read at a time and the
-        deadline checked between reads, so a server dripping its answer holds a call one read past it at most.
+        call's budget checked between reads, so a server dripping its answer holds a call one read past it at most.
         """
         with ctx.stages.stage(self.name):
             budget = ctx.deadline.timeout(self._timeout_s)
+            ends = time.monotonic() + budget
             body = PredictRequest(features=list(vector)).model_dump_json()
             try:
                 response = self._pool.urlopen(
@@ -97,13 +98,13 @@ class ModelClient:
                 )  # fmt: skip
             except urllib3.exceptions.HTTPError as exc:
                 raise self._failure("request", type(exc).__name__) from exc
-            raw = self._read(response, ctx)
+            raw = self._read(response, ends)
             try:
                 return Prediction.model_validate_json(raw)
             except ValidationError as exc:
                 raise self._failure("parse", type(exc).__name__) from exc
 
-    def _read(self, response: urllib3.BaseHTTPResponse, ctx: RequestContext) -> bytes:
+    def _read(self, response: urllib3.BaseHTTPResponse, ends: float) -> bytes:
         """The whole answer, refused without being buffered once it is over the size bound; the connection goes
         back to the pool only after a whole answer (an unread rest would reach the next request)."""
         whole = False
@@ -117,8 +118,8 @@ class ModelClient:
                 size += len(chunk)
                 if size > self._max_bytes:
                     raise self._failure("read", f"answer larger than {self._max_bytes} bytes")
-                if ctx.deadline.at <= time.monotonic():
-                    raise self._failure("read", "deadline passed")
+                if time.monotonic() >= ends:
+                    raise self._failure("read", "TimeoutError")
                 chunks.append(chunk)
             whole = True
             return b"".join(chunks)

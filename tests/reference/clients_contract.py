@@ -1,7 +1,8 @@
 """What each stack's model client must do against a real server, well-behaved or not; twin files run it.
 
 ``test_clients_async.py`` and ``test_clients_sync.py`` set the ``call`` fixture: three calls of one client to a URL,
-within a deadline, each giving a ``Prediction`` or the ``ApiError`` it failed with.
+within a deadline (and a model timeout, by default the deadline), each giving a ``Prediction`` or the ``ApiError`` it
+failed with.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ def test_a_slow_answer_ends_within_the_deadline(call, mode):
         outcomes = call(url, 0.4)
     # Three calls of 0.4 s at most each; the sync client may read once past the deadline (each read is bounded).
     assert time.monotonic() - started < 3 * 0.4 * 2 + 0.5
+    assert all(isinstance(o, ApiError) and o.status == 503 for o in outcomes)
+
+
+def test_a_call_ends_within_its_own_budget_when_the_deadline_leaves_more(call):
+    started = time.monotonic()
+    with answer_server("dripping") as url:  # 52 bytes, one every 50 ms
+        outcomes = call(url, 5.0, 0.3)
+    # Three calls of 0.3 s each at most (the sync client may read once past it), far less than their 5 s deadline.
+    assert time.monotonic() - started < 3 * 0.3 * 2 + 0.5
     assert all(isinstance(o, ApiError) and o.status == 503 for o in outcomes)
 
 

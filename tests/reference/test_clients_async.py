@@ -13,9 +13,9 @@ from tests.reference.clients_contract import *  # noqa: F403  (the shared tests,
 
 @pytest.fixture
 def call():
-    def three_calls(url: str, deadline_s: float) -> list:
+    def three_calls(url: str, deadline_s: float, timeout_s: float | None = None) -> list:
         async def main() -> list:
-            settings = ScoringSettings(model_urls=[url], model_timeout_s=deadline_s, max_answer_bytes=4096)
+            settings = ScoringSettings(model_urls=[url], model_timeout_s=timeout_s or deadline_s, max_answer_bytes=4096)
             async with open_session(settings) as session:
                 (client,) = model_clients(settings, session)
                 contexts = [RequestContext("test", Deadline(deadline_s, time.monotonic())) for _ in range(3)]

@@ -12,8 +12,8 @@ from tests.reference.clients_contract import *  # noqa: F403  (the shared tests,
 
 @pytest.fixture
 def call():
-    def three_calls(url: str, deadline_s: float) -> list:
-        settings = ScoringSettings(model_urls=[url], model_timeout_s=deadline_s, max_answer_bytes=4096)
+    def three_calls(url: str, deadline_s: float, timeout_s: float | None = None) -> list:
+        settings = ScoringSettings(model_urls=[url], model_timeout_s=timeout_s or deadline_s, max_answer_bytes=4096)
         pools = open_pools(settings)
         try:
             (client,) = model_clients(settings, pools)
