@@ -12,6 +12,9 @@ only the addresses differ. What the edge does for the service behind it:
 - stamps every request with the time it arrived (``x-request-start``), so that the service counts time
   spent queued against the request's deadline and refuses at once what can no longer be served in time;
 - answers its own errors (408, 413, 431, 503...) as JSON of the project's one error shape;
+- with tracing on (``OTEL_TRACES_EXPORTER`` naming ``otlp``, and an OTLP endpoint given), starts each request's
+  trace (Envoy's OpenTelemetry tracer, exporting over OTLP/HTTP) and passes it on to the scoring service as W3C
+  ``traceparent``, so that the edge's span is the root of the trace; Envoy has no console exporter;
 - exports its metrics at ``/stats/prometheus`` on a metrics port of their own, and nothing else of its admin
   interface: that one, which can stop, drain or reconfigure it, listens on a Unix socket only its owner may open
   (the launcher), never on a port.
@@ -19,12 +22,14 @@ only the addresses differ. What the edge does for the service behind it:
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -36,6 +41,7 @@ from system_launcher.topology import Stack
 
 _TYPED = "@type"
 METRICS_PATH = "/stats/prometheus"
+TRACES_CLUSTER = "traces"
 _HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 
 
@@ -84,6 +90,7 @@ class EdgePlan:
     max_request_bytes: int  # the services' MAX_BODY_BYTES: bodies are buffered whole up to it, 413 above
     upstream_idle_s: float  # how long a pooled connection to the service may idle: less than its keep-alive
     resolve_by_dns: bool = False  # containers reach the service by name
+    traces_url: str | None = None  # the OTLP/HTTP endpoint its spans go to; None: the edge does not trace
 
 
 class EnvoyNotFound(RuntimeError):
@@ -130,6 +137,7 @@ def edge_config(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
                 _cluster("scoring", plan, settings, plan.upstream_slots, queue),
                 _cluster("jobs", plan, settings, settings.jobs_slots, settings.jobs_slots),
                 _admin_cluster(plan),
+                *([_traces_cluster(plan.traces_url)] if plan.traces_url else []),
             ],
         },
     }  # fmt: skip
@@ -171,6 +179,8 @@ def _listener(plan: EdgePlan, settings: EdgeSettings) -> dict[str, Any]:
         ],
         "local_reply_config": _local_replies(plan),
     }  # fmt: skip
+    if plan.traces_url:
+        manager |= {"tracing": _tracing(plan), "request_id_extension": _SAMPLED_WITHOUT_REQUEST_ID}
     return {
         "name": f"{plan.stack}_scoring",
         "address": _address(*plan.listen),
@@ -206,6 +216,49 @@ def _metrics_listener(plan: EdgePlan) -> dict[str, Any]:
     return {"name": f"{plan.stack}_metrics", "address": _address(*plan.metrics),
             "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
                                             "typed_config": manager}]}]}  # fmt: skip
+
+
+def _tracing(plan: EdgePlan) -> dict[str, Any]:
+    """Envoy's OpenTelemetry tracer: a span per request (every one sampled), the trace passed on as ``traceparent``."""
+    return {
+        "random_sampling": {"value": 100},
+        "provider": {"name": "envoy.tracers.opentelemetry", "typed_config": {
+            _TYPED: "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+            "http_service": {"http_uri": {"uri": plan.traces_url, "cluster": TRACES_CLUSTER, "timeout": "1s"}},
+            "service_name": f"{plan.stack}-edge",
+        }},
+    }  # fmt: skip
+
+
+# Envoy samples by the request's X-Request-ID by default: a request without one (the edge generates none) or with
+# one that is not a UUID would not be traced, and its traceparent would tell the services not to trace it either.
+# Sampled at random instead, every request is; the client's id still passes untouched.
+_SAMPLED_WITHOUT_REQUEST_ID = {"typed_config": {
+    _TYPED: "type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
+    "pack_trace_reason": False,
+    "use_request_id_for_trace_sampling": False,
+}}  # fmt: skip
+
+
+def _traces_cluster(url: str) -> dict[str, Any]:
+    """Where the edge's spans go: the OTLP/HTTP endpoint's host (plain HTTP)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"the edge exports its spans over plain http:// only, not to {url!r}")
+    host, port = parts.hostname, parts.port or 80
+    try:
+        ipaddress.ip_address(host)
+        by_dns = False
+    except ValueError:
+        by_dns = True  # a name: jaeger in compose, a collector's Service in Kubernetes
+    endpoints = [{"lb_endpoints": [{"endpoint": {"address": _address(host, port)}}]}]
+    return {
+        "name": TRACES_CLUSTER,
+        "type": "STRICT_DNS" if by_dns else "STATIC",
+        "dns_lookup_family": "V4_ONLY",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": TRACES_CLUSTER, "endpoints": endpoints},
+    }
 
 
 def _admin_cluster(plan: EdgePlan) -> dict[str, Any]:

@@ -9,12 +9,14 @@ natively, one host name per process in containers.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
 
 from pydantic_settings import BaseSettings
 
+from reference import tracing
 from reference.api import HEALTH_PATH, predict_path
 from reference.settings import ScoringSettings, ServiceSettings
 from server_variants import server_argv, server_env
@@ -216,7 +218,15 @@ def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, s
         max_request_bytes=server.max_body_bytes,
         upstream_idle_s=server.client_keepalive_s(),
         resolve_by_dns=settings.per_service_hosts,
+        traces_url=edge_traces_url(),
     )
+
+
+def edge_traces_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """Where an edge exports its spans: the OTLP endpoint, when ``OTEL_TRACES_EXPORTER`` names ``otlp`` and one is
+    given (Envoy has no console exporter); else None, and the edge does not trace."""
+    environ = os.environ if environ is None else environ
+    return tracing.otlp_endpoint(environ) if "otlp" in tracing.exporters(environ) else None
 
 
 @dataclass(frozen=True)
