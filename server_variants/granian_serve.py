@@ -4,7 +4,8 @@
 lifespan, one event loop per worker), ``apps.scoring_sync:create_app`` a sync app as WSGI (``SERVER_THREADS``
 blocking threads per worker). As under gunicorn, every worker is a process of its own that calls the factory once
 it has started, so each builds its own clients; the logs and the Prometheus directory are the reference's
-gunicorn configuration's. What Granian has no option or hook for: a silent worker is not restarted
+gunicorn configuration's, and with tracing on each worker sets its tracer provider up and instruments its app as
+gunicorn's hooks do (``reference.tracing``). What Granian has no option or hook for: a silent worker is not restarted
 (``SERVER_TIMEOUT_S``); a dead worker's live gauges stay in the metrics directory until the service stops; and a
 WSGI worker leaves through ``os._exit`` (multiprocessing), so the sync apps' ``atexit`` hooks do not run there: the
 system closes their connections.
@@ -28,6 +29,7 @@ from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import Server
 
+from reference import tracing
 from reference.settings import ServiceSettings
 from server_variants.commands import Interface, interface_of
 
@@ -76,14 +78,21 @@ def serve(factory: str, interface: Interface) -> None:
 
 
 def load_in_worker(factory: str, master_pid: int) -> Any:
-    """In each worker, before the app is built: die with the master, then call the factory."""
+    """In each worker, before the app is built: die with the master, set tracing up (when on), then call the factory
+    and instrument what it built."""
     # The worker inherits the master's handlers with the fork, which would swallow the master's SIGTERM (its stop)
     # until Granian installs the worker's own once the app is built: until then, SIGTERM or SIGINT ends the worker.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, signal.SIG_DFL)
     die_with_parent(master_pid)
+    traced = tracing.enabled()
+    if traced:
+        tracing.start(ServiceSettings().name)
     module, _, function = factory.partition(":")
-    return getattr(importlib.import_module(module), function)()
+    app = getattr(importlib.import_module(module), function)()
+    if traced:
+        tracing.instrument(app)
+    return app
 
 
 def die_with_parent(parent_pid: int) -> None:

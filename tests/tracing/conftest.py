@@ -1,4 +1,4 @@
-"""Real Redis for the tracing tests, and the marker that says the trace tests start processes."""
+"""Real Redis for the tracing tests, and the marker that says these tests start processes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from tests.reference.stack import running_redis
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "tests/tracing/test_traces_" in str(item.fspath):
+        if "tests/tracing/test_" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
 
 
