@@ -17,7 +17,8 @@ port). Each edge renders its Envoy configuration at start from the same settings
 
 Profiles: Compose only ever leaves out services that carry a profile, so Redis, the seeding job and both stacks carry
 none and ``docker compose up`` runs the whole system. The profiles add Locust (``async``: a master with workers
-driving the async stack, ``sync``: the same for the sync stack, ``bench``: both) and ``observability``.
+driving the async stack, ``sync``: the same for the sync stack, ``bench``: both), ``observability`` and ``tracing``
+(Jaeger, ``deploygen.jaeger``: the services and edges export their spans to it when ``OTEL_TRACES_EXPORTER=otlp``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deploygen import observability
+from deploygen import jaeger, observability
 from deploygen.containers import (
     BENCH,
     EDGE,
@@ -99,6 +100,7 @@ HEADER = f"""\
 #   docker compose --profile async up    ... plus Locust (master + workers) driving the async stack
 #   docker compose --profile sync up     ... the same for the sync stack; --profile bench: both
 #   docker compose --profile observability up   ... plus Prometheus (:9090, the rules) and Grafana (:3000)
+#   OTEL_TRACES_EXPORTER=otlp docker compose --profile tracing up   ... every request traced, in Jaeger (:16686)
 # Settings in ./.env reach every container, as they reach every process of `make up` (.env.example lists them).
 # Redis' password: REDIS_PASSWORD if set, else one generated on the first start, kept in the volume redis-auth
 # (read it with: docker compose exec seed cat {REDIS_AUTH_DIR / PASSWORD_FILE}). A changed REDIS_PASSWORD takes effect
@@ -187,9 +189,10 @@ def compose_services(settings: StackSettings) -> dict[str, dict[str, Any]]:
             services[worker.kind] = _job_worker(worker, settings)
     for stack in STACKS:
         services |= _locust(stack, settings)
-    # Prometheus and Grafana keep their data in their images' volumes, writable under a read-only root.
-    return services | {name: entry | HARDENED | {"restart": RESTART}
-                       for name, entry in observability.compose_services(settings).items()}  # fmt: skip
+    # Prometheus and Grafana keep their data in their images' volumes, writable under a read-only root; Jaeger its
+    # traces in memory.
+    extras = observability.compose_services(settings) | jaeger.compose_services(settings)
+    return services | {name: entry | HARDENED | {"restart": RESTART} for name, entry in extras.items()}
 
 
 def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
@@ -198,7 +201,7 @@ def _service(svc: Service, settings: StackSettings) -> dict[str, Any]:
     entry = {
         **_built(RUNTIME),
         "command": service_argv(svc, settings),
-        **_reads_redis(container_env(svc, settings)),
+        **_reads_redis(container_env(svc, settings) | jaeger.TRACING_ENV),
         "ports": [_published(settings, port), *grpc],
         "healthcheck": _healthcheck(healthcheck_argv(svc, settings)),
         "deploy": _deploy(SERVICE_LIMITS),
@@ -243,6 +246,7 @@ def _edge(stack: Stack, settings: StackSettings) -> dict[str, Any]:
     return {
         **_built(EDGE),
         "command": edge_start_argv("compose", stack),
+        "environment": jaeger.TRACING_ENV,
         "ports": [_published(settings, ports["listen"]), _published(settings, ports["metrics"])],
         "healthcheck": _healthcheck(edge_healthcheck_argv(stack, settings)),
         "depends_on": {service(stack, "scoring").name: {"condition": "service_healthy"}},

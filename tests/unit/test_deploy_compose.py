@@ -34,6 +34,7 @@ from deploygen.containers import (
     edge_start_argv,
     image,
 )
+from deploygen.jaeger import TRACING_ENV
 from deploygen.platforms import compose_settings
 from deploygen.redis_auth import PASSWORD_FILE, REDIS_CONF
 from job_worker.settings import WorkerSettings
@@ -132,7 +133,7 @@ def test_every_container_runs_the_registry_command_and_environment(compose):
     for svc in SERVICES:
         entry = services[svc.name]
         assert entry["command"] == service_argv(svc, settings)
-        env = container_env(svc, settings)
+        env = container_env(svc, settings) | TRACING_ENV  # off unless OTEL_TRACES_EXPORTER is set (deploygen.jaeger)
         if svc.role == "scoring":
             env |= {"REDIS_PASSWORD_FILE": PASSWORD_PATH}
         assert entry["environment"] == env
@@ -217,9 +218,11 @@ def test_each_edge_renders_its_configuration_at_start_in_front_of_its_scoring_se
         assert edge["command"] == edge_start_argv("compose", stack)
         assert edge["image"] == image(EDGE)
         assert edge["depends_on"] == {f"{stack}-scoring": {"condition": "service_healthy"}}
-        # The same settings as its scoring service: .env, and nothing of its own to disagree with.
+        # The same settings as its scoring service: .env, and nothing of its own to disagree with (the tracing
+        # variables, which the scoring service is given too).
         assert edge["env_file"] == compose["services"][f"{stack}-scoring"]["env_file"]
-        assert "environment" not in edge
+        assert edge["environment"] == TRACING_ENV
+        assert compose["services"][f"{stack}-scoring"]["environment"].items() >= TRACING_ENV.items()
         assert "/tmp" in edge["tmpfs"][0]  # its configuration and admin socket, on a read-only root
 
 
@@ -251,8 +254,10 @@ def test_redis_keeps_its_append_only_file_on_a_named_volume(compose):
 
 def test_profiles_add_a_locust_master_with_workers_per_stack(compose):
     profiled = {name: entry["profiles"] for name, entry in compose["services"].items() if "profiles" in entry}
-    assert {p for profiles in profiled.values() for p in profiles} == {"async", "sync", "bench", "observability"}
+    assert {p for profiles in profiled.values() for p in profiles} == {"async", "sync", "bench", "observability",
+                                                                       "tracing"}  # fmt: skip
     assert {name for name, profiles in profiled.items() if "observability" in profiles} == {"prometheus", "grafana"}
+    assert {name for name, profiles in profiled.items() if "tracing" in profiles} == {"jaeger"}
     for stack in STACKS:
         master, worker = compose["services"][f"locust-{stack}-master"], compose["services"][f"locust-{stack}-worker"]
         assert set(master["profiles"]) == set(worker["profiles"]) == {stack, "bench"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -221,3 +222,56 @@ def test_fastapis_own_hook_is_off_in_a_worker_that_does_not_trace_and_on_in_one_
     assert (status, status_traced) == (200, 200)
     assert untraced_spans == 0
     assert names == ["POST /api/v1/ml/async/predict"]  # its server span only: no span per dependency
+
+
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+
+
+def compose_config(*profiles: str, **env: str) -> dict:
+    """``docker compose config`` of the committed file (no image pulled: it only resolves the file)."""
+    argv = ["docker", "compose", "--env-file", os.devnull, "-f", str(COMPOSE_FILE)]
+    argv += [arg for profile in profiles for arg in ("--profile", profile)] + ["config", "--format", "json"]
+    environ = {k: v for k, v in os.environ.items() if k not in OTEL} | env
+    result = subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["services"]
+
+
+def test_the_tracing_profile_runs_jaeger_and_every_service_and_edge_points_at_it():
+    # The image cannot be pulled here: the profile is checked as a file, against the Compose Specification's schema
+    # with the rest (test_deploy_compose.py), and here for what it says.
+    import yaml
+
+    from deploygen.jaeger import IMAGE, TRACING_ENV
+    from system_launcher.registry import EDGES, SERVICES
+
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    jaeger = services["jaeger"]
+    assert jaeger["image"] == IMAGE
+    assert IMAGE.startswith("jaegertracing/all-in-one:")
+    assert jaeger["profiles"] == ["tracing"]
+    assert "127.0.0.1:4318:4318" in jaeger["ports"]  # OTLP/HTTP: make up's processes may export to it too
+    for name in [svc.name for svc in SERVICES] + [edge.name for edge in EDGES]:
+        assert services[name]["environment"].items() >= TRACING_ENV.items(), name
+        assert "jaeger" not in services[name].get("depends_on", {}), name  # up with or without the profile
+
+
+def _compose_client() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    version = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30, check=False)
+    return version.returncode == 0
+
+
+@pytest.mark.skipif(not _compose_client(), reason="no docker compose client here; the schema test is the one that runs")
+def test_compose_turns_tracing_on_only_when_asked_and_sends_it_to_jaeger():
+    off = compose_config()
+    assert "jaeger" not in off
+    assert off["async-scoring"]["environment"]["OTEL_TRACES_EXPORTER"] == "none"
+    on = compose_config("tracing", OTEL_TRACES_EXPORTER="otlp")
+    assert "jaeger" in on
+    for name in ("async-scoring", "sync-model-a", "async-edge", "sync-edge"):
+        env = on[name]["environment"]
+        assert (env["OTEL_TRACES_EXPORTER"], env["OTEL_EXPORTER_OTLP_ENDPOINT"]) == ("otlp", "http://jaeger:4318")
+        assert tracing.enabled(env)
+    assert edge_traces_url(on["async-edge"]["environment"]) == "http://jaeger:4318/v1/traces"
