@@ -15,9 +15,8 @@ from benchmark.minimal.protocol import HEALTH, PREDICT, Answer, error_answer, pa
 from reference.api import HEALTH_PATH, PredictRequest, ScoreRequest, predict_path
 from reference.core import ApiError
 from reference.settings import ServiceSettings, cores
-from server_variants.commands import interface_of
+from server_variants.commands import GRANIAN_SERVE
 from system_launcher.registry import (
-    GRANIAN_SERVE,
     SERVICES,
     service,
     service_argv,
@@ -64,8 +63,8 @@ def test_the_minimal_apps_load_no_framework_and_only_the_references_pure_code(ap
 def test_the_registry_starts_each_minimal_service_on_granian_with_its_factory(stack, role):
     svc = service(stack, role, "minimal")
     argv = service_argv(svc, StackSettings(), "python")
-    assert argv[:3] == ["python", "-m", GRANIAN_SERVE]
-    assert interface_of(argv[-1]) == {"async": "asgi", "sync": "wsgi"}[stack]
+    interface = {"async": "asgi", "sync": "wsgi"}[stack]
+    assert argv[:-1] == ["python", "-m", GRANIAN_SERVE, "--interface", interface]
     module, factory = argv[-1].split(":")
     assert module.startswith("benchmark.minimal.")
     assert callable(getattr(importlib.import_module(module), factory))
