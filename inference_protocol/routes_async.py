@@ -34,7 +34,7 @@ from reference.service import RequestContext
 from reference.web_async import Context, documented
 
 
-def get_model(request: Request) -> AsyncServedModel:
+async def get_model(request: Request) -> AsyncServedModel:
     return request.app.state.model
 
 

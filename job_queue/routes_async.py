@@ -27,7 +27,7 @@ from reference.api import ScoreRequest
 from reference.web_async import Context, documented, error_response
 
 
-def get_jobs(request: Request) -> AsyncJobClient:
+async def get_jobs(request: Request) -> AsyncJobClient:
     return request.state.jobs
 
 

@@ -48,7 +48,7 @@ class AsyncSimulatedModel:
         return self.model.predict(vector)
 
 
-def get_model(request: Request) -> AsyncPredictor:
+async def get_model(request: Request) -> AsyncPredictor:
     return request.app.state.model
 
 

@@ -35,11 +35,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
             log.info("worker clients closed")
 
 
-def get_features(request: Request) -> AsyncFeatureReader:
+async def get_features(request: Request) -> AsyncFeatureReader:
     return request.state.features
 
 
-def get_models(request: Request) -> list[AsyncModelClient]:
+async def get_models(request: Request) -> list[AsyncModelClient]:
     return request.state.models
 
 
@@ -64,7 +64,7 @@ async def predict(body: ScoreRequest, features: Features, models: Models, ctx: C
 
 async def readiness(request: Request) -> dict[str, str]:
     """The state of Redis and of every model."""
-    features, models = get_features(request), get_models(request)
+    features, models = request.state.features, request.state.models
     states = await asyncio.gather(features.check(), *(model.check() for model in models))
     return dict(zip(["redis", *(model.name for model in models)], states, strict=True))
 

@@ -27,9 +27,11 @@ Readiness = Callable[[Request], Awaitable[dict[str, str]]]
 
 
 def service_app(service: Service, title: str, version: str, max_body_bytes: int, lifespan: Any = None,
-                readiness: Readiness | None = None) -> FastAPI:  # fmt: skip
-    """A FastAPI app with this project's middleware, error shape, probes and metrics; the caller adds its routes."""
-    app = FastAPI(title=title, version=version, lifespan=lifespan, telemetry=telemetry())
+                readiness: Readiness | None = None, telemetry: TelemetryConfig | None = None) -> FastAPI:  # fmt: skip
+    """A FastAPI app with this project's middleware, error shape, probes and metrics; the caller adds its routes
+    (``telemetry``: FastAPI's own OpenTelemetry configuration, by default ``native_telemetry()``)."""
+    app = FastAPI(title=title, version=version, lifespan=lifespan,
+                  telemetry=native_telemetry() if telemetry is None else telemetry)  # fmt: skip
     app.add_middleware(ServiceMiddleware, service=service)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(HTTPException, framework_error)
@@ -40,7 +42,7 @@ def service_app(service: Service, title: str, version: str, max_body_bytes: int,
     return app
 
 
-def telemetry() -> TelemetryConfig:
+def native_telemetry() -> TelemetryConfig:
     """FastAPI's own OpenTelemetry hook: its server spans in a worker that traces, off in one that does not."""
     # It would ask the global providers on every request (doc/tracing.md: what that costs). A worker that traces has
     # set its tracer provider up before it builds its app (reference/tracing.py).
@@ -108,8 +110,9 @@ def documented(errors: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": text} for status, text in errors.items()}
 
 
-def get_context(request: Request) -> RequestContext:
-    """The context the middleware made for this request."""
+async def get_context(request: Request) -> RequestContext:
+    """The context the middleware made for this request (``async def``: FastAPI runs a plain ``def`` dependency
+    on its thread pool, a thread hop per request for an attribute read)."""
     return request.state.ctx
 
 
