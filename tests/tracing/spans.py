@@ -7,7 +7,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,11 +63,6 @@ def from_console(line: str) -> Span | None:
 def console_spans(logs: Iterable[Path]) -> list[Span]:
     """Every span the console exporter printed into these logs."""
     return [span for log in logs for line in log.read_text().splitlines() if (span := from_console(line))]
-
-
-def console_lines(logs: Iterable[Path]) -> list[dict]:
-    """The same spans as the exporter printed them, parsed: what doc/tracing's figures are drawn from."""
-    return [json.loads(line) for log in logs for line in log.read_text().splitlines() if from_console(line)]
 
 
 def from_otlp(body: bytes) -> list[Span]:
@@ -149,8 +144,3 @@ def otlp_receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def as_json(spans: Iterable[Span]) -> list[dict]:
-    """Spans as plain dictionaries."""
-    return [asdict(span) for span in spans]

@@ -6,7 +6,11 @@ Each service prints its spans with the SDK's console exporter; the edge exports 
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 import requests
@@ -117,6 +121,9 @@ def test_through_the_edge_the_edges_span_is_the_root_and_the_scoring_span_its_ch
         return of_trace(spans, roots[0].trace_id) if roots else []
 
     spans = edge_trace(traced.wait(lambda found: len(edge_trace(found)) >= SPANS_PER_REQUEST + 1))
+    if out := os.environ.get("TRACES_OUT"):  # doc/tracing.md's figures are drawn from these (benchmark.report)
+        path = Path(out) / f"{traced.stack.stack}-trace.json"
+        path.write_text(json.dumps([asdict(s) for s in sorted(spans, key=lambda s: s.start_ns)], indent=1) + "\n")
     (root,) = [s for s in spans if s.service == edge]
     scoring = server_span(spans, traced.service("scoring"))
     assert root.parent_id is None
