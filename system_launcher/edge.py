@@ -12,9 +12,9 @@ only the addresses differ. What the edge does for the service behind it:
 - stamps every request with the time it arrived (``x-request-start``), so that the service counts time
   spent queued against the request's deadline and refuses at once what can no longer be served in time;
 - answers its own errors (408, 413, 431, 503...) as JSON of the project's one error shape;
-- with tracing on (``OTEL_TRACES_EXPORTER`` naming ``otlp``, and an OTLP endpoint given), starts each request's
-  trace (Envoy's OpenTelemetry tracer, exporting over OTLP/HTTP) and passes it on to the scoring service as W3C
-  ``traceparent``, so that the edge's span is the root of the trace; Envoy has no console exporter;
+- with tracing on (``OTEL_TRACES_EXPORTER`` naming ``otlp``, and an OTLP endpoint given), starts each sampled
+  request's trace (Envoy's OpenTelemetry tracer, exporting over OTLP/HTTP) and passes it on to the scoring service
+  as W3C ``traceparent``, so that the edge's span is the root of the trace; Envoy has no console exporter;
 - exports its metrics at ``/stats/prometheus`` on a metrics port of their own, and nothing else of its admin
   interface: that one, which can stop, drain or reconfigure it, listens on a Unix socket only its owner may open
   (the launcher), never on a port.
@@ -91,6 +91,7 @@ class EdgePlan:
     upstream_idle_s: float  # how long a pooled connection to the service may idle: less than its keep-alive
     resolve_by_dns: bool = False  # containers reach the service by name
     traces_url: str | None = None  # the OTLP/HTTP endpoint its spans go to; None: the edge does not trace
+    traces_sampled_percent: float = 100.0  # the share of requests it starts a trace for
 
 
 class EnvoyNotFound(RuntimeError):
@@ -219,9 +220,9 @@ def _metrics_listener(plan: EdgePlan) -> dict[str, Any]:
 
 
 def _tracing(plan: EdgePlan) -> dict[str, Any]:
-    """Envoy's OpenTelemetry tracer: a span per request (every one sampled), the trace passed on as ``traceparent``."""
+    """Envoy's OpenTelemetry tracer: a span per sampled request, the trace passed on as ``traceparent``."""
     return {
-        "random_sampling": {"value": 100},
+        "random_sampling": {"value": plan.traces_sampled_percent},
         "provider": {"name": "envoy.tracers.opentelemetry", "typed_config": {
             _TYPED: "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
             "http_service": {"http_uri": {"uri": plan.traces_url, "cluster": TRACES_CLUSTER, "timeout": "1s"}},
@@ -232,7 +233,7 @@ def _tracing(plan: EdgePlan) -> dict[str, Any]:
 
 # Envoy samples by the request's X-Request-ID by default: a request without one (the edge generates none) or with
 # one that is not a UUID would not be traced, and its traceparent would tell the services not to trace it either.
-# Sampled at random instead, every request is; the client's id still passes untouched.
+# Sampled at random instead, any request may be; the client's id still passes untouched.
 _SAMPLED_WITHOUT_REQUEST_ID = {"typed_config": {
     _TYPED: "type.googleapis.com/envoy.extensions.request_id.uuid.v3.UuidRequestIdConfig",
     "pack_trace_reason": False,

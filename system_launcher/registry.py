@@ -219,6 +219,7 @@ def edge_plan(stack: Stack, settings: StackSettings, scoring_env: Mapping[str, s
         upstream_idle_s=server.client_keepalive_s(),
         resolve_by_dns=settings.per_service_hosts,
         traces_url=edge_traces_url(),
+        traces_sampled_percent=edge_sampled_percent(),
     )
 
 
@@ -227,6 +228,21 @@ def edge_traces_url(environ: Mapping[str, str] | None = None) -> str | None:
     given (Envoy has no console exporter); else None, and the edge does not trace."""
     environ = os.environ if environ is None else environ
     return tracing.otlp_endpoint(environ) if "otlp" in tracing.exporters(environ) else None
+
+
+def edge_sampled_percent(environ: Mapping[str, str] | None = None) -> float:
+    """The share of requests an edge traces, from the sampler the services read (``OTEL_TRACES_SAMPLER`` and its
+    argument): through the edge, its decision is the one the services follow (parent-based sampling)."""
+    environ = os.environ if environ is None else environ
+    sampler = environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+    if sampler in ("always_off", "parentbased_always_off"):
+        return 0.0
+    if sampler in ("traceidratio", "parentbased_traceidratio"):
+        try:
+            return min(max(float(environ.get("OTEL_TRACES_SAMPLER_ARG", "1")), 0.0), 1.0) * 100
+        except ValueError:
+            return 100.0  # as the SDK does with an argument it cannot read
+    return 100.0
 
 
 @dataclass(frozen=True)

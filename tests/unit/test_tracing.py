@@ -15,7 +15,7 @@ import pytest
 from deploygen.edge_start import plan as container_plan
 from reference import tracing
 from system_launcher.edge import TRACES_CLUSTER, EdgeSettings, edge_config, find_envoy
-from system_launcher.registry import edge_plan, edge_traces_url
+from system_launcher.registry import edge_plan, edge_sampled_percent, edge_traces_url
 from system_launcher.settings import StackSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,6 +73,21 @@ def test_the_edge_traces_only_over_otlp_with_an_endpoint_given():
     assert edge_traces_url(endpoint) is None
 
 
+@pytest.mark.parametrize(
+    ("environ", "percent"),
+    [
+        ({}, 100.0),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_always_on"}, 100.0),
+        ({"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.05"}, 5.0),
+        ({"OTEL_TRACES_SAMPLER": "traceidratio"}, 100.0),
+        ({"OTEL_TRACES_SAMPLER": "always_off"}, 0.0),
+    ],
+)
+def test_the_edge_samples_the_share_the_services_sampler_asks_for(environ, percent):
+    # Through the edge its decision is the services' (parent-based): it samples as they would have.
+    assert edge_sampled_percent(environ) == pytest.approx(percent)
+
+
 def manager(config: dict) -> dict:
     return config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
 
@@ -86,7 +101,10 @@ def test_without_tracing_the_edge_has_no_tracer():
 def test_with_tracing_the_edge_sends_its_spans_to_the_endpoints_host(monkeypatch):
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "otlp")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.25")
     config = edge_config(container_plan("compose", "sync"), EdgeSettings())
+    assert manager(config)["tracing"]["random_sampling"] == {"value": 25.0}
     provider = manager(config)["tracing"]["provider"]
     assert provider["name"] == "envoy.tracers.opentelemetry"
     assert provider["typed_config"]["service_name"] == "sync-edge"
