@@ -75,6 +75,32 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--variants", nargs="+", default=[], metavar="NAME",
                        help="only these variants of sweep.toml (default: every one)")  # fmt: skip
     sub.add_parser("report", help="rebuild report.md from the results already on disk", description=settings_note)
+    answer = sub.add_parser(
+        "answer", help="the answer: async against sync, capacity to 5 %% with 95 %% intervals (make answer)",
+        description="Every variant's capacity searched to within 5 %% (p99 <= 100 ms, <= 0.1 %% failed, every answer "
+        "checked), repeated with the variants it is compared with interleaved, and its CPU per request at a common "
+        "rate; undecided headline comparisons get more repetitions up to a time cap. Writes summary.json, "
+        "answer.md and the charts to var/results/<run>/ (--publish: to doc/results and the README's block). "
+        + settings_note,
+    )  # fmt: skip
+    answer.add_argument("--bench", action="store_true",
+                        help="the whole build ladder and the crossover map too (make bench) "
+                        "(default: %(default)s)")  # fmt: skip
+    answer.add_argument("--variants", nargs="+", default=[], metavar="NAME",
+                        help="only these variants, e.g. reference-async reference-sync (default: the "
+                        "manifest's)")  # fmt: skip
+    answer.add_argument("--repetitions", type=int, default=None, metavar="N",
+                        help="repetitions of every variant (default: BENCH_ANSWER_REPETITIONS)")  # fmt: skip
+    answer.add_argument("--out", type=Path, default=None,
+                        help="where the run writes (default: var/results/<time>-<code sha>)")  # fmt: skip
+    answer.add_argument("--publish", action="store_true",
+                        help="also copy the run to doc/results and rewrite the README's results block "
+                        "(default: %(default)s)")  # fmt: skip
+    compare = sub.add_parser("compare", help="what changed between two runs, with intervals",
+                             description="B / A for every variant both runs measured, capacity and CPU per request, "
+                             "each with its 95 %% interval and verdict.")  # fmt: skip
+    compare.add_argument("run_a", type=Path, help="a run directory (or its summary.json)")
+    compare.add_argument("run_b", type=Path, help="another run directory (or its summary.json)")
     perf = sub.add_parser("perf", help="each stack as make up starts it and its minimal twin: latency, capacity, CPU",
                           description="Each stack with default settings, and its minimal twin (the floor), under a "
                           "closed-loop ladder (wrk, else this suite's generator), every answer checked; writes "
@@ -150,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen experiment, then say where the results went."""
     args = parser().parse_args(argv)
     started = time.monotonic()
+    if args.experiment == "compare":
+        from benchmark.compare import main as compare_runs
+
+        return compare_runs(args.run_a, args.run_b)
+    if args.experiment == "answer":
+        from benchmark.experiments.answer_cli import run_answer_command
+
+        return run_answer_command(args, say)
     if args.experiment == "perf":
         written = run_perf(args.stacks, args.paths, args.ladder, args.step_s, args.memory_requests, args.out, say,
                            tuple(args.builds))  # fmt: skip

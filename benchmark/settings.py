@@ -47,6 +47,19 @@ class BenchSettings(BaseSettings):
     burst_requests: int = Field(default=200, ge=1, description="Requests of the profiled burst.")
     burst_concurrency: int = Field(default=16, ge=1, description="Concurrent requests of the burst.")
     request_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of every benchmark request.")
+    # The answer (make answer, make bench): capacity searches, repetitions, the time cap, the price of a vCPU-hour.
+    answer_probe_s: float = Field(default=6.0, gt=0, description="Seconds recorded per probe of a capacity search.")
+    answer_cpu_s: float = Field(default=8.0, gt=0, description="Seconds recorded at the common rate (CPU, latency).")
+    answer_repetitions: int = Field(default=3, ge=1, description="Repetitions of every variant, interleaved.")
+    answer_max_repetitions: int = Field(
+        default=8, ge=1, description="Repetitions an undecided headline comparison may grow to (within the cap)."
+    )
+    answer_time_cap_s: float = Field(
+        default=1650.0, gt=0, description="No repetition is added to an undecided comparison after this long."
+    )
+    vcpu_hour_usd: float = Field(
+        default=0.044625, gt=0, description="Price of a vCPU-hour: AWS EC2 c7i.large on demand, us-east-1, 2026-12."
+    )
 
     def model_post_init(self, _context) -> None:
         """Shrink every phase when quick (explicit BENCH_* variables still win)."""
@@ -55,7 +68,8 @@ class BenchSettings(BaseSettings):
         quick = {
             "response_time_s": 5, "load_s": 16, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
             "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "sweep_step_users": 10,
-            "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40,
+            "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40, "answer_probe_s": 2.0, "answer_cpu_s": 2.0,
+            "answer_repetitions": 2, "answer_max_repetitions": 2,
         }  # fmt: skip
         for name, value in quick.items():
             if f"BENCH_{name.upper()}" not in os.environ:

@@ -72,8 +72,8 @@ def estimate(values: Sequence[float]) -> Estimate:
     a rate's spread multiplicative, as it is; one value has an interval of zero width, and says so with n=1."""
     logs = [math.log(v) for v in values]
     n = len(logs)
-    if n < 2:
-        return Estimate(values[0], values[0], values[0], n)
+    if n < 2 or statistics.stdev(logs) == 0:
+        return Estimate(statistics.median(values), min(values), max(values), n)
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * statistics.stdev(logs) / math.sqrt(n)
     centre = statistics.fmean(logs)
     return Estimate(statistics.median(values), math.exp(centre - half), math.exp(centre + half), n)
@@ -106,3 +106,17 @@ def pairs_needed(a: Sequence[float], b: Sequence[float], target_half_width: floa
     while stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * spread / math.sqrt(n) > target_half_width and n < 1000:
         n += 1
     return n
+
+
+def unpaired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio:
+    """``a / b`` from two independent sets of repetitions (two runs): the ratio of their geometric means and a 95 %
+    Welch interval of it. Fewer than two values on either side give no interval (undecided)."""
+    la, lb = [math.log(x) for x in a], [math.log(x) for x in b]
+    centre = statistics.fmean(la) - statistics.fmean(lb)
+    if len(la) < 2 or len(lb) < 2:
+        return Ratio(math.exp(centre), 0.0, math.inf, min(len(la), len(lb)))
+    va, vb = statistics.variance(la) / len(la), statistics.variance(lb) / len(lb)
+    se = math.sqrt(va + vb) or 1e-12
+    df = (va + vb) ** 2 / ((va**2 / (len(la) - 1)) + (vb**2 / (len(lb) - 1))) if va + vb else len(la) + len(lb) - 2
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se
+    return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), min(len(la), len(lb)))

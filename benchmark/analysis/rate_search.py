@@ -38,6 +38,7 @@ class RateSearch:
     floor: float = 1.0  # no capacity below it is worth resolving
     ceiling: float = 100_000.0
     resolution: float = RESOLUTION
+    growth: float = 2.0  # how far to step while one side of the bracket is missing (1.1 from a known capacity)
     passed: float | None = None
     failed: float | None = None
     probes: list[Probe] = field(default_factory=list)
@@ -47,10 +48,10 @@ class RateSearch:
         if self.passed is None and self.failed is None:
             return self.first_rate
         if self.passed is None:
-            lower = self.failed / 2  # type: ignore[operator]
+            lower = self.failed / self.growth  # type: ignore[operator]
             return None if lower < self.floor else lower
         if self.failed is None:
-            higher = self.passed * 2
+            higher = self.passed * self.growth
             return None if higher > self.ceiling else higher
         if self.failed - self.passed <= self.resolution * self.passed:
             return None

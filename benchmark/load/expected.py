@@ -24,15 +24,19 @@ CACHE_FILES = 8
 
 
 def expected_models() -> list[Any]:
-    """The two models the stack serves, by this process's ``MODEL_KIND`` (a variant's generator runs with the
-    variant's ``MODEL_*`` settings): the logistic models, or the seeded ONNX MLPs at the configured size."""
+    """The models the scoring service calls, in order, by this process's ``MODEL_KIND`` (a variant's generator runs
+    with the variant's ``MODEL_*`` settings): the logistic models, or the seeded ONNX MLPs at the configured size;
+    with ``BENCH_FANOUT`` (the crossover's fan-out), model_a and model_b in turn, that many calls."""
     settings = ServingSettings()
     if settings.kind == "onnx":
         # Imported only here: Locust's processes import this module, and onnxruntime would slow their start.
         from model_serving.onnx_model import OnnxModel
 
-        return [OnnxModel(name, settings.onnx_width, settings.onnx_depth) for name in ("model_a", "model_b")]
-    return [LogisticModel.load("model_a"), LogisticModel.load("model_b")]
+        models = [OnnxModel(name, settings.onnx_width, settings.onnx_depth) for name in ("model_a", "model_b")]
+    else:
+        models = [LogisticModel.load("model_a"), LogisticModel.load("model_b")]
+    fanout = int(os.environ.get("BENCH_FANOUT", "2"))
+    return [models[i % 2] for i in range(fanout)]
 
 
 MODELS = expected_models()

@@ -31,6 +31,14 @@ def test_the_search_brackets_the_capacity_within_five_percent(first, true_capaci
     assert len(found.probes) <= 20
 
 
+def test_a_search_from_a_known_capacity_takes_few_probes():
+    found = RateSearch(first_rate=200.0, growth=1.1)
+    while (rate := found.next_rate()) is not None:
+        found.record(Probe(rate, p99_ms=50.0 if rate <= 207.0 else 300.0, answered=1000, failed=0))
+    assert found.capacity <= 207.0 < found.failed
+    assert len(found.probes) <= 4
+
+
 def test_a_probe_fails_on_its_tail_or_on_its_failures():
     assert Probe(100, 99.9, 1000, 1).passed
     assert not Probe(100, 100.1, 1000, 0).passed

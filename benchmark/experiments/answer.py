@@ -1,0 +1,273 @@
+"""The answer: each variant's capacity searched to within 5 %, repeated with the variants it is compared with
+interleaved (A B, B A...), and its CPU per request at a common rate; undecided headline comparisons get more
+repetitions, up to a time cap (``make answer``; with the build ladder and the crossover map, ``make bench``)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import tomllib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.analysis.rate_search import Probe, RateSearch
+from benchmark.load.openloop import Plan
+from benchmark.load.openloop_run import run_generator
+from benchmark.report.answer_summary import Measurement, VariantInfo, summarise
+from benchmark.settings import BenchSettings
+from benchmark.stacks.fingerprint import fingerprint
+from benchmark.stacks.running import running_stack
+from reference.settings import cores
+from system_launcher.topology import STACKS
+
+MANIFEST = Path(__file__).with_name("answer.toml")
+COARSE_RESOLUTION = 0.25
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One thing measured: a stack, the rung of the ladder it is built as, and lab knobs (the crossover's)."""
+
+    name: str
+    stack: str
+    rung: str  # people, reference, bare, minimal
+    env: dict[str, str] = field(default_factory=dict)
+    fanout: int = 2
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def build(self) -> str:
+        """The registry's build of this rung (the reference is what make up runs: ``full``)."""
+        return "full" if self.rung == "reference" else self.rung
+
+    def info(self) -> VariantInfo:
+        """What the summary says of it."""
+        return VariantInfo(self.name, self.stack, self.rung, self.params)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Variants measured at one common rate and compared with each other."""
+
+    name: str
+    variants: tuple[Variant, ...]
+    pairs: tuple[tuple[str, str], ...]  # (a, b): a / b, each decided by its interval
+
+
+def manifest(path: Path = MANIFEST) -> dict[str, Any]:
+    """The manifest of the answer's variants: the rungs and the crossover's cells."""
+    return tomllib.loads(path.read_text())
+
+
+def ladder_group(rungs: Sequence[str]) -> Group:
+    """Every rung of both stacks; pairs: async against sync on each rung."""
+    variants = tuple(Variant(f"{rung}-{stack}", stack, rung) for rung in rungs for stack in STACKS)
+    return Group("ladder", variants, tuple((f"{rung}-async", f"{rung}-sync") for rung in rungs))
+
+
+def ladder_steps(rungs: Sequence[str]) -> list[tuple[str, str]]:
+    """Each rung against the next, per stack: what each layer costs."""
+    return [(f"{a}-{stack}", f"{b}-{stack}") for stack in STACKS for a, b in itertools.pairwise(rungs)]
+
+
+def crossover_groups(cells: Sequence[dict[str, Any]]) -> list[Group]:
+    """One group per cell: the reference on both stacks with the cell's model wait, CPU and fan-out."""
+    groups = []
+    for cell in cells:
+        wait, cpu, fanout = cell["wait_ms"], cell["cpu_ms"], cell["fanout"]
+        tag = f"w{wait:g}-c{cpu:g}-f{fanout}"
+        env = {"MODEL_WAIT_MIN_MS": str(wait), "MODEL_WAIT_MAX_MS": str(wait), "MODEL_CPU_MS": str(cpu)}
+        variants = tuple(Variant(f"xover-{tag}-{stack}", stack, "reference", env, fanout,
+                                 {"wait_ms": wait, "cpu_ms": cpu, "fanout": fanout}) for stack in STACKS)  # fmt: skip
+        groups.append(Group(tag, variants, ((variants[0].name, variants[1].name),)))
+    return groups
+
+
+class Progress:
+    """Says where a long run is, and about how long is left, from the measurements done so far."""
+
+    def __init__(self, total: int, say: Callable[[str], None]) -> None:
+        self.total, self.done, self.say = total, 0, say
+        self.started = time.monotonic()
+
+    def step(self, line: str) -> None:
+        """One more measurement done."""
+        self.done += 1
+        spent = time.monotonic() - self.started
+        left = spent / self.done * max(0, self.total - self.done)
+        self.say(f"{line}  [{self.done}/{self.total}, about {left / 60:.0f} min left]")
+
+    def more(self, count: int) -> None:
+        """Measurements added (repetitions for an undecided comparison)."""
+        self.total += count
+
+
+def probe(url: str, running: Any, variant: Variant, rate: float, seconds: float, settings: BenchSettings) -> dict:
+    """One open-loop run at ``rate``, every answer checked; the stack's CPU per request read from /proc."""
+    plan = Plan(duration_s=seconds, rate=rate, pattern="poisson", warmup_s=1.0, timeout_s=2.0, seed=settings.seed)
+    env = {**variant.env, "BENCH_FANOUT": str(variant.fanout)}
+    return run_generator(url, plan, settings.entities, stack_pgids=running.process_groups(), env=env)
+
+
+def as_probe(rate: float, result: dict) -> Probe:
+    """The SLO's reading of a generator result."""
+    p99 = result["latency"].get("p99_ms") or 0.0
+    return Probe(rate, p99_ms=p99, answered=result["requests"], failed=result["errors"])
+
+
+def search(url: str, running: Any, variant: Variant, settings: BenchSettings, first_rate: float, growth: float,
+           resolution: float, seconds: float, log: Callable[[dict], None]
+           ) -> tuple[RateSearch, float | None]:  # fmt: skip
+    """The capacity search; the stack's CPU per request at the highest rate that met the SLO."""
+    found = RateSearch(first_rate=first_rate, growth=growth, resolution=resolution)
+    cpu_at: dict[float, float | None] = {}
+    while (rate := found.next_rate()) is not None:
+        result = probe(url, running, variant, rate, seconds, settings)
+        found.record(as_probe(rate, result))
+        cpu_at[rate] = result.get("stack_cpu_ms_per_request")
+        log({"variant": variant.name, "kind": "search", "rate": rate, "passed": found.probes[-1].passed,
+             **_reading(result)})  # fmt: skip
+        time.sleep(1.0)  # the stack drains between probes
+    return found, cpu_at.get(found.capacity)
+
+
+def _reading(result: dict) -> dict[str, Any]:
+    latency = result["latency"]
+    return {"p50_ms": latency.get("p50_ms"), "p99_ms": latency.get("p99_ms"), "answered": result["requests"],
+            "failed": result["errors"], "cpu_ms": result.get("stack_cpu_ms_per_request"),
+            "client_cpu_ms": result.get("client_cpu_ms_per_request")}  # fmt: skip
+
+
+def fanout_overrides(variant: Variant, running_settings: Any) -> dict[str, dict[str, str]]:
+    """The scoring service's models for a fan-out other than two: model_a and model_b in turn (the answer lists
+    each call's prediction, in order)."""
+    if variant.fanout == 2:
+        return {}
+    from system_launcher.registry import service
+
+    models = [service(variant.stack, role).predict_url(running_settings) for role in ("model_a", "model_b")]
+    urls = [models[i % 2] for i in range(variant.fanout)]
+    return {service(variant.stack, "scoring").name: {"SCORING_MODEL_URLS": json.dumps(urls)}}
+
+
+class AnswerRun:
+    """A run of the answer: its groups' variants, measured and written as they come."""
+
+    def __init__(self, out: Path, settings: BenchSettings, say: Callable[[str], None]) -> None:
+        self.out, self.settings, self.say = out, settings, say
+        out.mkdir(parents=True, exist_ok=True)
+        self.log_path = out / "probes.jsonl"
+        self.measurements: list[Measurement] = []
+        self.common: dict[str, float] = {}  # group -> common rate
+        self.known: dict[str, float] = {}  # variant -> its latest capacity, where the next search starts
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Every probe, as it happens (bounded: a run has a few hundred)."""
+        with self.log_path.open("a") as out:
+            out.write(json.dumps(record | {"time": time.time()}) + "\n")
+
+    def measure(self, group: Group, variant: Variant, repetition: int, progress: Progress) -> Measurement:
+        """One repetition: start the stack, search its capacity, read its CPU and latency at the common rate."""
+        started = time.monotonic()
+        with running_stack(variant.stack, variant.env, build=variant.build, say=lambda _: None,
+                           overrides=lambda settings: fanout_overrides(variant, settings)) as running:  # fmt: skip
+            url = running.predict_url()
+            seed = self.known.get(variant.name)
+            found, cpu_at_capacity = search(url, running, variant, self.settings, seed or 50.0, 1.1 if seed else 2.0,
+                                            0.05, self.settings.answer_probe_s, self.log)  # fmt: skip
+            common = self.common.get(group.name)
+            reading: dict[str, Any] = {}
+            if common:
+                result = probe(url, running, variant, common, self.settings.answer_cpu_s, self.settings)
+                reading = _reading(result)
+                self.log({"variant": variant.name, "kind": "common", "rate": common, **reading})
+        self.known[variant.name] = found.capacity or self.known.get(variant.name, 50.0)
+        measurement = Measurement(variant.name, repetition, found.capacity, found.width, len(found.probes),
+                                  cpu_at_capacity, reading.get("cpu_ms"), reading.get("client_cpu_ms"),
+                                  reading.get("p50_ms"), reading.get("p99_ms"),
+                                  round(time.monotonic() - started, 1))  # fmt: skip
+        self.measurements.append(measurement)
+        width = f"{found.width * 100:.1f} %" if found.width is not None else "no bracket"
+        cpu = f", {reading['cpu_ms']:.2f} ms CPU per request at {common:g} req/s" if reading.get("cpu_ms") else ""
+        progress.step(f"{variant.name} #{repetition + 1}: capacity {found.capacity:.0f} req/s (bracket {width}, "
+                      f"{len(found.probes)} probes){cpu}")  # fmt: skip
+        return measurement
+
+    def calibrate(self, group: Group, progress: Progress) -> None:
+        """A coarse search of each variant of a group (25 %), which sets the group's common rate: half the capacity
+        of its slowest variant, so that every variant runs it well within its SLO."""
+        capacities = []
+        for variant in group.variants:
+            overrides = lambda settings, v=variant: fanout_overrides(v, settings)  # noqa: E731
+            with running_stack(variant.stack, variant.env, build=variant.build, say=lambda _: None,
+                               overrides=overrides) as running:  # fmt: skip
+                found, _ = search(running.predict_url(), running, variant, self.settings, 50.0, 2.0,
+                                  COARSE_RESOLUTION, self.settings.answer_probe_s * 2 / 3, self.log)  # fmt: skip
+            self.known[variant.name] = found.capacity or 50.0
+            capacities.append(found.capacity)
+            progress.step(f"{variant.name}: about {found.capacity:.0f} req/s (coarse)")
+        self.common[group.name] = max(5.0, round(min(capacities) / 2, 1))
+        self.say(f"  {group.name}: common rate {self.common[group.name]:g} req/s")
+
+    def repetitions(self, group: Group, count: int, first: int, progress: Progress) -> None:
+        """``count`` repetitions of a group, its pairs' variants side by side, the order turned each time."""
+        for repetition in range(first, first + count):
+            order = list(group.variants) if repetition % 2 == 0 else list(reversed(group.variants))
+            for variant in order:
+                self.measure(group, variant, repetition, progress)
+
+
+def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladder: Sequence[tuple[str, str]],
+               say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Measure every group, add repetitions to undecided headline comparisons up to the time cap, and write
+    ``summary.json``; return it."""
+    started = time.monotonic()
+    run = AnswerRun(out, settings, say)
+    reps = settings.answer_repetitions
+    progress = Progress(sum(len(g.variants) * (1 + reps) for g in groups), say)
+    for group in groups:
+        say(f"{group.name}: {len(group.variants)} variants x {reps} repetitions, interleaved")
+        run.calibrate(group, progress)
+        run.repetitions(group, reps, 0, progress)
+    headline = next((g for g in groups if g.name == "ladder"), None)
+    done = reps
+    while headline is not None and time.monotonic() - started < settings.answer_time_cap_s:
+        undecided = [p for p in headline.pairs if _verdict(run, p, groups, ladder, out) == "undecided"]
+        if not undecided or done >= settings.answer_max_repetitions:
+            break
+        names = {n for p in undecided for n in p}
+        extra = Group("ladder", tuple(v for v in headline.variants if v.name in names), tuple(undecided))
+        say(f"undecided after {done} repetitions: {', '.join(f'{a}/{b}' for a, b in undecided)}: one more")
+        progress.more(len(extra.variants))
+        run.repetitions(extra, 1, done, progress)
+        done += 1
+    return write_summary(run, groups, ladder, out, time.monotonic() - started)
+
+
+def _verdict(run: AnswerRun, pair: tuple[str, str], groups: Sequence[Group], ladder, out: Path) -> str:
+    summary = write_summary(run, groups, ladder, out, 0.0, write=False)
+    found = [c for c in summary["comparisons"] if (c["a"], c["b"]) == pair and c["metric"] == "capacity_rps"]
+    return found[0]["verdict"] if found else "undecided"
+
+
+def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[str, str]], out: Path,
+                  seconds: float, write: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The summary of what was measured so far (written as ``summary.json``)."""
+    settings = run.settings
+    crossover = [(v.variants[0].params, v.pairs[0][0], v.pairs[0][1]) for v in groups if v.name != "ladder"]
+    headline = next((g.pairs for g in groups if g.name == "ladder"), ())
+    summary = summarise(
+        run.measurements, [v.info() for g in groups for v in g.variants], headline, ladder, crossover,
+        cores=cores(), fingerprint=fingerprint() | {"settings": settings.model_dump(mode="json")},
+        settings={"vcpu_hour_usd": settings.vcpu_hour_usd, "probe_s": settings.answer_probe_s,
+                  "cpu_s": settings.answer_cpu_s, "repetitions": settings.answer_repetitions,
+                  "time_cap_s": settings.answer_time_cap_s, "seconds": round(seconds),
+                  "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
+        common_rate=run.common.get("ladder"),
+    )  # fmt: skip
+    if write:
+        (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary

@@ -1,0 +1,83 @@
+"""``python -m benchmark answer``: choose the variants, run them, write the run's pages, and publish on request."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from benchmark.experiments.answer import Group, crossover_groups, ladder_group, ladder_steps, manifest, run_answer
+from benchmark.report.answer_page import answer_page, crossover_chart, headline_chart, readme_block, terminal_table
+from benchmark.settings import load_settings
+from benchmark.stacks.fingerprint import code_sha
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISHED = ROOT / "doc" / "results"
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- answer:begin -->\n).*?(\n<!-- answer:end -->)", re.S)
+
+
+def groups_for(bench: bool, variants: list[str]) -> tuple[list[Group], list[tuple[str, str]]]:
+    """The groups to measure and the ladder's steps: the headline rungs (make answer) or the whole ladder and the
+    crossover map (make bench); ``variants`` narrows them to those names."""
+    plan = manifest()
+    rungs = plan["bench"]["rungs"] if bench else plan["answer"]["rungs"]
+    groups = [ladder_group(rungs)] + (crossover_groups(plan["crossover"]) if bench else [])
+    steps = ladder_steps(plan["bench"]["rungs"]) if bench else []
+    if variants:
+        known = {v.name for g in groups for v in g.variants}
+        if unknown := sorted(set(variants) - known):
+            raise SystemExit(f"unknown variants: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        groups = [replace(g, variants=tuple(v for v in g.variants if v.name in variants),
+                          pairs=tuple(p for p in g.pairs if set(p) <= set(variants))) for g in groups]  # fmt: skip
+        groups = [g for g in groups if g.variants]
+    return groups, steps
+
+
+def write_pages(out: Path, summary: dict[str, Any], link_prefix: str = "") -> dict[str, str]:
+    """``answer.md`` and the charts of a run, in its directory; the charts' paths relative to it."""
+    charts = {}
+    if headline_chart(out / "probes.jsonl", summary, out / "figures" / "headline.png"):
+        charts["p99 against offered rate, async against sync"] = f"{link_prefix}figures/headline.png"
+    if crossover_chart(summary, out / "figures" / "crossover.png"):
+        charts["the crossover map"] = f"{link_prefix}figures/crossover.png"
+    (out / "answer.md").write_text(answer_page(summary, charts))
+    return charts
+
+
+def publish(out: Path, summary: dict[str, Any], say: Callable[[str], None]) -> None:
+    """Copy the run to doc/results and rewrite the README's results block from its summary."""
+    PUBLISHED.mkdir(parents=True, exist_ok=True)
+    for name in ("summary.json", "answer.md", "probes.jsonl"):
+        shutil.copy2(out / name, PUBLISHED / name)
+    (PUBLISHED / "figures").mkdir(exist_ok=True)
+    for chart in (out / "figures").glob("*.png"):
+        shutil.copy2(chart, PUBLISHED / "figures" / chart.name)
+    chart = "doc/results/figures/headline.png" if (out / "figures" / "headline.png").exists() else None
+    text = README.read_text()
+    if not BLOCK.search(text):
+        raise SystemExit("README.md has no <!-- answer:begin --> ... <!-- answer:end --> block to rewrite")
+    README.write_text(BLOCK.sub(lambda m: m.group(1) + readme_block(summary, chart) + m.group(2), text))
+    say(f"published to {PUBLISHED.relative_to(ROOT)}/ and the README's results block")
+
+
+def run_answer_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    """Run the answer as the command line chose it; end with the table."""
+    settings = load_settings()
+    if args.repetitions:
+        settings = settings.model_copy(update={"answer_repetitions": args.repetitions})
+    out = args.out or ROOT / "var" / "results" / f"{time.strftime('%Y-%m-%dT%H%M')}-{code_sha()[:7]}"
+    groups, steps = groups_for(args.bench, args.variants)
+    say(f"the answer{' with the ladder and the crossover map' if args.bench else ''}: "
+        f"{sum(len(g.variants) for g in groups)} variants -> {out}")  # fmt: skip
+    summary = run_answer(out, settings, groups, steps, say)
+    write_pages(out, summary)
+    print("\n" + terminal_table(summary) + "\n", flush=True)
+    if args.publish:
+        publish(out, summary, say)
+    return 0

@@ -1,0 +1,164 @@
+"""``summary.json``: every variant's capacity and CPU with their intervals, the comparisons and their verdicts, the
+cost of a prediction, the crossover map; computed from a run's measurements, never typed (doc/benchmark.md)."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchmark.analysis.intervals import estimate, paired_ratio
+from benchmark.analysis.rate_search import FAILED_LIMIT, P99_LIMIT_MS, RESOLUTION
+
+SCHEMA = 1
+# AWS EC2 on-demand, us-east-1, c7i.large: $0.08925 an hour for 2 vCPUs (aws.amazon.com/ec2/pricing/on-demand/,
+# read 2026-12); a setting (BENCH_VCPU_HOUR_USD), since prices and clouds differ.
+VCPU_HOUR_USD = 0.044625
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One repetition of one variant: its capacity search, and its CPU and latency at the run's common rate."""
+
+    variant: str
+    repetition: int
+    capacity_rps: float
+    bracket_width: float | None
+    probes: int
+    cpu_ms_at_capacity: float | None  # the stack's CPU per request at the highest rate that met the SLO
+    cpu_ms_per_request: float | None  # at the common rate
+    client_cpu_ms_per_request: float | None  # the load generator's, on the same cores
+    p50_ms: float | None
+    p99_ms: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class VariantInfo:
+    """What a variant is: its stack, its rung of the ladder (or the crossover), and the lab knobs it sets."""
+
+    name: str
+    stack: str
+    rung: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def by_variant(measurements: Iterable[Measurement]) -> dict[str, list[Measurement]]:
+    """Measurements grouped per variant, in repetition order."""
+    grouped: dict[str, list[Measurement]] = {}
+    for m in sorted(measurements, key=lambda m: (m.variant, m.repetition)):
+        grouped.setdefault(m.variant, []).append(m)
+    return grouped
+
+
+def _values(ms: Sequence[Measurement], attribute: str) -> list[float]:
+    return [v for m in ms if (v := getattr(m, attribute)) is not None and v > 0]
+
+
+def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
+    """A variant's capacity and CPU with their intervals, its latency at the common rate, and the capacity its CPU
+    cost predicts (the cores shared with the load generator, as they were)."""
+    capacity, cpu = _values(ms, "capacity_rps"), _values(ms, "cpu_ms_per_request")
+    total = [m.cpu_ms_per_request + m.client_cpu_ms_per_request for m in ms
+             if m.cpu_ms_per_request and m.client_cpu_ms_per_request]  # fmt: skip
+    return {
+        "capacity_rps": estimate(capacity).as_dict() if capacity else None,
+        "cpu_ms_per_request": estimate(cpu).as_dict() if cpu else None,
+        "p50_ms": statistics.median(_values(ms, "p50_ms")) if _values(ms, "p50_ms") else None,
+        "p99_ms": statistics.median(_values(ms, "p99_ms")) if _values(ms, "p99_ms") else None,
+        "capacity_predicted_by_cpu_rps": estimate([cores * 1000 / t for t in total]).as_dict() if total else None,
+        "repetitions": len(ms),
+        "probes": sum(m.probes for m in ms),
+    }
+
+
+def compare(a: str, b: str, grouped: dict[str, list[Measurement]], metric: str, headline: bool = False,
+            what: str = "") -> dict[str, Any] | None:  # fmt: skip
+    """``a / b`` on ``metric`` over the repetitions both have (paired by repetition: they ran side by side)."""
+    pairs = {m.repetition: m for m in grouped.get(a, [])}
+    values = [(getattr(pairs[m.repetition], metric), getattr(m, metric)) for m in grouped.get(b, [])
+              if m.repetition in pairs]  # fmt: skip
+    values = [(x, y) for x, y in values if x and y]
+    if not values:
+        return None
+    ratio = paired_ratio([x for x, _ in values], [y for _, y in values])
+    return {"a": a, "b": b, "metric": metric, "ratio": ratio.ratio, "ci_low": ratio.ci_low, "ci_high": ratio.ci_high,
+            "verdict": ratio.verdict, "n": ratio.n, "headline": headline,
+            "words": ratio.words(a, b, what)}  # fmt: skip
+
+
+def cost(ms: Sequence[Measurement], vcpu_hour_usd: float) -> dict[str, float] | None:
+    """What a prediction costs: CPU seconds per 1,000 at the common rate; cores per 1,000 req/s and dollars per
+    million at the SLO (the CPU per request measured at capacity)."""
+    common, at_slo = _values(ms, "cpu_ms_per_request"), _values(ms, "cpu_ms_at_capacity")
+    if not common and not at_slo:
+        return None
+    slo_ms = statistics.median(at_slo or common)
+    return {
+        "cpu_s_per_1000": round(statistics.median(common or at_slo), 4),
+        # 1,000 req/s x slo_ms of CPU each = slo_ms CPU-seconds per second: that many cores.
+        "cores_per_1000_rps": round(slo_ms, 4),
+        "usd_per_million": round(slo_ms * 1000 / 3600 * vcpu_hour_usd, 6),
+    }
+
+
+Pair = tuple[str, str]
+
+
+def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInfo], headline: Sequence[Pair],
+              ladder: Sequence[Pair], crossover: Sequence[tuple[dict[str, Any], str, str]], cores: int,
+              fingerprint: dict[str, Any], settings: dict[str, Any],
+              common_rate: float | None) -> dict[str, Any]:  # fmt: skip
+    """The whole summary: variants, comparisons (headline first: async against sync; then the ladder's steps),
+    cost, crossover cells, and what the run was."""
+    grouped = by_variant(measurements)
+    info = {v.name: v for v in variants}
+    summary_variants = {name: {"stack": info[name].stack, "rung": info[name].rung, "params": info[name].params}
+                        | variant_summary(ms, cores) for name, ms in grouped.items() if name in info}  # fmt: skip
+    comparisons = []
+    for a, b in headline:
+        for metric, what in (("capacity_rps", "capacity"), ("cpu_ms_per_request", "CPU per request")):
+            if (c := compare(a, b, grouped, metric, headline=True, what=what)) is not None:
+                comparisons.append(c)
+    for a, b in ladder:
+        for metric, what in (("capacity_rps", "capacity"), ("cpu_ms_per_request", "CPU per request")):
+            if (c := compare(a, b, grouped, metric, what=what)) is not None:
+                comparisons.append(c)
+    vcpu = settings.get("vcpu_hour_usd", VCPU_HOUR_USD)
+    cells = []
+    for params, a, b in crossover:
+        measured = compare(a, b, grouped, "capacity_rps")
+        if measured is None:
+            continue
+        cpu = compare(b, a, grouped, "cpu_ms_per_request")  # the CPU model predicts capacity inversely to CPU
+        cells.append({"params": params, "a": a, "b": b, "ratio": measured["ratio"], "ci_low": measured["ci_low"],
+                      "ci_high": measured["ci_high"], "verdict": measured["verdict"], "n": measured["n"],
+                      "predicted_ratio": cpu["ratio"] if cpu else None})  # fmt: skip
+    return {
+        "schema": SCHEMA,
+        "slo": {
+            "p99_ms": P99_LIMIT_MS,
+            "failed_at_most": FAILED_LIMIT,
+            "resolution": RESOLUTION,
+            "every_answer_checked": True,
+        },
+        "common_rate_rps": common_rate,
+        "variants": summary_variants,
+        "comparisons": comparisons,
+        "cost": {name: c for name, ms in grouped.items() if (c := cost(ms, vcpu)) is not None},
+        "crossover": cells,
+        "fingerprint": fingerprint,
+        "settings": settings,
+        "measurements": [asdict(m) for m in sorted(grouped_flat(grouped), key=lambda m: (m.repetition, m.variant))],
+    }
+
+
+def grouped_flat(grouped: dict[str, list[Measurement]]) -> list[Measurement]:
+    """Every measurement of a grouping, flat."""
+    return [m for ms in grouped.values() for m in ms]
+
+
+def measurements_of(summary: dict[str, Any]) -> list[Measurement]:
+    """The measurements a summary was computed from (so that a run can be summarised again, or compared)."""
+    return [Measurement(**m) for m in summary.get("measurements", [])]

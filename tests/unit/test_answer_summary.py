@@ -1,0 +1,111 @@
+"""summary.json from synthetic measurements whose answers are known: its schema, verdicts, cost, pages, comparisons."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from benchmark.compare import comparisons, render
+from benchmark.experiments.answer import crossover_groups, ladder_group, ladder_steps, manifest
+from benchmark.report.answer_page import answer_page, markdown_table, readme_block, sentences, terminal_table
+from benchmark.report.answer_summary import Measurement, measurements_of, summarise
+
+RNG = random.Random(11)
+
+
+def measurements(name: str, capacity: float, cpu: float, reps: int = 4, noise: float = 0.02,
+                 capacities: list[float] | None = None) -> list[Measurement]:  # fmt: skip
+    values = capacities or [capacity * RNG.uniform(1 - noise, 1 + noise) for _ in range(reps)]
+    return [Measurement(name, r, value, 0.04, 5, cpu * 1.1, cpu * RNG.uniform(1 - noise, 1 + noise), 0.3, 52.0,
+                        71.0, 60.0) for r, value in enumerate(values)]  # fmt: skip
+
+
+def summary_of(ms: list[Measurement], bench: bool = False) -> dict:
+    plan = manifest()
+    groups = [ladder_group(plan["answer"]["rungs"])] + (crossover_groups(plan["crossover"]) if bench else [])
+    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups[1:]]
+    return summarise(ms, [v.info() for g in groups for v in g.variants], groups[0].pairs,
+                     ladder_steps(plan["bench"]["rungs"]) if bench else [], crossover, cores=2,
+                     fingerprint={"code_sha": "abc", "cpu_count": 2, "cpu_model": "test"},
+                     settings={"vcpu_hour_usd": 0.05, "seconds": 60}, common_rate=100.0)  # fmt: skip
+
+
+@pytest.fixture
+def answer() -> dict:
+    ms = (measurements("reference-async", 420, 2.6) + measurements("reference-sync", 200, 3.4)
+          + measurements("people-async", 300, 3.0, capacities=[300, 300, 300, 300])
+          + measurements("people-sync", 0, 3.1, capacities=[200, 400, 250, 380])
+          + measurements("minimal-async", 0, 2.0, capacities=[600, 610, 590, 605])
+          + measurements("minimal-sync", 0, 1.7, capacities=[605, 600, 600, 600]))  # fmt: skip
+    return summary_of(ms)
+
+
+def test_the_summary_holds_every_variant_with_intervals_and_every_headline_comparison(answer):
+    assert set(answer) >= {"variants", "comparisons", "cost", "crossover", "fingerprint"}
+    for variant in answer["variants"].values():
+        for metric in ("capacity_rps", "cpu_ms_per_request"):
+            assert set(variant[metric]) >= {"median", "ci_low", "ci_high"}
+            assert variant[metric]["ci_low"] <= variant[metric]["median"] <= variant[metric]["ci_high"]
+        assert variant["p50_ms"] == 52.0
+    pairs = {(c["a"], c["b"]) for c in answer["comparisons"] if c["metric"] == "capacity_rps"}
+    assert pairs == {("reference-async", "reference-sync"), ("people-async", "people-sync"),
+                     ("minimal-async", "minimal-sync")}  # fmt: skip
+    assert all({"ratio", "ci_low", "ci_high", "verdict"} <= c.keys() for c in answer["comparisons"])
+    json.dumps(answer)  # all of it serialisable
+
+
+def test_verdicts_follow_the_intervals(answer):
+    verdicts = {(c["a"], c["metric"]): c["verdict"] for c in answer["comparisons"]}
+    assert verdicts[("reference-async", "capacity_rps")] == "difference"  # 2.1x, 2 % noise
+    assert verdicts[("minimal-async", "capacity_rps")] == "no_difference"  # 0.99x, 1.02x, 0.98x, 1.01x
+    assert verdicts[("people-async", "capacity_rps")] == "undecided"  # 1.5x, 0.75x, 1.2x, 0.79x
+
+
+def test_cost_is_derived_from_the_cpu_per_request(answer):
+    cost = answer["cost"]["reference-async"]
+    assert cost["cores_per_1000_rps"] == pytest.approx(2.86, rel=0.05)  # 2.6 ms x 1.1 at capacity
+    assert cost["usd_per_million"] == pytest.approx(cost["cores_per_1000_rps"] * 1000 / 3600 * 0.05, rel=1e-3)
+
+
+def test_the_answer_is_said_in_at_most_three_sentences_with_its_interval(answer):
+    said = sentences(answer)
+    assert 1 <= len(said) <= 3
+    assert said[0].startswith("On 2 cores, the async reference serves 2.")
+    assert "[" in said[0]
+    assert "undecided after 4 repetitions" in " ".join(said)
+    block = readme_block(answer, "doc/results/figures/headline.png")
+    assert block.index("![") < block.index("| variant |")
+    assert "✓" in markdown_table(answer)
+    assert "reference-sync" in terminal_table(answer)
+    assert "## Every comparison" in answer_page(answer, {})
+
+
+def test_the_crossover_cells_carry_measured_and_predicted_ratios():
+    ms = []
+    for cell in manifest()["crossover"]:
+        tag = f"w{cell['wait_ms']:g}-c{cell['cpu_ms']:g}-f{cell['fanout']}"
+        ratio = 2.0 if cell["cpu_ms"] == 0 else 0.8
+        ms += measurements(f"xover-{tag}-async", 100 * ratio, 2.0 / ratio) + measurements(f"xover-{tag}-sync", 100, 2.0)
+    summary = summary_of(ms, bench=True)
+    assert len(summary["crossover"]) >= 9
+    cell = next(c for c in summary["crossover"] if c["params"] == {"wait_ms": 45, "cpu_ms": 0, "fanout": 2})
+    assert cell["verdict"] == "difference"
+    assert cell["predicted_ratio"] == pytest.approx(2.0, rel=0.05)
+    assert "stops paying" in sentences(summary)[-1]
+
+
+def test_two_runs_compare_variant_by_variant(answer, tmp_path):
+    slower = summary_of([replace_capacity(m, 0.8) for m in measurements_of(answer)])
+    found = comparisons(answer, slower)
+    reference = next(c for c in found if c["variant"] == "reference-async" and c["metric"] == "capacity")
+    assert reference["ratio"] == pytest.approx(0.8, rel=0.03)
+    assert reference["verdict"] == "difference"
+    assert "reference-async" in render(tmp_path / "a", tmp_path / "b", found)
+
+
+def replace_capacity(m: Measurement, factor: float) -> Measurement:
+    from dataclasses import replace
+
+    return replace(m, capacity_rps=m.capacity_rps * factor)
