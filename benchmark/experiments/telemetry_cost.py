@@ -247,7 +247,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests at once (default: %(default)s)")
     parser.add_argument("--service", choices=["scoring", "model"], default="scoring",
                         help="the async app measured (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--out", type=Path, help="also write every batch and the summary there, as JSON")
+    parser.add_argument(
+        "--out", type=Path, help="also write every batch and the summary there, as JSON (default: printed only)"
+    )
     parser.add_argument("--pair", choices=PAIRS, help=argparse.SUPPRESS)  # one pair, in the child process
     args = parser.parse_args(argv)
     if args.pair:
