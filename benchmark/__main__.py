@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return compare_runs(args.run_a, args.run_b)
     if args.experiment == "answer":
-        from benchmark.experiments.answer_cli import run_answer_command
+        from benchmark.answer import run_answer_command
 
         return run_answer_command(args, say)
     if args.experiment == "perf":

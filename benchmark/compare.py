@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmark.analysis.answer_summary import by_variant, measurements_of
 from benchmark.analysis.intervals import unpaired_ratio
-from benchmark.report.answer_summary import by_variant, measurements_of
 
 METRICS = (("capacity_rps", "capacity"), ("cpu_ms_per_request", "CPU per request"))
 

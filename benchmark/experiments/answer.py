@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.analysis.answer_summary import Measurement, VariantInfo, summarise
 from benchmark.analysis.rate_search import Probe, RateSearch
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
-from benchmark.report.answer_summary import Measurement, VariantInfo, summarise
 from benchmark.settings import BenchSettings
 from benchmark.stacks.fingerprint import fingerprint
 from benchmark.stacks.running import running_stack

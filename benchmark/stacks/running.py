@@ -1,7 +1,7 @@
 """Start one stack (Redis, seeding, its three services) on free ports, with extra environment, and stop it.
 
-The same for a minimal twin (``build="minimal"``, benchmark/minimal): its own Redis seeded alike, its three
-services on Granian, no edge; experiments treat both builds alike.
+The same for the benchmark's other builds (``build="people"``, ``"bare"``: benchmark/ladder; ``"minimal"``:
+benchmark/minimal): its own Redis seeded alike, its three services, no edge; experiments treat every build alike.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class RunningStack:
     def base_url(self, path: str) -> str:
         """The scoring service's base URL as reached by ``path``: ``edge`` (as users do) or ``direct``.
 
-        A minimal stack has no edge: both are its scoring server.
+        Only the full build has an edge: for the others, both are its scoring server.
         """
         return self.url() if path == "edge" else self.direct_url()
 
@@ -119,17 +119,18 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
                   say=print, build: Build = "full", job_workers: int = 0) -> Iterator[RunningStack]:  # fmt: skip
     """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services.
 
-    ``build="minimal"``: its minimal twin instead (benchmark/minimal), always without an edge or job workers.
+    ``build``: another build of it instead (``people``, ``bare``, ``minimal``), always without an edge or job
+    workers.
     ``job_workers``: job worker processes to run too (job mode; 0 for the experiments of the predict route, which
     measure the predict route alone). Redis starts empty, its files in a fresh directory.
     """
-    if build == "minimal" and job_workers:
-        raise ValueError("a minimal stack has no job mode")
+    if build != "full" and job_workers:
+        raise ValueError(f"a {build} stack has no job mode")
     env = dict(env or {})
     described = " ".join(f"{k}={v}" for k, v in sorted(env.items())) or "(defaults)"
     singles = free_ports(PORTS_PER_STACK)
     ports = one_stack_ports(stack, singles, free_port_block(max(1, job_workers), avoid=singles))
-    edge = {"edge": False} if build == "minimal" else {}
+    edge = {} if build == "full" else {"edge": False}
     redis_dir = Path(tempfile.mkdtemp(prefix=f"bench-redis-{stack}-"))
     try:
         # Built inside, so that it reads the variant's STACK_SYNC_WORKER_CLASS, and its SERVER_WORKERS /

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
+from benchmark.analysis.answer_summary import Measurement, measurements_of, summarise
 from benchmark.compare import comparisons, render
 from benchmark.experiments.answer import crossover_groups, ladder_group, ladder_steps, manifest
 from benchmark.report.answer_page import answer_page, markdown_table, readme_block, sentences, terminal_table
-from benchmark.report.answer_summary import Measurement, measurements_of, summarise
 
 RNG = random.Random(11)
 

@@ -25,36 +25,28 @@ def test_backoff_resets_after_a_stable_run_and_per_process():
 
 def test_wiring_keys_are_what_connects_the_processes():
     keys = wiring_keys(StackSettings())
-    wired = {"SCORING_REDIS_URL", "SCORING_MODEL_A_URL", "SCORING_MODEL_B_URL", "JOBS_REDIS_URL", "SEED_REDIS_URL"}
-    assert wired <= keys
-    assert "SERVER_WORKERS" not in keys
+    assert {"SCORING_MODEL_URLS", "SCORING_MODEL_GRPC_TARGETS"} <= keys
+    assert not {"SERVER_WORKERS", "REDIS_URL", "REDIS_PASSWORD"} & keys  # settings of their own, declared once
 
 
 def test_user_wiring_settings_are_refused_by_name_from_any_source():
     settings = StackSettings()
-    environ = {"SCORING_REDIS_URL": "redis://mine:6379/0", "SERVER_WORKERS": "2", "PATH": "/bin"}
-    dotenv = {"SCORING_MODEL_A_URL": "http://a", "SCORING_MODEL_B_URL": None, "SCORING_MODEL_B_GRPC_TARGET": ""}
+    environ = {"SCORING_MODEL_URLS": '["http://a"]', "SERVER_WORKERS": "2", "PATH": "/bin"}
+    dotenv = {"SCORING_MODEL_GRPC_TARGETS": None, "REDIS_URL": "redis://mine:6379/0"}
     refused = refused_settings(settings, environ, dotenv)
-    assert refused == ["SCORING_MODEL_A_URL=http://a", "SCORING_REDIS_URL=redis://mine:6379/0"]
-    assert "STACK_REDIS_URL" in refusal_message(refused)
+    assert refused == ['SCORING_MODEL_URLS=["http://a"]']
+    assert "REDIS_URL" in refusal_message(refused)
     assert refused_settings(settings, {"PATH": "/bin"}) == []
-
-
-def test_a_per_process_redis_password_is_refused_without_echoing_it():
-    refused = refused_settings(StackSettings(), {"SCORING_REDIS_PASSWORD": "hunter2"})
-    assert refused == ["SCORING_REDIS_PASSWORD=***"]
-    assert "STACK_REDIS_PASSWORD" in refusal_message(refused)
 
 
 def test_the_launchers_redis_password_reaches_redis_and_every_process_that_reads_it():
     settings = StackSettings(redis_password="hunter2")
     argv = redis_argv("redis-server", settings)
     assert argv[argv.index("--requirepass") + 1] == "hunter2"
-    assert seed_env(settings)["SEED_REDIS_PASSWORD"] == "hunter2"
+    assert seed_env(settings)["REDIS_PASSWORD"] == "hunter2"
     for svc in SERVICES:
         env = service_env(svc, settings)
-        readers = {k for k in env if k.endswith("_REDIS_URL")}
-        assert {k for k in env if k.endswith("_REDIS_PASSWORD")} == {k.replace("_URL", "_PASSWORD") for k in readers}
+        assert ("REDIS_PASSWORD" in env) == ("REDIS_URL" in env)  # whoever reads Redis gets its password
     assert "hunter2" not in repr(settings)  # a SecretStr: never in a log line
     assert "--requirepass" not in redis_argv("redis-server", StackSettings())
 
