@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("report", help="rebuild report.md from the results already on disk", description=settings_note)
     answer = sub.add_parser(
         "answer", help="the answer: async against sync, capacity to 5 %% with 95 %% intervals (make answer)",
-        description="Every variant's capacity searched to within 5 %% (p99 <= 100 ms, <= 0.1 %% failed, every answer "
+        description="Every variant's capacity searched to within 5 % (p99 <= 100 ms, <= 0.1 % failed, every answer "
         "checked), repeated with the variants it is compared with interleaved, and its CPU per request at a common "
         "rate; undecided headline comparisons get more repetitions up to a time cap. Writes summary.json, "
         "answer.md and the charts to var/results/<run>/ (--publish: to doc/results and the README's block). "
@@ -98,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
                         "(default: %(default)s)")  # fmt: skip
     compare = sub.add_parser("compare", help="what changed between two runs, with intervals",
                              description="B / A for every variant both runs measured, capacity and CPU per request, "
-                             "each with its 95 %% interval and verdict.")  # fmt: skip
+                             "each with its 95 % interval and verdict.")  # fmt: skip
     compare.add_argument("run_a", type=Path, help="a run directory (or its summary.json)")
     compare.add_argument("run_b", type=Path, help="another run directory (or its summary.json)")
     perf = sub.add_parser("perf", help="each stack as make up starts it and its minimal twin: latency, capacity, CPU",

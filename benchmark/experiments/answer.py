@@ -21,6 +21,7 @@ from benchmark.settings import BenchSettings
 from benchmark.stacks.fingerprint import fingerprint
 from benchmark.stacks.running import running_stack
 from reference.settings import cores
+from system_launcher.registry import service
 from system_launcher.topology import STACKS
 
 MANIFEST = Path(__file__).with_name("answer.toml")
@@ -146,11 +147,10 @@ def fanout_overrides(variant: Variant, running_settings: Any) -> dict[str, dict[
     each call's prediction, in order)."""
     if variant.fanout == 2:
         return {}
-    from system_launcher.registry import service
-
-    models = [service(variant.stack, role).predict_url(running_settings) for role in ("model_a", "model_b")]
+    models = [service(variant.stack, role, variant.build).predict_url(running_settings)
+              for role in ("model_a", "model_b")]  # fmt: skip
     urls = [models[i % 2] for i in range(variant.fanout)]
-    return {service(variant.stack, "scoring").name: {"SCORING_MODEL_URLS": json.dumps(urls)}}
+    return {service(variant.stack, "scoring", variant.build).name: {"SCORING_MODEL_URLS": json.dumps(urls)}}
 
 
 class AnswerRun:

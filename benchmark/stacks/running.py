@@ -10,7 +10,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,13 +116,17 @@ def warm_up(predict_url: str, timeout_s: float, connections: int = 16) -> None:
 
 @contextlib.contextmanager
 def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path = Path("var/log/bench"),
-                  say=print, build: Build = "full", job_workers: int = 0) -> Iterator[RunningStack]:  # fmt: skip
+                  say=print, build: Build = "full", job_workers: int = 0,
+                  overrides: Callable[[StackSettings], Mapping[str, Mapping[str, str]]] | None = None,
+                  ) -> Iterator[RunningStack]:  # fmt: skip
     """Run only ``stack`` (so the other never competes for the cores) with ``env`` applied to its services.
 
     ``build``: another build of it instead (``people``, ``bare``, ``minimal``), always without an edge or job
     workers.
     ``job_workers``: job worker processes to run too (job mode; 0 for the experiments of the predict route, which
     measure the predict route alone). Redis starts empty, its files in a fresh directory.
+    ``overrides``: extra environment per service name, from the stack's settings (its ports), applied last (the
+    answer's fan-out widths name the model services' URLs).
     """
     if build != "full" and job_workers:
         raise ValueError(f"a {build} stack has no job mode")
@@ -138,7 +142,9 @@ def running_stack(stack: Stack, env: dict[str, str] | None = None, log_dir: Path
         with patched_environ({**env, "REDIS_URL": None}):
             settings = StackSettings(**ports, **edge, log_dir=log_dir, run_dir=log_dir / "run", redis_dir=redis_dir,
                                      job_workers=job_workers)  # fmt: skip
-            supervisor = Supervisor(settings, services=stack_services(stack, build))
+            supervisor = Supervisor(
+                settings, services=stack_services(stack, build), overrides=overrides(settings) if overrides else None
+            )
             supervisor.start(say=lambda line: None)
         label = stack if build == "full" else f"{build} {stack}"
         try:
