@@ -1,5 +1,5 @@
 """The one source of truth for how each process of the system starts: the six services, the two edges, the job
-workers, Redis, seeding, Locust, and the benchmark's minimal twins of the six services.
+workers, Redis, seeding, Locust, and the benchmark's other builds of the six services (its ladder and minimal twins).
 
 ``make up``, the tests, the benchmark, ``docker-compose.yml`` (``deploygen/compose.py``) and the
 Kubernetes overlays (``deploygen/k8s.py``) build their commands from these functions; only the settings differ: loopback
@@ -29,15 +29,21 @@ SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 LOCUSTFILE = "benchmark/load/locustfile.py"
 
 # ``full``: the services as make up runs them (``apps``: the reference's, with job mode and the protocol).
+# ``people`` and ``bare``: the ladder below them (benchmark/ladder). ``people``: what the frameworks' tutorials
+# write, served as their docs deploy it (``uvicorn --workers``, gunicorn's defaults), untuned. ``bare``: the
+# reference's routes, clients and error handlers on its own server, without its service middleware.
 # ``minimal``: their twins in benchmark/minimal, the floor: raw ASGI or WSGI apps on Granian, the same contract and
 # answers, nothing else. They start from the same settings and environment, only the command differs.
-Build = Literal["full", "minimal"]
+Build = Literal["full", "people", "bare", "minimal"]
 BUILDS: tuple[Build, ...] = get_args(Build)
+LADDER: tuple[Build, ...] = ("people", "bare")
+# What serves the people build (``variant_of``): the servers as the frameworks' docs run them, N workers each.
+PEOPLE_SERVERS: dict[Stack, str] = {"async": "uvicorn-workers", "sync": "gunicorn-defaults"}
 
 
 @dataclass(frozen=True)
 class Service:
-    """One of the six services: a stack and a role (and, for the benchmark's floor, the ``minimal`` build)."""
+    """One of the six services: a stack and a role (and, for the benchmark, another build than ``full``)."""
 
     stack: Stack
     role: Role
@@ -45,7 +51,8 @@ class Service:
 
     @property
     def name(self) -> str:
-        """``async-model-a``, ``sync-scoring``... (``minimal-async-scoring`` for a minimal twin)."""
+        """``async-model-a``, ``sync-scoring``... (``minimal-async-scoring``, ``people-sync-model-a``... for the
+        other builds)."""
         name = f"{self.stack}-{self.role.replace('_', '-')}"
         return name if self.build == "full" else f"{self.build}-{name}"
 
@@ -57,12 +64,14 @@ class Service:
     @property
     def factory(self) -> str:
         """Its app factory, ``module:function``."""
+        if self.build in LADDER:
+            return f"benchmark.ladder.{self.kind}_{self.build}_{self.stack}:create_app"
         package = "benchmark.minimal" if self.build == "minimal" else "apps"
         return f"{package}.{self.kind}_{self.stack}:create_app"
 
     @property
     def behind_edge(self) -> bool:
-        """True for a scoring service of this project, which the edge fronts when it is on; minimal twins have none."""
+        """True for a scoring service of this project, which the edge fronts when it is on; other builds have none."""
         return self.role == "scoring" and self.build == "full"
 
     def url(self, settings: StackSettings, path: str = "") -> str:
@@ -92,18 +101,21 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = tuple(Service(stack, role) for stack in STACKS for role in ROLES)
-# The benchmark's minimal twins; never part of the system that make up, compose or Kubernetes run.
+# The benchmark's other builds; never part of the system that make up, compose or Kubernetes run.
+LADDER_SERVICES: tuple[Service, ...] = tuple(Service(stack, role, build) for build in LADDER for stack in STACKS
+                                             for role in ROLES)  # fmt: skip
 MINIMAL_SERVICES: tuple[Service, ...] = tuple(Service(stack, role, "minimal") for stack in STACKS for role in ROLES)
+EVERY_BUILD: tuple[Service, ...] = SERVICES + LADDER_SERVICES + MINIMAL_SERVICES
 
 
 def service(stack: Stack, role: Role, build: Build = "full") -> Service:
     """Look a service up by stack and role (and build)."""
-    return next(s for s in SERVICES + MINIMAL_SERVICES if (s.stack, s.role, s.build) == (stack, role, build))
+    return next(s for s in EVERY_BUILD if (s.stack, s.role, s.build) == (stack, role, build))
 
 
 def stack_services(stack: Stack, build: Build = "full") -> list[Service]:
-    """The three services of one stack (or of its minimal twin)."""
-    return [s for s in SERVICES + MINIMAL_SERVICES if s.stack == stack and s.build == build]
+    """The three services of one stack (or of another build of it)."""
+    return [s for s in EVERY_BUILD if s.stack == stack and s.build == build]
 
 
 def service_named(name: str) -> Service:
@@ -112,15 +124,31 @@ def service_named(name: str) -> Service:
 
 
 def variant_of(svc: Service, settings: StackSettings) -> str:
-    """What serves a service: its stack's server (``STACK_*_SERVER``, ``STACK_SYNC_WORKER_CLASS``); minimal twins
-    always run on Granian."""
-    return "granian" if svc.build == "minimal" else settings.variant(svc.stack)
+    """What serves a service: its stack's server (``STACK_*_SERVER``, ``STACK_SYNC_WORKER_CLASS``), for the full and
+    bare builds; minimal twins always run on Granian, the people build on ``PEOPLE_SERVERS``."""
+    if svc.build == "minimal":
+        return "granian"
+    return PEOPLE_SERVERS[svc.stack] if svc.build == "people" else settings.variant(svc.stack)
 
 
 def service_argv(svc: Service, settings: StackSettings, python: str = "python") -> list[str]:
     """The command that starts a service: gunicorn with the reference's configuration calling the app factory in
-    each worker (``reference.gunicorn_conf``), or Granian."""
+    each worker (``reference.gunicorn_conf``), or Granian; for the people build, ``people_argv``."""
+    if svc.build == "people":
+        return people_argv(svc, settings, python)
     return server_argv(variant_of(svc, settings), svc.factory, python)
+
+
+def people_argv(svc: Service, settings: StackSettings, python: str = "python") -> list[str]:
+    """A people service served as its framework's docs deploy it, N workers (``SERVER_WORKERS``, or one per core)
+    and nothing tuned: ``uvicorn --workers`` (uvicorn's own process manager), or gunicorn's default sync workers
+    (one request at a time each) without its control socket, which every master of a user would share."""
+    host, port = settings.bind_address(), str(svc.listen_port(settings))
+    workers = str(settings_of(ServiceSettings, service_env(svc, settings)).worker_count())
+    if svc.stack == "async":
+        return [python, "-m", "uvicorn", "--factory", svc.factory, "--host", host, "--port", port, "--workers", workers]
+    return [python, "-m", "gunicorn", "-w", workers, "--bind", f"{host}:{port}", "--no-control-socket",
+            f"{svc.factory}()"]  # fmt: skip
 
 
 def service_env(svc: Service, settings: StackSettings) -> dict[str, str]:
