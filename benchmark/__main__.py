@@ -18,7 +18,7 @@ from benchmark.experiments.curves import run_curves
 from benchmark.experiments.jobs import run_jobs
 from benchmark.experiments.manifest import Choice
 from benchmark.experiments.model_serving import PLANS, run_model_serving
-from benchmark.experiments.perf import LADDER, PATHS, PERF_BUILDS, run_perf
+from benchmark.experiments.perf import DEFAULT_PERF_BUILDS, LADDER, PATHS, PERF_BUILDS, run_perf
 from benchmark.experiments.profiles import run_profiles
 from benchmark.experiments.scenarios import SCENARIOS, run_locust_experiments
 from benchmark.experiments.sweep import run_sweep
@@ -105,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
                           description="Each stack with default settings, and its minimal twin (the floor), under a "
                           "closed-loop ladder (wrk, else this suite's generator), every answer checked; writes "
                           "perf.md and perf.json.")  # fmt: skip
-    perf.add_argument("--builds", nargs="+", choices=PERF_BUILDS, default=list(PERF_BUILDS),
+    perf.add_argument("--builds", nargs="+", choices=PERF_BUILDS, default=list(DEFAULT_PERF_BUILDS),
                       help="the project's stacks (full), their minimal twins, the stacks on Granian (the twins' "
                       "server, direct only) (default: %(default)s)")  # fmt: skip
     perf.add_argument("--stacks", nargs="+", choices=STACKS, default=list(STACKS),

@@ -44,7 +44,10 @@ EDGE = "edge"  # the edge's part of a stack's CPU: Envoy, in front of the stack'
 # The stack on Granian, the twin's server (straight to the scoring server only): the server held constant, so that
 # the distance to the twin splits into the server's part and the rest (framework, middleware, clients).
 ON_GRANIAN = "full-granian"
+# The ladder's other rungs (people, bare) are the answer's to measure (python -m benchmark answer --bench); --builds
+# names them here too.
 PERF_BUILDS = (*BUILDS, ON_GRANIAN)
+DEFAULT_PERF_BUILDS = ("full", "minimal", ON_GRANIAN)
 
 
 @dataclass
@@ -294,7 +297,7 @@ def render(results: list[dict], meta: dict) -> str:
 
 
 def run_perf(stacks: list[Stack], paths: list[str], ladder: list[int], step_s: float, memory_requests: int,
-             out: Path, say, builds: tuple[str, ...] = PERF_BUILDS) -> Path:  # fmt: skip
+             out: Path, say, builds: tuple[str, ...] = DEFAULT_PERF_BUILDS) -> Path:  # fmt: skip
     """Measure each stack in turn, write ``perf.json`` and ``perf.md`` under ``out``, and return the table's path."""
     tool = load_tool()
     say(f"load generator: {tool}" + ("" if tool == "wrk" else " (wrk not on PATH: our closed-loop generator)"))
