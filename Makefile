@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
 .PHONY: help install meinheld lock up test test-compose test-unit lint format deploy-files env-example soak perf clean \
-        prometheus \
+        prometheus docs \
         bench profile timeit locust sweep report
 
 help:  ## list the targets
@@ -60,6 +60,11 @@ up: install  ## start Redis, seed it, start all six services; Ctrl-C stops every
 
 test: install lint prometheus  ## run the linters and the whole test suite
 	$(PY) -m pytest
+
+# The documentation site: mkdocs.yml, doc/ into var/site/, strict (a broken link or anchor, a page missing from the nav
+# or a nav entry without its page fails the build). Not --quiet: it hides the warnings that strict mode counts.
+docs: install  ## build the documentation site from doc/ into var/site/ (strict)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # Prometheus and promtool from Debian's package, unpacked without root: what the observability tests run. Where
 # they cannot be fetched (not Debian), the tests that need them say so and skip; CI requires them.
