@@ -1,5 +1,5 @@
 """Hostile and unlucky clients against each stack, through its edge: the edge is the defence of both stacks (the
-servers behind it run stock; doc/hostile.md says what each resists on its own).
+servers behind it run stock; doc/reliability.md says what each resists on its own).
 
 Run once per stack by ``test_hostile_async.py`` / ``test_hostile_sync.py``. Every attack is small enough for a
 2-core CI machine and bounded in time. Two stacks of its own per module: one as ``make up`` runs it (edge in
