@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 .DEFAULT_GOAL := help
 .PHONY: help install meinheld lock up test test-compose test-unit lint format deploy-files env-example soak perf clean \
         prometheus docs \
-        bench profile timeit locust sweep report
+        answer bench profile timeit locust sweep report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,6 +98,10 @@ env-example: deploy-files  ## regenerate .env.example (with every other generate
 # The benchmark suite. Each target starts the stack(s) it measures on free ports, one stack at a time, and
 # writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
 SCENARIO ?= all
+ANSWER_ARGS ?=
+answer: install  ## the answer, measured here: async against sync at three rungs, 95 % intervals, under 30 minutes
+	$(PY) -m benchmark answer $(ANSWER_ARGS)
+
 bench: install  ## every experiment for both stacks, then the report (QUICK=1: a smoke run; RESUME=1: go on)
 	$(PY) -m benchmark all $(if $(RESUME),--resume)
 
