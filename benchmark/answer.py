@@ -11,12 +11,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmark.experiments.answer import Group, crossover_groups, ladder_group, ladder_steps, manifest, run_answer
+from benchmark.experiments.answer import Group, crossover_groups, ladder_steps, manifest, run_answer, rung_groups
 from benchmark.report.answer_page import answer_page, crossover_chart, headline_chart, readme_block, terminal_table
 from benchmark.settings import load_settings
 from benchmark.stacks.fingerprint import code_sha
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "doc" / "results"
 README = ROOT / "README.md"
 BLOCK = re.compile(r"(<!-- answer:begin -->\n).*?(\n<!-- answer:end -->)", re.S)
@@ -27,7 +27,7 @@ def groups_for(bench: bool, variants: list[str]) -> tuple[list[Group], list[tupl
     crossover map (make bench); ``variants`` narrows them to those names."""
     plan = manifest()
     rungs = plan["bench"]["rungs"] if bench else plan["answer"]["rungs"]
-    groups = [ladder_group(rungs)] + (crossover_groups(plan["crossover"]) if bench else [])
+    groups = rung_groups(rungs) + (crossover_groups(plan["crossover"]) if bench else [])
     steps = ladder_steps(plan["bench"]["rungs"]) if bench else []
     if variants:
         known = {v.name for g in groups for v in g.variants}

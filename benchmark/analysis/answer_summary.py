@@ -12,6 +12,7 @@ from benchmark.analysis.intervals import estimate, paired_ratio
 from benchmark.analysis.rate_search import FAILED_LIMIT, P99_LIMIT_MS, RESOLUTION
 
 SCHEMA = 1
+NO_CAPACITY = {"median": 0.0, "ci_low": 0.0, "ci_high": 0.0}  # met the SLO at no rate (see ``slo_missed``)
 # AWS EC2 on-demand, us-east-1, c7i.large: $0.08925 an hour for 2 vCPUs (aws.amazon.com/ec2/pricing/on-demand/,
 # read 2026-12); a setting (BENCH_VCPU_HOUR_USD), since prices and clouds differ.
 VCPU_HOUR_USD = 0.044625
@@ -32,6 +33,9 @@ class Measurement:
     p50_ms: float | None
     p99_ms: float | None
     seconds: float
+    common_rate: float | None = None  # the rate of the CPU and latency reading
+    lowest_rate: float | None = None  # the lowest rate its search offered
+    p99_ms_at_lowest_rate: float | None = None  # what it saw there (why a variant without capacity has none)
 
 
 @dataclass(frozen=True)
@@ -62,8 +66,12 @@ def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
     capacity, cpu = _values(ms, "capacity_rps"), _values(ms, "cpu_ms_per_request")
     total = [m.cpu_ms_per_request + m.client_cpu_ms_per_request for m in ms
              if m.cpu_ms_per_request and m.client_cpu_ms_per_request]  # fmt: skip
+    rates = _values(ms, "common_rate")
     return {
-        "capacity_rps": estimate(capacity).as_dict() if capacity else None,
+        "capacity_rps": estimate(capacity).as_dict() if capacity else NO_CAPACITY | {"n": len(ms)},
+        "slo_met": bool(capacity),
+        "slo_missed": None if capacity else missed(ms),
+        "common_rate_rps": statistics.median(rates) if rates else None,
         "cpu_ms_per_request": estimate(cpu).as_dict() if cpu else None,
         "p50_ms": statistics.median(_values(ms, "p50_ms")) if _values(ms, "p50_ms") else None,
         "p99_ms": statistics.median(_values(ms, "p99_ms")) if _values(ms, "p99_ms") else None,
@@ -73,9 +81,46 @@ def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
     }
 
 
+def missed(ms: Sequence[Measurement]) -> dict[str, float] | None:
+    """Where a variant that met the SLO at no rate was closest to it: the lowest rate offered, and its p99 there."""
+    lowest = [m for m in ms if m.lowest_rate and m.p99_ms_at_lowest_rate is not None]
+    if not lowest:
+        return None
+    return {"lowest_rate_rps": min(m.lowest_rate for m in lowest),  # type: ignore[type-var]
+            "p99_ms": statistics.median(m.p99_ms_at_lowest_rate for m in lowest)}  # type: ignore[misc]  # fmt: skip
+
+
+def one_sided(a: str, b: str, ms_a: Sequence[Measurement], ms_b: Sequence[Measurement],
+              headline: bool) -> dict[str, Any] | None:  # fmt: skip
+    """The capacity ratio where one side met the SLO at no rate: the other's capacity over the lowest rate it was
+    offered bounds the ratio on one side (its capacity is below that rate), and the verdict is a difference."""
+    met_a, met_b = _values(ms_a, "capacity_rps"), _values(ms_b, "capacity_rps")
+    if bool(met_a) == bool(met_b):
+        return None
+    base = {"a": a, "b": b, "metric": "capacity_rps", "ratio": None, "ci_low": None, "ci_high": None,
+            "n": min(len(ms_a), len(ms_b)), "headline": headline}  # fmt: skip
+    if not met_a and not met_b:
+        return base | {"verdict": "undecided", "words": f"neither {a} nor {b} meets the SLO at any rate"}
+    never, never_ms, other = (b, ms_b, met_a) if met_a else (a, ms_a, met_b)
+    where = missed(never_ms)
+    if where is None:
+        return None
+    bound = round(min(other) / where["lowest_rate_rps"], 2)
+    said = (f"{never} meets the SLO at no rate (p99 {where['p99_ms']:.0f} ms at {where['lowest_rate_rps']:g} "
+            f"req/s), {a if met_a else b} up to {statistics.median(other):.0f} req/s")  # fmt: skip
+    if met_a:
+        return base | {"ci_low": bound, "verdict": "difference", "words": said}
+    return base | {"ci_high": round(1 / bound, 4), "verdict": "difference", "words": said}
+
+
 def compare(a: str, b: str, grouped: dict[str, list[Measurement]], metric: str, headline: bool = False,
             what: str = "") -> dict[str, Any] | None:  # fmt: skip
-    """``a / b`` on ``metric`` over the repetitions both have (paired by repetition: they ran side by side)."""
+    """``a / b`` on ``metric`` over the repetitions both have (paired by repetition: they ran side by side).
+
+    A capacity where one side met the SLO at no rate is a one-sided bound (``ratio`` null, one end of the interval
+    given): ``one_sided``."""
+    if metric == "capacity_rps" and (one := one_sided(a, b, grouped.get(a, []), grouped.get(b, []), headline)):
+        return one
     pairs = {m.repetition: m for m in grouped.get(a, [])}
     values = [(getattr(pairs[m.repetition], metric), getattr(m, metric)) for m in grouped.get(b, [])
               if m.repetition in pairs]  # fmt: skip
@@ -108,8 +153,7 @@ Pair = tuple[str, str]
 
 def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInfo], headline: Sequence[Pair],
               ladder: Sequence[Pair], crossover: Sequence[tuple[dict[str, Any], str, str]], cores: int,
-              fingerprint: dict[str, Any], settings: dict[str, Any],
-              common_rate: float | None) -> dict[str, Any]:  # fmt: skip
+              fingerprint: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """The whole summary: variants, comparisons (headline first: async against sync; then the ladder's steps),
     cost, crossover cells, and what the run was."""
     grouped = by_variant(measurements)
@@ -143,7 +187,6 @@ def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInf
             "resolution": RESOLUTION,
             "every_answer_checked": True,
         },
-        "common_rate_rps": common_rate,
         "variants": summary_variants,
         "comparisons": comparisons,
         "cost": {name: c for name, ms in grouped.items() if (c := cost(ms, vcpu)) is not None},

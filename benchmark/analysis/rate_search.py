@@ -1,8 +1,10 @@
 """Searching the highest offered rate that meets the SLO, until the bracket around it is at most 5 % wide.
 
 The search only decides the next rate to offer; the caller runs each probe (open-loop, every answer checked) and
-tells it whether the probe met the SLO. From a first guess it doubles (or halves) until one rate passes and a higher
-one fails, then bisects the bracket. Each probe's outcome is noisy near capacity, so a capacity is measured several
+tells it whether the probe met the SLO. From a first guess it steps up (or down) until one rate passes and a higher
+one fails, each step the square of the last (a first step of 1.1 from a known capacity grows to 1.21, 1.46, 2.1...,
+so that a wrong guess costs a few probes, not dozens), then bisects the bracket. A variant that fails even at the
+floor has no capacity under the SLO. Each probe's outcome is noisy near capacity, so a capacity is measured several
 times, interleaved with the variants it is compared with; the intervals over those repetitions carry the noise.
 """
 
@@ -38,7 +40,8 @@ class RateSearch:
     floor: float = 1.0  # no capacity below it is worth resolving
     ceiling: float = 100_000.0
     resolution: float = RESOLUTION
-    growth: float = 2.0  # how far to step while one side of the bracket is missing (1.1 from a known capacity)
+    growth: float = 2.0  # the first step while one side of the bracket is missing (1.1 from a known capacity)
+    max_growth: float = 4.0
     passed: float | None = None
     failed: float | None = None
     probes: list[Probe] = field(default_factory=list)
@@ -48,14 +51,27 @@ class RateSearch:
         if self.passed is None and self.failed is None:
             return self.first_rate
         if self.passed is None:
-            lower = self.failed / self.growth  # type: ignore[operator]
-            return None if lower < self.floor else lower
+            lower = self.failed / self.step()  # type: ignore[operator]
+            if lower < self.floor:
+                # The floor itself is the last rate worth offering: below it, no capacity is worth resolving.
+                return None if self.failed <= self.floor else self.floor  # type: ignore[operator]
+            return lower
         if self.failed is None:
-            higher = self.passed * self.growth
+            higher = self.passed * self.step()
             return None if higher > self.ceiling else higher
         if self.failed - self.passed <= self.resolution * self.passed:
             return None
         return (self.passed + self.failed) / 2
+
+    def step(self) -> float:
+        """The factor of the next step outside a bracket: ``growth``, squared at each probe since the first that
+        left the same side missing."""
+        one_sided = 0
+        for probe in reversed(self.probes):
+            if probe.passed != self.probes[-1].passed:
+                break
+            one_sided += 1
+        return min(self.max_growth, self.growth ** (2 ** max(0, one_sided - 1)))
 
     def record(self, probe: Probe) -> None:
         """Narrow the bracket with one probe's outcome (a pass above a failure moves the failure up: the last word

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import statistics
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.analysis.answer_summary import Measurement, VariantInfo, summarise
-from benchmark.analysis.rate_search import Probe, RateSearch
+from benchmark.analysis.rate_search import FAILED_LIMIT, Probe, RateSearch
 from benchmark.load.openloop import Plan
 from benchmark.load.openloop_run import run_generator
 from benchmark.settings import BenchSettings
@@ -26,6 +27,9 @@ from system_launcher.topology import STACKS
 
 MANIFEST = Path(__file__).with_name("answer.toml")
 COARSE_RESOLUTION = 0.25
+# No capacity below it is resolved: a variant whose p99 misses the SLO even here meets it at no rate (its latency
+# floor is above the SLO: what people write in Flask calls its two models one after the other).
+FLOOR_RPS = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Group:
     name: str
     variants: tuple[Variant, ...]
     pairs: tuple[tuple[str, str], ...]  # (a, b): a / b, each decided by its interval
+    headline: bool = False  # a rung's async against sync: repeated until decided, within the time cap
 
 
 def manifest(path: Path = MANIFEST) -> dict[str, Any]:
@@ -63,10 +68,10 @@ def manifest(path: Path = MANIFEST) -> dict[str, Any]:
     return tomllib.loads(path.read_text())
 
 
-def ladder_group(rungs: Sequence[str]) -> Group:
-    """Every rung of both stacks; pairs: async against sync on each rung."""
-    variants = tuple(Variant(f"{rung}-{stack}", stack, rung) for rung in rungs for stack in STACKS)
-    return Group("ladder", variants, tuple((f"{rung}-async", f"{rung}-sync") for rung in rungs))
+def rung_groups(rungs: Sequence[str]) -> list[Group]:
+    """One group per rung of the ladder: its async and sync builds, async against sync (a headline comparison)."""
+    return [Group(rung, tuple(Variant(f"{rung}-{stack}", stack, rung) for stack in STACKS),
+                  ((f"{rung}-async", f"{rung}-sync"),), headline=True) for rung in rungs]  # fmt: skip
 
 
 def ladder_steps(rungs: Sequence[str]) -> list[tuple[str, str]]:
@@ -123,7 +128,7 @@ def search(url: str, running: Any, variant: Variant, settings: BenchSettings, fi
            resolution: float, seconds: float, log: Callable[[dict], None]
            ) -> tuple[RateSearch, float | None]:  # fmt: skip
     """The capacity search; the stack's CPU per request at the highest rate that met the SLO."""
-    found = RateSearch(first_rate=first_rate, growth=growth, resolution=resolution)
+    found = RateSearch(first_rate=first_rate, growth=growth, resolution=resolution, floor=FLOOR_RPS)
     cpu_at: dict[float, float | None] = {}
     while (rate := found.next_rate()) is not None:
         result = probe(url, running, variant, rate, seconds, settings)
@@ -185,10 +190,12 @@ class AnswerRun:
                 reading = _reading(result)
                 self.log({"variant": variant.name, "kind": "common", "rate": common, **reading})
         self.known[variant.name] = found.capacity or self.known.get(variant.name, 50.0)
+        lowest = min(found.probes, key=lambda p: p.rate)
         measurement = Measurement(variant.name, repetition, found.capacity, found.width, len(found.probes),
                                   cpu_at_capacity, reading.get("cpu_ms"), reading.get("client_cpu_ms"),
                                   reading.get("p50_ms"), reading.get("p99_ms"),
-                                  round(time.monotonic() - started, 1))  # fmt: skip
+                                  round(time.monotonic() - started, 1), common, lowest.rate,
+                                  lowest.p99_ms)  # fmt: skip
         self.measurements.append(measurement)
         width = f"{found.width * 100:.1f} %" if found.width is not None else "no bracket"
         cpu = f", {reading['cpu_ms']:.2f} ms CPU per request at {common:g} req/s" if reading.get("cpu_ms") else ""
@@ -198,7 +205,8 @@ class AnswerRun:
 
     def calibrate(self, group: Group, progress: Progress) -> None:
         """A coarse search of each variant of a group (25 %), which sets the group's common rate: half the capacity
-        of its slowest variant, so that every variant runs it well within its SLO."""
+        of its slowest variant, so that every variant runs it well within its SLO (for a variant that meets the SLO
+        at no rate, half the highest rate it answered without failures, whatever its latency)."""
         capacities = []
         for variant in group.variants:
             overrides = lambda settings, v=variant: fanout_overrides(v, settings)  # noqa: E731
@@ -207,9 +215,10 @@ class AnswerRun:
                 found, _ = search(running.predict_url(), running, variant, self.settings, 50.0, 2.0,
                                   COARSE_RESOLUTION, self.settings.answer_probe_s * 2 / 3, self.log)  # fmt: skip
             self.known[variant.name] = found.capacity or 50.0
-            capacities.append(found.capacity)
+            answered = [p.rate for p in found.probes if p.answered and p.failed <= FAILED_LIMIT * p.answered]
+            capacities.append(found.capacity or max(answered, default=2 * FLOOR_RPS))
             progress.step(f"{variant.name}: about {found.capacity:.0f} req/s (coarse)")
-        self.common[group.name] = max(5.0, round(min(capacities) / 2, 1))
+        self.common[group.name] = max(FLOOR_RPS, round(min(capacities) / 2, 1))
         self.say(f"  {group.name}: common rate {self.common[group.name]:g} req/s")
 
     def repetitions(self, group: Group, count: int, first: int, progress: Progress) -> None:
@@ -232,33 +241,36 @@ def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladd
         say(f"{group.name}: {len(group.variants)} variants x {reps} repetitions, interleaved")
         run.calibrate(group, progress)
         run.repetitions(group, reps, 0, progress)
-    headline = next((g for g in groups if g.name == "ladder"), None)
     done = reps
-    while headline is not None and time.monotonic() - started < settings.answer_time_cap_s:
-        undecided = [p for p in headline.pairs if _verdict(run, p, groups, ladder, out) == "undecided"]
-        if not undecided or done >= settings.answer_max_repetitions:
+    while done < settings.answer_max_repetitions:
+        summary = write_summary(run, groups, ladder, out, 0.0, write=False)
+        decided = {(c["a"], c["b"]) for c in summary["comparisons"]
+                   if c["metric"] == "capacity_rps" and c["verdict"] != "undecided"}  # fmt: skip
+        undecided = [g for g in groups if g.headline and not set(g.pairs) <= decided]
+        # A repetition starts only if it should end within the cap, at the pace of those measured so far.
+        pace = statistics.median(m.seconds for m in run.measurements) if run.measurements else 0.0
+        spent = time.monotonic() - started
+        undecided = [
+            g
+            for i, g in enumerate(undecided)
+            if spent + pace * sum(len(u.variants) for u in undecided[: i + 1]) <= settings.answer_time_cap_s
+        ]
+        if not undecided:
             break
-        names = {n for p in undecided for n in p}
-        extra = Group("ladder", tuple(v for v in headline.variants if v.name in names), tuple(undecided))
-        say(f"undecided after {done} repetitions: {', '.join(f'{a}/{b}' for a, b in undecided)}: one more")
-        progress.more(len(extra.variants))
-        run.repetitions(extra, 1, done, progress)
+        say(f"undecided after {done} repetitions: {', '.join(g.name for g in undecided)}: one more")
+        progress.more(sum(len(g.variants) for g in undecided))
+        for group in undecided:
+            run.repetitions(group, 1, done, progress)
         done += 1
     return write_summary(run, groups, ladder, out, time.monotonic() - started)
-
-
-def _verdict(run: AnswerRun, pair: tuple[str, str], groups: Sequence[Group], ladder, out: Path) -> str:
-    summary = write_summary(run, groups, ladder, out, 0.0, write=False)
-    found = [c for c in summary["comparisons"] if (c["a"], c["b"]) == pair and c["metric"] == "capacity_rps"]
-    return found[0]["verdict"] if found else "undecided"
 
 
 def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[str, str]], out: Path,
                   seconds: float, write: bool = True) -> dict[str, Any]:  # fmt: skip
     """The summary of what was measured so far (written as ``summary.json``)."""
     settings = run.settings
-    crossover = [(v.variants[0].params, v.pairs[0][0], v.pairs[0][1]) for v in groups if v.name != "ladder"]
-    headline = next((g.pairs for g in groups if g.name == "ladder"), ())
+    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if not g.headline and g.pairs]
+    headline = [p for g in groups if g.headline for p in g.pairs]
     summary = summarise(
         run.measurements, [v.info() for g in groups for v in g.variants], headline, ladder, crossover,
         cores=cores(), fingerprint=fingerprint() | {"settings": settings.model_dump(mode="json")},
@@ -266,7 +278,6 @@ def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tupl
                   "cpu_s": settings.answer_cpu_s, "repetitions": settings.answer_repetitions,
                   "time_cap_s": settings.answer_time_cap_s, "seconds": round(seconds),
                   "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
-        common_rate=run.common.get("ladder"),
     )  # fmt: skip
     if write:
         (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

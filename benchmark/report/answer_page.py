@@ -20,6 +20,12 @@ def _comparison(summary: dict[str, Any], a: str, b: str, metric: str) -> dict[st
 
 
 def _span(c: dict[str, Any]) -> str:
+    if c["ratio"] is None:  # one side met the SLO at no rate: a bound, not a ratio
+        if c["ci_low"] is not None:
+            return f"more than {c['ci_low']:.0f}×"
+        if c["ci_high"] is not None:
+            return f"less than {c['ci_high']:.2g}×"
+        return "–"
     return f"{c['ratio']:.2f}× [{c['ci_low']:.2f}–{c['ci_high']:.2f}]"
 
 
@@ -47,9 +53,9 @@ def sentences(summary: dict[str, Any]) -> list[str]:
     for rung in ("people", "minimal", "bare"):
         c = _comparison(summary, f"{rung}-async", f"{rung}-sync", "capacity_rps")
         if c:
-            others.append(f"for {RUNG_WORDS[rung]} {_claim(c)}")
+            others.append(f"for {RUNG_WORDS[rung]}, " + (c["words"] if c["ratio"] is None else _claim(c)))
     if others:
-        out.append("Async against sync " + "; ".join(others) + ".")
+        out.append("Async against sync in capacity: " + "; ".join(others) + ".")
     if rule := crossover_rule(summary):
         out.append(rule)
     return out[:3]
@@ -60,8 +66,8 @@ def crossover_rule(summary: dict[str, Any]) -> str | None:
     cells = [c for c in summary.get("crossover", []) if c["params"].get("fanout") == 2]
     if not cells:
         return None
-    pays = [c for c in cells if c["verdict"] == "difference" and c["ratio"] > 1]
-    stops = [c for c in cells if not (c["verdict"] == "difference" and c["ratio"] > 1)]
+    pays = [c for c in cells if _async_wins(c)]
+    stops = [c for c in cells if not _async_wins(c)]
     if not pays:
         return "In the crossover map, async wins in no cell: " + _cells(stops) + "."
     if not stops:
@@ -70,8 +76,14 @@ def crossover_rule(summary: dict[str, Any]) -> str | None:
             f"({_cells(stops)}).")  # fmt: skip
 
 
+def _async_wins(c: dict[str, Any]) -> bool:
+    if c["verdict"] != "difference":
+        return False
+    return c["ratio"] > 1 if c["ratio"] is not None else c["ci_low"] is not None
+
+
 def _cells(cells: Sequence[dict[str, Any]]) -> str:
-    return ", ".join(f"wait {c['params']['wait_ms']:g} ms and CPU {c['params']['cpu_ms']:g} ms: {c['ratio']:.2f}×"
+    return ", ".join(f"wait {c['params']['wait_ms']:g} ms and CPU {c['params']['cpu_ms']:g} ms: {_span(c)}"
                      for c in cells)  # fmt: skip
 
 
@@ -91,14 +103,16 @@ def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
         v, cost = ladder[name], summary["cost"].get(name, {})
         p99 = v["p99_ms"]
         slo = "✓" if p99 is not None and p99 <= summary["slo"]["p99_ms"] else "✗"
-        out.append((name, _est(v["capacity_rps"]), f"{v['p50_ms']:.1f}" if v["p50_ms"] else "–",
+        rate = v.get("common_rate_rps")
+        capacity = _est(v["capacity_rps"]) if v.get("slo_met", True) else "none within the SLO"
+        out.append((name, capacity, f"{rate:g}" if rate else "–", f"{v['p50_ms']:.1f}" if v["p50_ms"] else "–",
                     f"{p99:.1f}" if p99 else "–", _est(v["cpu_ms_per_request"], 2),
                     f"{cost['usd_per_million']:.3f}" if cost else "–", slo))  # fmt: skip
     return out
 
 
-HEADER = ("variant", "capacity, req/s [95 % CI]", "p50 ms", "p99 ms", "CPU ms/request [95 % CI]", "$ per million",
-          "p99 within SLO")  # fmt: skip
+HEADER = ("variant", "capacity, req/s [95 % CI]", "at req/s", "p50 ms", "p99 ms", "CPU ms/request [95 % CI]",
+          "$ per million", "p99 within SLO")  # fmt: skip
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
@@ -114,10 +128,9 @@ def terminal_table(summary: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in table]
     lines.insert(1, "  ".join("─" * w for w in widths))
-    common = summary.get("common_rate_rps")
-    lines.append(f"latency and CPU at {common:g} req/s (the common rate); capacity: the highest open-loop rate with "
-                 f"p99 ≤ {summary['slo']['p99_ms']:g} ms and ≤ {summary['slo']['failed_at_most'] * 100:g} % failed"
-                 if common else "")  # fmt: skip
+    lines.append(f"capacity: the highest open-loop rate with p99 ≤ {summary['slo']['p99_ms']:g} ms and "
+                 f"≤ {summary['slo']['failed_at_most'] * 100:g} % failed; latency and CPU at the rate given, the same "
+                 "for both stacks of a rung")  # fmt: skip
     lines += ["", *[f"  {c['words']}  ({c['verdict']})" for c in summary["comparisons"] if c["headline"]]]
     return "\n".join(lines)
 
@@ -195,10 +208,10 @@ def crossover_chart(summary: dict[str, Any], path: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(5.2, 3.8))
     for c in cells:
         i, j = cpus.index(c["params"]["cpu_ms"]), waits.index(c["params"]["wait_ms"])
-        grid[i][j] = c["ratio"]
+        grid[i][j] = c["ratio"] if c["ratio"] is not None else (1.5 if _async_wins(c) else 0.5)
         mark = {"difference": "", "no_difference": " ≈", "undecided": " ?"}[c["verdict"]]
-        ax.text(j, i, f"{c['ratio']:.2f}×{mark}\n[{c['ci_low']:.2f}–{c['ci_high']:.2f}]", ha="center", va="center",
-                fontsize=8)  # fmt: skip
+        label = _span(c) if c["ratio"] is None else f"{c['ratio']:.2f}×{mark}\n[{c['ci_low']:.2f}–{c['ci_high']:.2f}]"
+        ax.text(j, i, label, ha="center", va="center", fontsize=8)
     image = ax.imshow(grid, cmap="RdBu", vmin=0.5, vmax=1.5, origin="lower")
     ax.set(xticks=range(len(waits)), xticklabels=[f"{w:g}" for w in waits], yticks=range(len(cpus)),
            yticklabels=[f"{c:g}" for c in cpus], xlabel="model wait per call, ms", ylabel="CPU per prediction, ms",

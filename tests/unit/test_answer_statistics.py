@@ -39,6 +39,15 @@ def test_a_search_from_a_known_capacity_takes_few_probes():
     assert len(found.probes) <= 4
 
 
+@pytest.mark.parametrize("true_capacity", [15.0, 2000.0])
+def test_a_search_from_a_wrong_guess_lengthens_its_steps(true_capacity):
+    found = RateSearch(first_rate=200.0, growth=1.1)
+    while (rate := found.next_rate()) is not None:
+        found.record(Probe(rate, p99_ms=50.0 if rate <= true_capacity else 300.0, answered=1000, failed=0))
+    assert found.capacity <= true_capacity < found.failed
+    assert len(found.probes) <= 14  # steps of 1.1 throughout would take 28 probes to reach 15 req/s
+
+
 def test_a_probe_fails_on_its_tail_or_on_its_failures():
     assert Probe(100, 99.9, 1000, 1).passed
     assert not Probe(100, 100.1, 1000, 0).passed
@@ -51,7 +60,16 @@ def test_a_stack_that_never_meets_the_slo_has_no_capacity():
     while (rate := found.next_rate()) is not None:
         found.record(Probe(rate, 500.0, 10, 0))
     assert found.capacity == 0.0
-    assert min(p.rate for p in found.probes) >= 1.0
+    assert min(p.rate for p in found.probes) == 1.0  # the floor itself was offered, and nothing below it
+
+
+def test_a_search_from_a_known_capacity_gives_up_at_the_floor_in_few_probes():
+    found = RateSearch(first_rate=50.0, floor=2.0, growth=1.1)
+    while (rate := found.next_rate()) is not None:
+        found.record(Probe(rate, 150.0, 10, 0))  # a latency floor above the SLO: no rate meets it
+    assert found.capacity == 0.0
+    assert found.probes[-1].rate == 2.0
+    assert len(found.probes) <= 8
 
 
 @pytest.mark.parametrize(("low", "high", "expected"), [

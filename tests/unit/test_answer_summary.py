@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.analysis.answer_summary import Measurement, measurements_of, summarise
 from benchmark.compare import comparisons, render
-from benchmark.experiments.answer import crossover_groups, ladder_group, ladder_steps, manifest
+from benchmark.experiments.answer import crossover_groups, ladder_steps, manifest, rung_groups
 from benchmark.report.answer_page import answer_page, markdown_table, readme_block, sentences, terminal_table
 
 RNG = random.Random(11)
@@ -24,12 +24,13 @@ def measurements(name: str, capacity: float, cpu: float, reps: int = 4, noise: f
 
 def summary_of(ms: list[Measurement], bench: bool = False) -> dict:
     plan = manifest()
-    groups = [ladder_group(plan["answer"]["rungs"])] + (crossover_groups(plan["crossover"]) if bench else [])
-    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups[1:]]
-    return summarise(ms, [v.info() for g in groups for v in g.variants], groups[0].pairs,
+    groups = rung_groups(plan["answer"]["rungs"]) + (crossover_groups(plan["crossover"]) if bench else [])
+    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if not g.headline]
+    return summarise(ms, [v.info() for g in groups for v in g.variants], [p for g in groups if g.headline
+                                                                          for p in g.pairs],
                      ladder_steps(plan["bench"]["rungs"]) if bench else [], crossover, cores=2,
                      fingerprint={"code_sha": "abc", "cpu_count": 2, "cpu_model": "test"},
-                     settings={"vcpu_hour_usd": 0.05, "seconds": 60}, common_rate=100.0)  # fmt: skip
+                     settings={"vcpu_hour_usd": 0.05, "seconds": 60})  # fmt: skip
 
 
 @pytest.fixture
@@ -109,3 +110,24 @@ def replace_capacity(m: Measurement, factor: float) -> Measurement:
     from dataclasses import replace
 
     return replace(m, capacity_rps=m.capacity_rps * factor)
+
+
+def test_a_variant_that_meets_the_slo_at_no_rate_bounds_the_ratio_on_one_side():
+    from dataclasses import replace
+
+    never = [replace(m, capacity_rps=0.0, lowest_rate=2.0, p99_ms_at_lowest_rate=148.0)
+             for m in measurements("people-sync", 0, 8.0, reps=3)]  # fmt: skip
+    summary = summary_of(measurements("people-async", 0, 3.0, capacities=[190, 200, 210]) + never)
+    c = next(c for c in summary["comparisons"] if c["a"] == "people-async" and c["metric"] == "capacity_rps")
+    assert c["verdict"] == "difference"
+    assert c["ratio"] is None
+    assert c["ci_high"] is None
+    assert c["ci_low"] == 95.0  # the smallest capacity over the floor's rate
+    assert "people-sync meets the SLO at no rate (p99 148 ms at 2 req/s)" in c["words"]
+    variant = summary["variants"]["people-sync"]
+    assert variant["slo_met"] is False
+    assert variant["slo_missed"] == {"lowest_rate_rps": 2.0, "p99_ms": 148.0}
+    assert "for what people write, people-sync meets the SLO at no rate" in " ".join(sentences(summary))
+    assert "more than 95×" in answer_page(summary, {})
+    assert "none within the SLO" in terminal_table(summary)
+    json.dumps(summary)
