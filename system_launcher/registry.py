@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
 
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from reference import tracing
@@ -200,15 +201,36 @@ def model_server_env(variant: str, settings: StackSettings) -> dict[str, str]:
     return {}
 
 
+class InvalidSetting(ValueError):
+    """A setting the launcher reads on a service's behalf is invalid: named by its variable, before anything uses
+    it."""
+
+
+def setting_errors(cls: type[BaseSettings], exc: ValidationError) -> str:
+    """Pydantic's errors as the variables a user sets: ``SCORING_DEADLINE_S='-1': Input should be greater than 0``."""
+    prefix = cls.model_config.get("env_prefix", "")
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = cls.model_fields.get(name)
+        key = field.validation_alias if field and isinstance(field.validation_alias, str) else f"{prefix}{name.upper()}"
+        lines.append(f"{key}={error.get('input')!r}: {error['msg']}")
+    return "; ".join(lines)
+
+
 def settings_of(cls: type[SettingsT], env: Mapping[str, str]) -> SettingsT:
-    """The settings a process started with ``env`` (over this process's environment and ``.env``) reads."""
+    """The settings a process started with ``env`` (over this process's environment and ``.env``) reads; an invalid
+    one raises ``InvalidSetting`` naming its variable."""
     prefix = cls.model_config.get("env_prefix", "")
     values = {}
     for name, field in cls.model_fields.items():
         key = field.validation_alias if isinstance(field.validation_alias, str) else f"{prefix}{name.upper()}"
         if key in env:
             values[name] = json.loads(env[key]) if env[key].startswith("[") else env[key]
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ValidationError as exc:
+        raise InvalidSetting(setting_errors(cls, exc)) from None
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,14 @@ import threading
 import time
 
 from dotenv import dotenv_values
+from pydantic import ValidationError
 
 from reference.api import HEALTH_PATH, METRICS_PATH, READY_PATH, predict_path
 from system_launcher.backoff import RestartBackoff
 from system_launcher.edge import EnvoyNotFound
 from system_launcher.make_parent import watch_make_parent
 from system_launcher.redis_server import RedisServerNotFound
-from system_launcher.registry import SERVICES, service
+from system_launcher.registry import SERVICES, InvalidSetting, edge_plan, service, setting_errors
 from system_launcher.settings import StackSettings
 from system_launcher.supervisor import Interrupted, StartError, Supervisor
 from system_launcher.topology import STACKS
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
     """Run the system until SIGINT or SIGTERM, restarting (with backoff) any process that dies; ``early_signals``
     (those received before this function ran) stop it as soon as its handler is in place."""
     parser().parse_args(argv)
-    settings = StackSettings()
+    try:
+        settings = StackSettings()
+    except ValidationError as exc:
+        print(f"make up: invalid setting, nothing started: {setting_errors(StackSettings, exc)}", file=sys.stderr)
+        return 2
     refused = refused_settings(settings, os.environ, dotenv_values(".env") if os.path.exists(".env") else {})
     if refused:
         print(refusal_message(refused), file=sys.stderr)
@@ -104,6 +109,9 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
                      name="make-parent", daemon=True).start()  # fmt: skip
     code = 0
     try:
+        if settings.edge:  # the settings the launcher reads for the services, checked before anything starts
+            for stack in STACKS:
+                edge_plan(stack, settings)
         supervisor.start()
         edges = " behind their edges" if settings.edge else ""
         servers = "; ".join(f"{stack}: {settings.server_label(stack)}" for stack in STACKS)
@@ -115,6 +123,9 @@ def main(argv: list[str] | None = None, early_signals: list[int] | None = None) 
         print("\nstopping...", flush=True)
     except Interrupted:
         print("\nstopping...", flush=True)
+    except InvalidSetting as exc:
+        print(f"\nmake up failed: invalid setting: {exc}", file=sys.stderr)
+        code = 2
     except (StartError, EnvoyNotFound, RedisServerNotFound, OSError) as exc:
         print(f"\nmake up failed: {exc}", file=sys.stderr)
         code = 1

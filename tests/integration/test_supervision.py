@@ -48,11 +48,14 @@ MOMENTS = [0.0, 0.5, 1.5, 3.0, None]  # seconds after the start, or None: once e
 
 
 def marked(token: str) -> list[int]:
-    """Live processes started by the launcher that carries ``token`` (zombies have no environment left)."""
+    """Live processes started by the launcher that carries ``token`` (zombies have no environment left): by their
+    environment, or by their working directory for Redis, which writes its process title over its environment."""
     found = []
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
             if f"{MARK}={token}".encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+            elif token in os.readlink(environ.parent / "cwd"):
                 found.append(int(environ.parent.name))
         except OSError:
             continue  # gone meanwhile
@@ -60,8 +63,12 @@ def marked(token: str) -> list[int]:
 
 
 def clean_env(env: dict[str, str]) -> dict[str, str]:
-    """The test's environment without settings of its own, plus ``env``."""
+    """The test's environment without settings of its own, plus ``env``; Redis' directory (its working directory)
+    named after the launcher's token, so that ``marked`` finds it."""
     ours = ("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "REDIS_", "MAKE", "MFLAGS")
+    env = dict(env)
+    if MARK in env and "STACK_REDIS_DIR" in env:
+        env["STACK_REDIS_DIR"] += f"-{env[MARK]}"
     return {k: v for k, v in os.environ.items() if not k.startswith(ours)} | env
 
 
@@ -206,7 +213,7 @@ def supervised(tmp_path_factory):
     token = uuid.uuid4().hex
     env = stack_env(free_ports(LAUNCHER_PORTS), base / "log", STACK_JOB_WORKERS="1",
                     REDIS_PASSWORD=secrets.token_hex(16), **{MARK: token})  # fmt: skip
-    launcher = Launcher.start(env, base / "out")
+    launcher = Launcher.start(clean_env(env), base / "out")
     launcher.token = token
     yield launcher
     assert launcher.interrupt() == 0, launcher.text()
@@ -354,11 +361,12 @@ def test_redis_killed_while_make_up_starts_is_restarted_and_make_up_reaches_heal
         popen = subprocess.Popen(LAUNCHER, cwd=ROOT, env=clean_env(env), stdout=out, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, preexec_fn=default_signals)  # fmt: skip
     try:
-        # After both edges answered, before the launcher reported every process healthy.
-        wait_until(lambda: "sync-edge healthy" in output.read_text(errors="replace"), 120)
-        for pid in marked(token):
-            if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                os.kill(pid, signal.SIGKILL)
+        # Every process started, before the launcher saw them all healthy (the job workers are the last to start).
+        wait_until(lambda: "starting sync-jobs-worker-0" in output.read_text(errors="replace"), 120)
+        redis_pids = [pid for pid in marked(token) if b"redis-server" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        assert redis_pids, output.read_text()
+        for pid in redis_pids:
+            os.kill(pid, signal.SIGKILL)
         wait_until(lambda: READY_LINE in output.read_text(errors="replace") or popen.poll() is not None, 120)
         assert READY_LINE in output.read_text(), output.read_text()
         assert "redis exited with code -9 while the system started; restarting it" in output.read_text()
@@ -371,10 +379,25 @@ def test_redis_killed_while_make_up_starts_is_restarted_and_make_up_reaches_heal
 
 def test_a_process_that_cannot_start_stops_make_up_naming_it(tmp_path):
     token = uuid.uuid4().hex
-    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0", SCORING_DEADLINE_S="-1",
+    # A setting only the model services read: the launcher starts them, and each exits at once, every time.
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0", MODEL_KIND="bogus",
                     **{MARK: token})  # fmt: skip
     result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env), capture_output=True, text=True, timeout=180,
                             preexec_fn=default_signals, check=False)  # fmt: skip
     assert result.returncode == 1
     assert "could not start: it exited with code" in result.stderr
+    assert "model" in result.stderr.split("could not start")[0].splitlines()[-1]  # the process is named
+    assert_nothing_left(token)
+
+
+def test_an_invalid_setting_stops_make_up_before_anything_starts(tmp_path):
+    token = uuid.uuid4().hex
+    env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0", SCORING_DEADLINE_S="-1",
+                    **{MARK: token})  # fmt: skip
+    result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env), capture_output=True, text=True, timeout=60,
+                            preexec_fn=default_signals, check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "invalid setting: SCORING_DEADLINE_S='-1': Input should be greater than 0" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "starting redis" not in result.stdout
     assert_nothing_left(token)
