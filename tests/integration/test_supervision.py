@@ -53,9 +53,9 @@ def marked(token: str) -> list[int]:
     found = []
     for environ in Path("/proc").glob("[0-9]*/environ"):
         try:
-            if f"{MARK}={token}".encode() in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-            elif token in os.readlink(environ.parent / "cwd"):
+            if f"{MARK}={token}".encode() in environ.read_bytes().split(b"\0") or token in os.readlink(
+                environ.parent / "cwd"
+            ):
                 found.append(int(environ.parent.name))
         except OSError:
             continue  # gone meanwhile
