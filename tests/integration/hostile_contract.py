@@ -87,7 +87,10 @@ class RunningStack:
 def edge_stack(stack, tmp_path_factory):
     _raise_fd_limit(4 * IDLE_CONNECTIONS)
     base = tmp_path_factory.mktemp(f"hostile-{stack}")
+    # Every budget scaled to the deadline: the default Redis timeout (0.1 s, for a 0.5 s deadline) also bounds the
+    # wait for a pooled connection, which a 150-request burst on a busy 2-core machine can outlast.
     env = {"SCORING_DEADLINE_S": str(BURST_DEADLINE_S), "SCORING_MODEL_TIMEOUT_S": str(BURST_DEADLINE_S - 0.5),
+           "SCORING_REDIS_TIMEOUT_S": str(BURST_DEADLINE_S / 4),
            "PROFILING_ALLOWED": "true", "PROFILING_DIR": str(base / "profiles")}  # fmt: skip
     with RunningStack(stack, base, edge=True, scoring_env=env) as running:
         yield running
