@@ -1,6 +1,6 @@
 # Two commands on a fresh machine (Python 3.11 and make; no Docker, no root):
 #   make up     create the virtualenv if missing, install the locked dependencies, start Redis + seed + all six services
-#   make test   lint, then the whole test suite (real Redis and real service processes)
+#   make test   lint, then the test suite but its long end-to-end runs (real Redis, real service processes, real edges)
 # Everything runs from this directory: the project is run from its checkout, never installed into site-packages.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
-.PHONY: help install meinheld lock up test test-compose test-unit lint format deploy-files env-example soak perf clean \
+.PHONY: help install meinheld lock up test test-slow test-compose test-unit lint format deploy-files env-example soak perf clean \
         prometheus docs \
         answer bench profile timeit locust sweep report
 
@@ -58,8 +58,11 @@ lock: | $(UV)  ## refresh uv.lock to the newest versions pyproject.toml allows, 
 up: install  ## start Redis, seed it, start all six services; Ctrl-C stops everything
 	exec $(PY) -m system_launcher
 
-test: install lint prometheus  ## run the linters and the whole test suite
-	$(PY) -m pytest
+test: install lint prometheus  ## ruff, then the test suite but its long end-to-end runs (under 10 minutes)
+	$(PY) -m pytest -m "not slow"
+
+test-slow: install prometheus  ## the long end-to-end runs: supervision, hostile clients, fuzzing, the benchmark's smoke runs
+	$(PY) -m pytest -m slow
 
 # The documentation site: mkdocs.yml, doc/ into var/site/, strict (a broken link or anchor, a page missing from the nav
 # or a nav entry without its page fails the build). Not --quiet: it hides the warnings that strict mode counts.

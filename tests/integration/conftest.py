@@ -9,11 +9,19 @@ import requests
 from system_launcher.net import free_ports
 from tests.integration.harness import LAUNCHER_PORTS, Launcher, stack_env
 
+# The long end-to-end runs: `make test-slow` runs them, `make test` leaves them out (CI runs both).
+SLOW = {
+    "test_bench_quick.py", "test_answer_quick.py", "test_supervision.py", "test_hostile_async.py",
+    "test_hostile_sync.py", "test_fuzz.py", "test_load_generator.py", "test_server_options.py", "test_ladder.py",
+}  # fmt: skip
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration/" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+            if item.fspath.basename in SLOW:
+                item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
