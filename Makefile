@@ -14,7 +14,7 @@ export UV_PYTHON_DOWNLOADS := never
 .DEFAULT_GOAL := help
 .PHONY: help install meinheld lock up test test-slow test-compose test-unit lint format deploy-files env-example soak perf clean \
         prometheus docs \
-        answer bench profile timeit locust sweep report
+        answer bench study profile timeit locust sweep report
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -93,19 +93,24 @@ format: install  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-deploy-files: install  ## regenerate docker-compose.yml, .env.example and the Kubernetes files from the registry
+deploy-files: install  ## regenerate docker-compose.yml, .env.example, lab.env.example and the Kubernetes files
 	$(PY) -m deploygen
 
 env-example: deploy-files  ## regenerate .env.example (with every other generated file)
 
-# The benchmark suite. Each target starts the stack(s) it measures on free ports, one stack at a time, and
-# writes under doc/results/ (QUICK=1: a smoke run of under 3 minutes, written to var/bench-quick/).
+# The benchmark. Each target starts the stack(s) it measures on free ports, one stack at a time. The answer's runs
+# write var/results/<time>-<sha>/ (PUBLISH=1: doc/results and the README's block too).
 SCENARIO ?= all
 ANSWER_ARGS ?=
 answer: install  ## the answer, measured here: async against sync at three rungs, 95 % intervals, under 30 minutes
-	$(PY) -m benchmark answer $(ANSWER_ARGS)
+	$(PY) -m benchmark answer $(if $(PUBLISH),--publish) $(ANSWER_ARGS)
 
-bench: install  ## every experiment for both stacks, then the report (QUICK=1: a smoke run; RESUME=1: go on)
+bench: install  ## the answer with the whole build ladder and the crossover map (about 2 hours; PUBLISH=1 publishes it)
+	$(PY) -m benchmark answer --bench $(if $(PUBLISH),--publish) $(ANSWER_ARGS)
+
+# The lab's experiments, each a closer look at one part (writes doc/results/<phase>/ and report.md; QUICK=1: a smoke
+# run of a few minutes into var/bench-quick/).
+study: install  ## the lab: Locust scenarios, the sweep, timeit, profiles, open-loop curves, transports, job mode (RESUME=1: go on)
 	$(PY) -m benchmark all $(if $(RESUME),--resume)
 
 profile: install  ## pyinstrument and yappi profiles of the client and every service, both stacks

@@ -47,11 +47,11 @@ def parser() -> argparse.ArgumentParser:
                                   formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = cli.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
     settings_note = "Durations, loads and the results directory come from BENCH_* settings (QUICK=1: a smoke run)."
-    every = sub.add_parser("all", help="every phase below, in order, then the report (make bench)",
+    every = sub.add_parser("all", help="every phase below, in order, then the report (make study)",
                            description="Every phase below in order, then the report. " + settings_note)  # fmt: skip
     every.add_argument("--resume", action="store_true",
                        help="skip each phase that already ran to the end with this code, these packages and settings "
-                       "on this kind of machine (make bench RESUME=1: a run that was stopped goes on) "
+                       "on this kind of machine (make study RESUME=1: a run that was stopped goes on) "
                        "(default: %(default)s)")  # fmt: skip
     sub.add_parser("calibration", help="the load generator against a fixed-delay server and a 1 s stall",
                    description=settings_note)  # fmt: skip

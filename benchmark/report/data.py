@@ -48,7 +48,7 @@ class Results:
         if "services" not in self.fingerprint:
             raise ValueError(
                 f"{self.root}: these results predate the fingerprint's record of the services' settings, which the "
-                "report's figures are computed from; rerun the experiments (make bench)"
+                "report's figures are computed from; rerun the experiments (make study)"
             )
         return self.fingerprint["services"]
 

@@ -83,7 +83,7 @@ def _provenance(results: Results, directory: str) -> str:
 
 
 def _code_line(results: Results) -> list[str]:
-    """Whether every phase on disk measured the same code (one run of `make bench`, resumed or not) or which ones."""
+    """Whether every phase on disk measured the same code (one run of `make study`, resumed or not) or which ones."""
     written = {p.parent.name: json.loads(p.read_text()) for p in sorted(results.root.glob("*/fingerprint.json"))}
     if not written:
         return []

@@ -7,7 +7,7 @@ front, profiling allowed), one whose model_b is a stand-in that answers badly.
 
 The edge stack runs with a 2 s deadline (``BURST_DEADLINE_S``): what the burst test checks is the admission
 rule (a burst the stack can serve within its deadline is queued, not shed), on a shared machine whose CPU
-share varies; ``make bench`` measures the default 0.5 s deadline.
+share varies; ``make answer`` measures the default 0.5 s deadline.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(960)
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    """Run ``python -m benchmark all`` in quick mode into a temporary directory (what ``make bench QUICK=1`` runs)."""
+    """Run ``python -m benchmark all`` in quick mode into a temporary directory (what ``make study QUICK=1`` runs)."""
     out = tmp_path_factory.mktemp("bench")
     clean = {
         k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "BENCH_"))
