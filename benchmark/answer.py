@@ -11,7 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from benchmark.experiments.answer import Group, crossover_groups, ladder_steps, manifest, run_answer, rung_groups
+from benchmark.experiments.answer import (
+    Group,
+    crossover_groups,
+    ladder_steps,
+    manifest,
+    run_answer,
+    rung_groups,
+    tracing_groups,
+)
+from benchmark.load.otlp_sink import endpoint, otlp_sink
 from benchmark.report.answer_page import answer_page, crossover_chart, headline_chart, readme_block, terminal_table
 from benchmark.settings import load_settings
 from benchmark.stacks.fingerprint import code_sha
@@ -22,12 +31,14 @@ README = ROOT / "README.md"
 BLOCK = re.compile(r"(<!-- answer:begin -->\n).*?(\n<!-- answer:end -->)", re.S)
 
 
-def groups_for(bench: bool, variants: list[str]) -> tuple[list[Group], list[tuple[str, str]]]:
-    """The groups to measure and the ladder's steps: the headline rungs (make answer) or the whole ladder and the
-    crossover map (make bench); ``variants`` narrows them to those names."""
+def groups_for(bench: bool, variants: list[str], otlp_endpoint: str = "") -> tuple[list[Group], list[tuple[str, str]]]:
+    """The groups to measure and the ladder's steps: the headline rungs (make answer) or the whole ladder, the
+    crossover map and tracing on against off (make bench); ``variants`` narrows them to those names."""
     plan = manifest()
     rungs = plan["bench"]["rungs"] if bench else plan["answer"]["rungs"]
-    groups = rung_groups(rungs) + (crossover_groups(plan["crossover"]) if bench else [])
+    groups = rung_groups(rungs)
+    if bench:
+        groups += crossover_groups(plan["crossover"]) + tracing_groups(otlp_endpoint)
     steps = ladder_steps(plan["bench"]["rungs"]) if bench else []
     if variants:
         known = {v.name for g in groups for v in g.variants}
@@ -72,10 +83,11 @@ def run_answer_command(args: argparse.Namespace, say: Callable[[str], None]) -> 
     if args.repetitions:
         settings = settings.model_copy(update={"answer_repetitions": args.repetitions})
     out = args.out or ROOT / "var" / "results" / f"{time.strftime('%Y-%m-%dT%H%M')}-{code_sha()[:7]}"
-    groups, steps = groups_for(args.bench, args.variants)
-    say(f"the answer{' with the ladder and the crossover map' if args.bench else ''}: "
-        f"{sum(len(g.variants) for g in groups)} variants -> {out}")  # fmt: skip
-    summary = run_answer(out, settings, groups, steps, say)
+    with otlp_sink() as sink:  # where the traced variants export (make bench)
+        groups, steps = groups_for(args.bench, args.variants, endpoint(sink))
+        say(f"the answer{' with the ladder, the crossover map and tracing' if args.bench else ''}: "
+            f"{sum(len(g.variants) for g in groups)} variants -> {out}")  # fmt: skip
+        summary = run_answer(out, settings, groups, steps, say)
     write_pages(out, summary)
     print("\n" + terminal_table(summary) + "\n", flush=True)
     if args.publish:

@@ -152,10 +152,11 @@ Pair = tuple[str, str]
 
 
 def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInfo], headline: Sequence[Pair],
-              ladder: Sequence[Pair], crossover: Sequence[tuple[dict[str, Any], str, str]], cores: int,
-              fingerprint: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    """The whole summary: variants, comparisons (headline first: async against sync; then the ladder's steps),
-    cost, crossover cells, and what the run was."""
+              ladder: Sequence[Pair], crossover: Sequence[tuple[dict[str, Any], str, str]],
+              tracing: Sequence[Pair], cores: int, fingerprint: dict[str, Any],
+              settings: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The whole summary: variants, comparisons (headline first: async against sync; then the ladder's steps, then
+    tracing on against off), cost, crossover cells, and what the run was."""
     grouped = by_variant(measurements)
     info = {v.name: v for v in variants}
     summary_variants = {name: {"stack": info[name].stack, "rung": info[name].rung, "params": info[name].params}
@@ -169,6 +170,13 @@ def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInf
         for metric, what in (("capacity_rps", "capacity"), ("cpu_ms_per_request", "CPU per request")):
             if (c := compare(a, b, grouped, metric, what=what)) is not None:
                 comparisons.append(c)
+    traced = {}
+    for a, b in tracing:
+        for metric, what in (("cpu_ms_per_request", "CPU per request"), ("capacity_rps", "capacity")):
+            if (c := compare(a, b, grouped, metric, what=what)) is not None:
+                comparisons.append(c)
+                traced.setdefault(info[a].stack, {})[metric] = {k: c[k] for k in ("ratio", "ci_low", "ci_high",
+                                                                                  "verdict", "n")}  # fmt: skip
     vcpu = settings.get("vcpu_hour_usd", VCPU_HOUR_USD)
     cells = []
     for params, a, b in crossover:
@@ -191,6 +199,7 @@ def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInf
         "comparisons": comparisons,
         "cost": {name: c for name, ms in grouped.items() if (c := cost(ms, vcpu)) is not None},
         "crossover": cells,
+        "tracing": traced,
         "fingerprint": fingerprint,
         "settings": settings,
         "measurements": [asdict(m) for m in sorted(grouped_flat(grouped), key=lambda m: (m.repetition, m.variant))],

@@ -60,7 +60,12 @@ class Group:
     name: str
     variants: tuple[Variant, ...]
     pairs: tuple[tuple[str, str], ...]  # (a, b): a / b, each decided by its interval
-    headline: bool = False  # a rung's async against sync: repeated until decided, within the time cap
+    kind: str = "rung"  # rung (async against sync: the headline), crossover (a cell of the map), tracing
+
+    @property
+    def headline(self) -> bool:
+        """A rung's async against sync: repeated until decided, within the time cap."""
+        return self.kind == "rung"
 
 
 def manifest(path: Path = MANIFEST) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def manifest(path: Path = MANIFEST) -> dict[str, Any]:
 def rung_groups(rungs: Sequence[str]) -> list[Group]:
     """One group per rung of the ladder: its async and sync builds, async against sync (a headline comparison)."""
     return [Group(rung, tuple(Variant(f"{rung}-{stack}", stack, rung) for stack in STACKS),
-                  ((f"{rung}-async", f"{rung}-sync"),), headline=True) for rung in rungs]  # fmt: skip
+                  ((f"{rung}-async", f"{rung}-sync"),)) for rung in rungs]  # fmt: skip
 
 
 def ladder_steps(rungs: Sequence[str]) -> list[tuple[str, str]]:
@@ -88,8 +93,18 @@ def crossover_groups(cells: Sequence[dict[str, Any]]) -> list[Group]:
         env = {"MODEL_WAIT_MIN_MS": str(wait), "MODEL_WAIT_MAX_MS": str(wait), "MODEL_CPU_MS": str(cpu)}
         variants = tuple(Variant(f"xover-{tag}-{stack}", stack, "reference", env, fanout,
                                  {"wait_ms": wait, "cpu_ms": cpu, "fanout": fanout}) for stack in STACKS)  # fmt: skip
-        groups.append(Group(tag, variants, ((variants[0].name, variants[1].name),)))
+        groups.append(Group(tag, variants, ((variants[0].name, variants[1].name),), "crossover"))
     return groups
+
+
+def tracing_groups(otlp_endpoint: str) -> list[Group]:
+    """Per stack, the reference with tracing on (every request sampled, OTLP/HTTP to ``otlp_endpoint``: a sink that
+    drops the spans) against the same reference with it off, side by side: what tracing costs."""
+    env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+           "OTEL_TRACES_SAMPLER": "parentbased_always_on"}  # fmt: skip
+    return [Group(f"tracing-{stack}", (Variant(f"tracing-on-{stack}", stack, "reference", env, 2, {"tracing": "on"}),
+                                       Variant(f"tracing-off-{stack}", stack, "reference", {}, 2, {"tracing": "off"})),
+                  ((f"tracing-on-{stack}", f"tracing-off-{stack}"),), "tracing") for stack in STACKS]  # fmt: skip
 
 
 class Progress:
@@ -269,10 +284,11 @@ def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tupl
                   seconds: float, write: bool = True) -> dict[str, Any]:  # fmt: skip
     """The summary of what was measured so far (written as ``summary.json``)."""
     settings = run.settings
-    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if not g.headline and g.pairs]
+    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if g.kind == "crossover" and g.pairs]
     headline = [p for g in groups if g.headline for p in g.pairs]
+    tracing = [p for g in groups if g.kind == "tracing" for p in g.pairs]
     summary = summarise(
-        run.measurements, [v.info() for g in groups for v in g.variants], headline, ladder, crossover,
+        run.measurements, [v.info() for g in groups for v in g.variants], headline, ladder, crossover, tracing,
         cores=cores(), fingerprint=fingerprint() | {"settings": settings.model_dump(mode="json")},
         settings={"vcpu_hour_usd": settings.vcpu_hour_usd, "probe_s": settings.answer_probe_s,
                   "cpu_s": settings.answer_cpu_s, "repetitions": settings.answer_repetitions,

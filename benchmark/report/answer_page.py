@@ -98,7 +98,7 @@ def _est(value: dict[str, Any] | None, digits: int = 0) -> str:
 def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
     """One row per variant of the ladder: capacity, latency and CPU at the common rate, cost, the SLO."""
     out = []
-    ladder = {n: v for n, v in summary["variants"].items() if not n.startswith("xover-")}
+    ladder = {n: v for n, v in summary["variants"].items() if v["rung"] in RUNG_ORDER and not v["params"]}
     for name in sorted(ladder, key=lambda n: (RUNG_ORDER.index(ladder[n]["rung"]), ladder[n]["stack"])):
         v, cost = ladder[name], summary["cost"].get(name, {})
         p99 = v["p99_ms"]
@@ -254,6 +254,16 @@ def answer_page(summary: dict[str, Any], charts: dict[str, str]) -> str:
             predicted = f"{c['predicted_ratio']:.2f}×" if c.get("predicted_ratio") else "–"
             lines.append(f"| {p['wait_ms']:g} | {p['cpu_ms']:g} | {p['fanout']} | {_span(c)} | {c['verdict']} | "
                          f"{predicted} |")  # fmt: skip
+    if summary.get("tracing"):
+        lines += ["", "## What tracing costs", "",
+                  "Each stack's reference with every request traced (OTLP/HTTP to a collector that drops the spans) "
+                  "against the same reference with tracing off, side by side.", "",
+                  "| stack | CPU per request, on / off [95 % CI] | verdict | capacity, on / off [95 % CI] | verdict |",
+                  "|---|---|---|---|---|"]  # fmt: skip
+        for stack, found in summary["tracing"].items():
+            cells = [(_span(c), c["verdict"]) if c else ("–", "–")
+                     for c in (found.get("cpu_ms_per_request"), found.get("capacity_rps"))]  # fmt: skip
+            lines.append(f"| {stack} | {' | '.join(x for cell in cells for x in cell)} |")
     lines += ["", "## Cost", "",
               "| variant | CPU s per 1,000 requests | cores per 1,000 req/s at the SLO | $ per million |",
               "|---|---|---|---|"]  # fmt: skip

@@ -9,7 +9,7 @@ import pytest
 
 from benchmark.analysis.answer_summary import Measurement, measurements_of, summarise
 from benchmark.compare import comparisons, render
-from benchmark.experiments.answer import crossover_groups, ladder_steps, manifest, rung_groups
+from benchmark.experiments.answer import crossover_groups, ladder_steps, manifest, rung_groups, tracing_groups
 from benchmark.report.answer_page import answer_page, markdown_table, readme_block, sentences, terminal_table
 
 RNG = random.Random(11)
@@ -24,11 +24,14 @@ def measurements(name: str, capacity: float, cpu: float, reps: int = 4, noise: f
 
 def summary_of(ms: list[Measurement], bench: bool = False) -> dict:
     plan = manifest()
-    groups = rung_groups(plan["answer"]["rungs"]) + (crossover_groups(plan["crossover"]) if bench else [])
-    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if not g.headline]
+    groups = rung_groups(plan["answer"]["rungs"])
+    if bench:
+        groups += crossover_groups(plan["crossover"]) + tracing_groups("http://127.0.0.1:4318")
+    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if g.kind == "crossover"]
+    tracing = [p for g in groups if g.kind == "tracing" for p in g.pairs]
     return summarise(ms, [v.info() for g in groups for v in g.variants], [p for g in groups if g.headline
                                                                           for p in g.pairs],
-                     ladder_steps(plan["bench"]["rungs"]) if bench else [], crossover, cores=2,
+                     ladder_steps(plan["bench"]["rungs"]) if bench else [], crossover, tracing, cores=2,
                      fingerprint={"code_sha": "abc", "cpu_count": 2, "cpu_model": "test"},
                      settings={"vcpu_hour_usd": 0.05, "seconds": 60})  # fmt: skip
 
@@ -131,3 +134,18 @@ def test_a_variant_that_meets_the_slo_at_no_rate_bounds_the_ratio_on_one_side():
     assert "more than 95×" in answer_page(summary, {})
     assert "none within the SLO" in terminal_table(summary)
     json.dumps(summary)
+
+
+def test_tracing_on_against_off_is_summarised_per_stack():
+    ms = []
+    for stack, cost in (("async", 1.15), ("sync", 1.08)):
+        ms += measurements(f"tracing-on-{stack}", 300 / cost, 2.0 * cost) + measurements(
+            f"tracing-off-{stack}", 300, 2.0
+        )
+    summary = summary_of(ms, bench=True)
+    cpu = summary["tracing"]["async"]["cpu_ms_per_request"]
+    assert cpu["ratio"] == pytest.approx(1.15, rel=0.03)
+    assert cpu["verdict"] == "difference"
+    assert set(summary["tracing"]) == {"async", "sync"}
+    assert not any(c["headline"] for c in summary["comparisons"] if c["a"].startswith("tracing-"))
+    assert "tracing-on-async" not in markdown_table(summary)  # the table holds the ladder's rungs only
