@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 .DEFAULT_GOAL := help
 .PHONY: help install meinheld lock up test test-slow test-compose test-unit lint format deploy-files env-example soak perf clean \
-        prometheus docs \
+        prometheus observe docs \
         answer bench study profile timeit locust sweep report
 
 help:  ## list the targets
@@ -75,6 +75,11 @@ PROMETHEUS := .tools/prometheus/usr/bin/prometheus
 prometheus:  ## fetch Prometheus and promtool (Debian's package, no root) into .tools/ for the observability tests
 	@bash deploy/observability/fetch-prometheus .tools/prometheus || \
 	  echo "make prometheus: not fetched; the observability tests will skip (REQUIRE_PROMETHEUS=1 makes them fail)"
+
+# Prometheus beside make up (run make up first, in another terminal): the pack's scrape configuration rendered for the
+# native stack and its recording rules; the Grafana dashboard's queries work in Prometheus' own Graph tab.
+observe: install prometheus  ## Prometheus scraping the stack make up runs, with the pack's rules, on 127.0.0.1:9090
+	exec $(PY) -m deploygen.observe
 
 # docker-compose.yml on a real Docker engine (DOCKER, default `docker`; CI starts one with ../shared/tools/docker-sandbox):
 # build, up --wait with the edges, both stacks' scores through the edges, Locust with two workers, a Redis restart,

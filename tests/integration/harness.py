@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -73,6 +73,7 @@ class Launcher:
     popen: subprocess.Popen
     output: Path
     settings: StackSettings
+    env: dict[str, str] = field(default_factory=dict)  # the settings it was started with
 
     @classmethod
     def start(cls, env: dict[str, str], output: Path, timeout_s: float = 120) -> Launcher:
@@ -82,7 +83,7 @@ class Launcher:
         with output.open("wb") as out:
             popen = subprocess.Popen(LAUNCHER, cwd=ROOT, env=clean | env, stdout=out, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, preexec_fn=default_signals)  # fmt: skip
-        launcher = cls(popen, output, settings_from_env(env))
+        launcher = cls(popen, output, settings_from_env(env), dict(env))
         deadline = time.monotonic() + timeout_s
         while READY_LINE not in launcher.text():
             if popen.poll() is not None or time.monotonic() > deadline:
