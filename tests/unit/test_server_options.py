@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from granian.constants import HTTPModes, Interfaces, Loops
 
+from benchmark.settings import load_settings
 from reference.settings import ServiceSettings
 from server_variants import VARIANTS, MeinheldMissing, interface_of, server_argv, server_env, worker_class
 from server_variants.granian_serve import granian_options
@@ -152,3 +153,17 @@ def test_a_gevent_master_imports_nothing_the_monkey_patch_must_precede():
     early = [m for m in master["modules"] if any(m == p or m.startswith(p + ".") for p in AFTER_THE_PATCH)]
     assert early == []
     assert master["warnings"] == []  # gevent warns when ssl (or anything it patches) was bound before it
+
+
+def test_the_sweep_skips_the_meinheld_variant_saying_why_when_it_is_not_installed(monkeypatch, tmp_path):
+    from benchmark.experiments import sweep
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "meinheld" else object())
+    said = []
+    variant = {"name": "sync-meinheld", "stack": "sync", "env": {"STACK_SYNC_WORKER_CLASS": "meinheld"}}
+    monkeypatch.setattr(sweep, "load_manifest", lambda *a, **k: [variant])
+    results = sweep.run_sweep(load_settings(), tmp_path, say=said.append)
+    assert results == [{"variant": "sync-meinheld", "skipped": "the meinheld variant needs meinheld, which is "
+                        "opt-in: run `make meinheld` first"}]  # fmt: skip
+    assert said == ["sweep 1/1: sync-meinheld SKIPPED: the meinheld variant needs meinheld, which is opt-in: run "
+                    "`make meinheld` first"]  # fmt: skip
