@@ -32,6 +32,8 @@ from reference.core import invalid_input
 HEADER_LENGTH = "Inference-Header-Content-Length"
 JSON_MEDIA_TYPE = "application/json"
 BINARY_MEDIA_TYPE = "application/octet-stream"
+# An answer asked for in binary, in the inference routes' documents: its JSON part then the raw FP64 bytes.
+BINARY_ANSWER = {BINARY_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
 # A JSON number (integer or not), never a string or a boolean; non-finite values pass here and are refused by the
 # features' rule (features.vectors), with the same message whichever transport carried them.
 Number = Annotated[float, Field(strict=True)]
@@ -119,6 +121,10 @@ class OutputTensor(Body):
 
 class InferResponseBody(Body):
     """An inference answer (its JSON part): one prediction per row of the input."""
+
+    # flask-openapi3 documents an answer's other media types from its model's config (FastAPI from the route's
+    # responses): the binary answer, besides this JSON.
+    model_config = ConfigDict(openapi_extra={"content": BINARY_ANSWER})
 
     model_name: str
     model_version: str

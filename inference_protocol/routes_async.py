@@ -16,12 +16,14 @@ from inference_protocol.paths import (
     oip_model_path,
     oip_model_ready_path,
 )
-from inference_protocol.rest import HEADER_LENGTH, InferResponseBody
+from inference_protocol.rest import BINARY_ANSWER, HEADER_LENGTH, InferResponseBody
 from inference_protocol.routes import (
     INFER_DESCRIPTION,
     INFER_ERRORS,
+    INFER_OPERATION_ID,
     TAGS,
     VERSION_ERRORS,
+    VERSION_INFER_OPERATION_ID,
     LiveBody,
     ModelReadyBody,
     ReadyBody,
@@ -45,7 +47,7 @@ def oip_router(model_name: str) -> APIRouter:
     """Health, metadata and inference of ``model_name`` under ``/v2``, each model route also at its versioned path."""
     router = APIRouter(tags=TAGS)
     infer_doc = {"openapi_extra": {"requestBody": infer_request_doc()}, "description": INFER_DESCRIPTION}
-    answers = {200: {"model": InferResponseBody}} | documented(INFER_ERRORS)
+    answers = {200: {"model": InferResponseBody, "content": BINARY_ANSWER}} | documented(INFER_ERRORS)
 
     @router.get(OIP_SERVER_PATH, summary="Server metadata")
     async def server_metadata(model: Model) -> ServerMetadataBody:
@@ -80,12 +82,14 @@ def oip_router(model_name: str) -> APIRouter:
         metadata_of(model).check(model_name, version)
         return ModelReadyBody(name=model.name, ready=True)
 
-    @router.post(oip_infer_path(model_name), summary="Inference on rows of features", responses=answers, **infer_doc)
+    @router.post(oip_infer_path(model_name), summary="Inference on rows of features", responses=answers,
+                 operation_id=INFER_OPERATION_ID, **infer_doc)  # fmt: skip
     async def infer(request: Request, model: Model, ctx: Context) -> Response:
         return await _infer(request, model, ctx)
 
     @router.post(oip_infer_path(model_name, "{version}"), summary="Inference by a model version",
-                 responses=answers | documented(VERSION_ERRORS), **infer_doc)  # fmt: skip
+                 responses=answers | documented(VERSION_ERRORS), operation_id=VERSION_INFER_OPERATION_ID,
+                 **infer_doc)  # fmt: skip
     async def version_infer(version: str, request: Request, model: Model, ctx: Context) -> Response:
         metadata_of(model).check(model_name, version)
         return await _infer(request, model, ctx)

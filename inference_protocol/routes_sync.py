@@ -19,8 +19,10 @@ from inference_protocol.rest import HEADER_LENGTH, JSON_MEDIA_TYPE, InferRespons
 from inference_protocol.routes import (
     INFER_DESCRIPTION,
     INFER_ERRORS,
+    INFER_OPERATION_ID,
     TAGS,
     VERSION_ERRORS,
+    VERSION_INFER_OPERATION_ID,
     LiveBody,
     ModelReadyBody,
     ReadyBody,
@@ -82,12 +84,14 @@ def oip_blueprint(model_name: str) -> APIBlueprint:
         metadata_of(model).check(model_name, path.version)
         return _json(ModelReadyBody(name=model.name, ready=True))
 
-    @bp.post(oip_infer_path(model_name), summary="Inference on rows of features", responses=answers, **infer_doc)
+    @bp.post(oip_infer_path(model_name), summary="Inference on rows of features", responses=answers,
+             operation_id=INFER_OPERATION_ID, **infer_doc)  # fmt: skip
     def infer() -> Response:
         return _infer()
 
     @bp.post(oip_infer_path(model_name, "<version>"), summary="Inference by a model version",
-             responses=answers | documented(VERSION_ERRORS), **infer_doc)  # fmt: skip
+             responses=answers | documented(VERSION_ERRORS), operation_id=VERSION_INFER_OPERATION_ID,
+             **infer_doc)  # fmt: skip
     def version_infer(path: VersionPath) -> Response:
         metadata_of(get_model()).check(model_name, path.version)
         return _infer()

@@ -69,6 +69,9 @@ IDEMPOTENCY_DESCRIPTION = (
     f"Optional, {IDEMPOTENCY_KEY_PATTERN}: resubmitting with the same key (and body) returns the same job instead "
     "of a new one."
 )
+# The key's pattern in the header's schema, for the document only: the route checks it itself
+# (schema.validate_idempotency_key), with the same 422 on both stacks, rather than with each framework's own.
+IDEMPOTENCY_SCHEMA = {"pattern": IDEMPOTENCY_KEY_PATTERN}
 SUBMIT_ERRORS: dict[int, str] = COMMON_ERRORS | {
     409: "The Idempotency-Key was used for another body",
     503: "Queue full (Retry-After), overloaded, or the queue's Redis unavailable",

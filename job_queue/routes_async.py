@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Re
 from job_queue.api import (
     CANCEL_ERRORS,
     IDEMPOTENCY_DESCRIPTION,
+    IDEMPOTENCY_SCHEMA,
     JOB_ID_DESCRIPTION,
     LOCATION,
     LOCATION_HEADER,
@@ -33,7 +34,10 @@ async def get_jobs(request: Request) -> AsyncJobClient:
 
 Jobs = Annotated[AsyncJobClient, Depends(get_jobs)]
 JobId = Annotated[str, Path(description=JOB_ID_DESCRIPTION)]
-IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_DESCRIPTION)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_DESCRIPTION, json_schema_extra=IDEMPOTENCY_SCHEMA),
+]
 ACCEPTED = {202: {"description": "Accepted", "headers": LOCATION_HEADER}}
 OTHER_METHODS = ("HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE")
 

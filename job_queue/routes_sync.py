@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from job_queue.api import (
     CANCEL_ERRORS,
     IDEMPOTENCY_DESCRIPTION,
+    IDEMPOTENCY_SCHEMA,
     JOB_ID_DESCRIPTION,
     LOCATION,
     READ_ERRORS,
@@ -37,7 +38,8 @@ class JobPath(BaseModel):
 class SubmitHeaders(BaseModel):
     """A submission's own header."""
 
-    idempotency_key: str | None = Field(None, alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_DESCRIPTION)
+    idempotency_key: str | None = Field(None, alias=IDEMPOTENCY_HEADER, description=IDEMPOTENCY_DESCRIPTION,
+                                        json_schema_extra=IDEMPOTENCY_SCHEMA)  # fmt: skip
 
 
 def jobs_blueprint(stack: str) -> APIBlueprint:

@@ -37,9 +37,15 @@ Features = Annotated[
 
 def _exactly_one_schema(schema: dict[str, Any]) -> None:
     # The schema says "one of the two"; the null default that lets either be left out is not part of the contract.
-    for field in schema["properties"].values():
+    # A field given as null counts as left out (the validator below reads None either way), so each branch asks for
+    # its field present *and not null*: {"features": null} is then invalid, as the service answers it (422), and
+    # {"entity_id": "e1", "features": null} valid, as the service takes it.
+    branches = []
+    for name, field in schema["properties"].items():
         field.pop("default", None)
-    schema["oneOf"] = [{"required": ["entity_id"]}, {"required": ["features"]}]
+        given = [option["type"] for option in field["anyOf"] if option.get("type") != "null"]
+        branches.append({"required": [name], "properties": {name: {"type": given[0]}}})
+    schema["oneOf"] = branches
 
 
 class ScoreRequest(BaseModel):
