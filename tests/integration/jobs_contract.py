@@ -33,7 +33,8 @@ FINAL = {"done", "failed", "cancelled"}
 JSON = {"Content-Type": "application/json"}
 # A job's whole life in these tests: waiting behind at most MAX_QUEUE jobs at WORKERS x CONCURRENCY at a time.
 SETTLE_S = 60.0
-# How each framework writes a route's template, which labels its metrics.
+
+
 @pytest.fixture(scope="module")
 def job_stack(stack, tmp_path_factory):
     with JobStack(stack, tmp_path_factory.mktemp(f"jobs-{stack}")) as running:
