@@ -90,6 +90,9 @@ def run_answer_command(args: argparse.Namespace, say: Callable[[str], None]) -> 
         summary = run_answer(out, settings, groups, steps, say)
     write_pages(out, summary)
     print("\n" + terminal_table(summary) + "\n", flush=True)
+    if not summary["complete"]:
+        say(f"interrupted: what was measured is in {out}{' (not published)' if args.publish else ''}")
+        return 130
     if args.publish:
         publish(out, summary, say)
     return 0

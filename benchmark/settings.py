@@ -48,6 +48,7 @@ class BenchSettings(BaseSettings):
     burst_concurrency: int = Field(default=16, ge=1, description="Concurrent requests of the burst.")
     request_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of every benchmark request.")
     # The answer (make answer, make bench): capacity searches, repetitions, the time cap, the price of a vCPU-hour.
+    answer_warmup_s: float = Field(default=4.0, ge=0, description="Seconds of load on a fresh stack, not recorded.")
     answer_probe_s: float = Field(default=6.0, gt=0, description="Seconds recorded per probe of a capacity search.")
     answer_cpu_s: float = Field(default=8.0, gt=0, description="Seconds recorded at the common rate (CPU, latency).")
     answer_repetitions: int = Field(default=3, ge=1, description="Repetitions of every variant, interleaved.")
@@ -68,8 +69,8 @@ class BenchSettings(BaseSettings):
         quick = {
             "response_time_s": 5, "load_s": 16, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
             "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "sweep_step_users": 10,
-            "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40, "answer_probe_s": 2.0, "answer_cpu_s": 2.0,
-            "answer_repetitions": 2, "answer_max_repetitions": 2,
+            "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40, "answer_warmup_s": 1.0, "answer_probe_s": 2.0,
+            "answer_cpu_s": 2.0, "answer_repetitions": 2, "answer_max_repetitions": 2,
         }  # fmt: skip
         for name, value in quick.items():
             if f"BENCH_{name.upper()}" not in os.environ:

@@ -133,6 +133,17 @@ def probe(url: str, running: Any, variant: Variant, rate: float, seconds: float,
     return run_generator(url, plan, settings.entities, stack_pgids=running.process_groups(), env=env)
 
 
+def warm(url: str, running: Any, variant: Variant, settings: BenchSettings, known: float | None) -> None:
+    """Load a fresh stack for ``BENCH_ANSWER_WARMUP_S`` before anything is recorded, at half its last capacity
+    (20 req/s when none is known yet): a stack's first seconds (its workers' first requests, connections, pools)
+    fail a probe that its steady state passes."""
+    if settings.answer_warmup_s <= 0:
+        return
+    rate = max(FLOOR_RPS, min(known or 40.0, 400.0) / 2)
+    probe(url, running, variant, rate, settings.answer_warmup_s, settings)
+    time.sleep(1.0)
+
+
 def as_probe(rate: float, result: dict) -> Probe:
     """The SLO's reading of a generator result."""
     p99 = result["latency"].get("p99_ms") or 0.0
@@ -196,6 +207,7 @@ class AnswerRun:
                            overrides=lambda settings: fanout_overrides(variant, settings)) as running:  # fmt: skip
             url = running.predict_url()
             seed = self.known.get(variant.name)
+            warm(url, running, variant, self.settings, seed)
             found, cpu_at_capacity = search(url, running, variant, self.settings, seed or 50.0, 1.1 if seed else 2.0,
                                             0.05, self.settings.answer_probe_s, self.log)  # fmt: skip
             common = self.common.get(group.name)
@@ -227,6 +239,7 @@ class AnswerRun:
             overrides = lambda settings, v=variant: fanout_overrides(v, settings)  # noqa: E731
             with running_stack(variant.stack, variant.env, build=variant.build, say=lambda _: None,
                                overrides=overrides) as running:  # fmt: skip
+                warm(running.predict_url(), running, variant, self.settings, None)
                 found, _ = search(running.predict_url(), running, variant, self.settings, 50.0, 2.0,
                                   COARSE_RESOLUTION, self.settings.answer_probe_s * 2 / 3, self.log)  # fmt: skip
             self.known[variant.name] = found.capacity or 50.0
@@ -252,6 +265,20 @@ def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladd
     run = AnswerRun(out, settings, say)
     reps = settings.answer_repetitions
     progress = Progress(sum(len(g.variants) * (1 + reps) for g in groups), say)
+    try:
+        measure_all(run, groups, ladder, progress, started)
+    except KeyboardInterrupt:
+        say(f"interrupted after {len(run.measurements)} measurements: summarising what was measured")
+        return write_summary(run, groups, ladder, out, time.monotonic() - started, complete=False)
+    return write_summary(run, groups, ladder, out, time.monotonic() - started)
+
+
+def measure_all(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[str, str]], progress: Progress,
+                started: float) -> None:  # fmt: skip
+    """Every group calibrated and repeated, then one more repetition at a time for undecided headline comparisons,
+    each only if it should end within the time cap."""
+    settings, out, say = run.settings, run.out, run.say
+    reps = settings.answer_repetitions
     for group in groups:
         say(f"{group.name}: {len(group.variants)} variants x {reps} repetitions, interleaved")
         run.calibrate(group, progress)
@@ -277,12 +304,12 @@ def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladd
         for group in undecided:
             run.repetitions(group, 1, done, progress)
         done += 1
-    return write_summary(run, groups, ladder, out, time.monotonic() - started)
 
 
 def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[str, str]], out: Path,
-                  seconds: float, write: bool = True) -> dict[str, Any]:  # fmt: skip
-    """The summary of what was measured so far (written as ``summary.json``)."""
+                  seconds: float, write: bool = True, complete: bool = True) -> dict[str, Any]:  # fmt: skip
+    """The summary of what was measured so far (written as ``summary.json``); ``complete``: false when the run was
+    interrupted."""
     settings = run.settings
     crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if g.kind == "crossover" and g.pairs]
     headline = [p for g in groups if g.headline for p in g.pairs]
@@ -295,6 +322,7 @@ def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tupl
                   "time_cap_s": settings.answer_time_cap_s, "seconds": round(seconds),
                   "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
     )  # fmt: skip
+    summary["complete"] = complete
     if write:
         (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary

@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
 
 from inference_protocol import inference_pb2 as pb
 from inference_protocol import inference_pb2_grpc as pb_grpc
+from tests.reference.answer_server import serve_answers
 
 PREDICTION = 0.25
 OUTPUT = b'{"name":"prediction","datatype":"FP64","shape":[1,1],"data":%s}'
@@ -39,49 +38,11 @@ BROKEN_REST = ("status-500", "not-json", "not-finite", "a-string", "no-predictio
 
 @contextmanager
 def rest_answer_server(mode: str) -> Iterator[str]:
-    """The URL of a model service (its predict route, as scoring is given) answering every inference in ``mode``."""
+    """The URL of a model service (its predict route, as scoring is given) answering every inference in ``mode``;
+    the protocol's readiness (GET) ready unless the server is broken."""
     status, body, extra = REST_MODES[mode]
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            time.sleep(float(extra.get("delay-s", 0)))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            if "omit-length" not in extra:
-                self.send_header("Content-Length", str(len(body)))
-            if "Connection" in extra:
-                self.send_header("Connection", extra["Connection"])  # http.server closes after this answer
-            self.end_headers()
-            if "drip-s" in extra:
-                for byte in body:
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    time.sleep(float(extra["drip-s"]))
-            else:
-                self.wfile.write(body)
-
-        def do_GET(self) -> None:  # the protocol's readiness: ready unless the server is broken
-            self.send_response(200 if status == 200 else 503)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/api/v1/ml/test/predict"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_answers(status, body, extra, ready=200 if status == 200 else 503) as url:
+        yield url
 
 
 def _output(datatype: str = "FP64") -> pb.ModelInferResponse.InferOutputTensor:

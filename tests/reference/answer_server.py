@@ -27,7 +27,15 @@ MODES = {
 @contextmanager
 def answer_server(mode: str) -> Iterator[str]:
     """The predict URL of a server answering every request in ``mode``."""
-    status, body, extra = MODES[mode]
+    with serve_answers(*MODES[mode]) as url:
+        yield url
+
+
+@contextmanager
+def serve_answers(status: int, body: bytes, extra: dict[str, str], ready: int = 200) -> Iterator[str]:
+    """The predict URL of a server answering every POST with ``status`` and ``body`` as ``extra`` says (``delay-s``
+    before it, ``drip-s`` between its bytes, ``omit-length``, a ``Connection`` header), and every GET with
+    ``ready``."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -51,7 +59,7 @@ def answer_server(mode: str) -> Iterator[str]:
                 self.wfile.write(body)
 
         def do_GET(self) -> None:
-            self.send_response(200)
+            self.send_response(ready)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"{}")
@@ -59,8 +67,13 @@ def answer_server(mode: str) -> Iterator[str]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address) -> None:
+            pass  # a client giving up mid-answer (its timeout) is what these servers are for: no traceback
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
