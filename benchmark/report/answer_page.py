@@ -48,7 +48,9 @@ def sentences(summary: dict[str, Any]) -> list[str]:
         subject = "the async reference serves" if capacity["verdict"] == "difference" else "async against sync:"
         cpu_part = f", at {_claim(cpu)} the sync stack's CPU per request" if cpu else ""
         limits = f"p99 ≤ {slo['p99_ms']:g} ms, ≤ {slo['failed_at_most'] * 100:g} % failed, every answer checked"
-        out.append(f"On 2 cores, {subject} {_claim(capacity)} the sync reference's capacity ({limits}){cpu_part}.")
+        cores = summary["fingerprint"].get("cpu_count", "?")
+        out.append(f"On {cores} cores, {subject} {_claim(capacity)} the sync reference's capacity ({limits})"
+                   f"{cpu_part}.")  # fmt: skip
     others = []
     for rung in ("people", "minimal", "bare"):
         c = _comparison(summary, f"{rung}-async", f"{rung}-sync", "capacity_rps")
