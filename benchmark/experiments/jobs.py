@@ -118,6 +118,9 @@ def measure(running: RunningStack, load: Plan, plan: dict, entities: int, say) -
         "predict": predict,
         "submissions": step_record(load.rate, submitted),
         "accepted": accepted,
+        # Every stored job should have had its 202: one stored without it is a submission the client saw fail.
+        "stored": len(records),
+        "stored_without_202": max(0, len(records) - accepted),
         "jobs": jobs,
         "throughput_jobs_per_s": round(done / busy_s, 1) if busy_s else None,
         "drain_s": drain_s,
