@@ -62,10 +62,10 @@ def build_report(settings: BenchSettings, say=print) -> Path:
     report = settings.results / "report.md"
     report.write_text("\n".join(lines) + "\n")
     say(f"report -> {report}")
-    # The README quotes the committed run only: its results block is rewritten from it.
+    # The lab's page quotes the committed run only: its results block is rewritten from it.
     committed = not settings.quick and settings.results.resolve() == summary.COMMITTED.resolve()
-    if committed and summary.write_readme(Path("README.md"), results):
-        say("README.md results block rewritten from doc/results")
+    if committed and summary.write_readme(summary.STUDY_PAGE, results):
+        say(f"{summary.STUDY_PAGE} results block rewritten from doc/results")
     return report
 
 

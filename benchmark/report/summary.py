@@ -1,6 +1,6 @@
-"""The README's results section, written from the committed results by ``python -m benchmark report``.
+"""The lab's results section (doc/study.md), written from the committed results by ``python -m benchmark report``.
 
-The README quotes no figure by hand: the block between its two markers is this module's output for
+The page quotes no figure by hand: the block between its two markers is this module's output for
 ``doc/results``, and a unit test fails when the block and the committed results disagree.
 """
 
@@ -26,11 +26,11 @@ def _cell(value: dict, lower_bound: bool = False) -> str:
 
 
 def summary_lines(results: Results) -> list[str]:
-    """The README's block: where the figures come from, then each experiment that ran, computed from its results."""
+    """The page's block: where the figures come from, then each experiment that ran, computed from its results."""
     fp = results.fingerprint
     lines = [
         f"Measured on {fp.get('cpu_count')} cores ({fp.get('cpu_model')}), the load generator on the same cores. Every "
-        "figure below is computed from [the committed results](doc/results/report.md), each part from the run it "
+        "figure below is computed from [the committed results](results/report.md), each part from the run it "
         "names (the git commit and the day it was taken); medians of the repetitions, [min–max] beside them.",
         "",
         *_code_line(results),
@@ -182,8 +182,11 @@ def render_block(results: Results) -> str:
     return "\n".join([BEGIN, "", *summary_lines(results), END])
 
 
+STUDY_PAGE = Path("doc/study.md")
+
+
 def current_block(readme: str) -> str | None:
-    """The block the README holds now, or None when it has no markers."""
+    """The block the page holds now, or None when it has no markers."""
     if BEGIN not in readme or END not in readme:
         return None
     start = readme.index(BEGIN)
@@ -191,7 +194,7 @@ def current_block(readme: str) -> str | None:
 
 
 def write_readme(readme: Path, results: Results) -> bool:
-    """Replace the README's block with one from ``results``; False when the README has no markers."""
+    """Replace the page's block with one from ``results``; False when the page has no markers."""
     text = readme.read_text()
     block = current_block(text)
     if block is None:
