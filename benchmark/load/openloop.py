@@ -36,6 +36,7 @@ import httptools
 from benchmark.load.answers import OK, WRONG, Answers
 from benchmark.load.latency import Latencies
 from benchmark.load.schedule import PATTERNS, arrivals
+from benchmark.load.table import render
 from system_launcher.procfs import group_cpu_s
 
 # Kinds of failure besides HTTP status codes (which are counted by code).
@@ -461,7 +462,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--stack-pgids", default="", metavar="PGID,...",
                      help="process groups under test, to report their CPU per request (default: none)")  # fmt: skip
     cli.add_argument("--cpu", type=int, default=None, help="pin the generator to this core (default: any)")
-    cli.add_argument("--out", default=None, help="write the result as JSON here (default: print it)")
+    cli.add_argument("--out", default=None, help="also write the whole result as JSON here (default: none)")
+    cli.add_argument("--json", action="store_true", help="print the result as JSON instead of the table (default: off)")
     cli.add_argument("--quiet", action="store_true", help="no progress lines on stderr (default: off)")
     return cli
 
@@ -481,12 +483,13 @@ def main(argv: list[str] | None = None) -> int:
     pgids = {int(p) for p in args.stack_pgids.split(",") if p.strip()}
     stack_cpu = (lambda: group_cpu_s(pgids)) if pgids else None
     result = LoadGenerator(target, plan, answers, progress=say, stack_cpu=stack_cpu).run()
-    text = json.dumps(result)
     if args.out:
         with open(args.out, "w") as out:
-            out.write(text + "\n")
-    else:
-        print(text)
+            out.write(json.dumps(result) + "\n")
+    if args.json:
+        print(json.dumps(result))
+    elif not args.out or not args.quiet:  # the experiments read --out quietly; a person reads the table
+        print(render(result))
     return 0
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 
 from benchmark.load.fixed_server import running_fixed_server
 from benchmark.load.openloop import Plan
@@ -88,3 +90,15 @@ def test_a_refused_connection_is_an_error_not_a_hang():
         result = run_generator(url, Plan(duration_s=1, rate=20, timeout_s=1))
     assert result["outcomes"] == {"connect": 20}
     assert result["error_rate"] == 1.0
+
+
+def test_run_by_hand_it_ends_with_a_table_a_person_reads():
+    with running_fixed_server(DELAY_MS, cpu=SERVER_CPU) as server:
+        done = subprocess.run([sys.executable, "-m", "benchmark.load.openloop", server.url(), "--rate", "50",
+                               "--duration-s", "1", "--quiet"], capture_output=True, text=True, timeout=60,
+                              check=True)  # fmt: skip
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("  target ..")
+    assert "open loop, constant arrivals, 50 req/s offered" in done.stdout
+    assert "  answers .............: ✓ ok 50; failed 0.00 %" in lines
+    assert any(line.startswith("  latency ..") and "p99" in line for line in lines)
