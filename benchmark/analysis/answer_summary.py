@@ -28,7 +28,7 @@ class Measurement:
     bracket_width: float | None
     probes: int
     cpu_ms_at_capacity: float | None  # the stack's CPU per request at the highest rate that met the SLO
-    cpu_ms_per_request: float | None  # at the common rate
+    cpu_ms_per_request: float | None  # at the common rate, net of the stack's idle CPU
     client_cpu_ms_per_request: float | None  # the load generator's, on the same cores
     p50_ms: float | None
     p99_ms: float | None
@@ -36,6 +36,7 @@ class Measurement:
     common_rate: float | None = None  # the rate of the CPU and latency reading
     lowest_rate: float | None = None  # the lowest rate its search offered
     p99_ms_at_lowest_rate: float | None = None  # what it saw there (why a variant without capacity has none)
+    idle_cpu_ms_per_s: float | None = None  # the stack's CPU idle, taken out of cpu_ms_per_request
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,9 @@ def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
              if m.cpu_ms_per_request and m.client_cpu_ms_per_request]  # fmt: skip
     rates = _values(ms, "common_rate")
     return {
-        "capacity_rps": estimate(capacity).as_dict() if capacity else NO_CAPACITY | {"n": len(ms)},
-        "slo_met": bool(capacity),
-        "slo_missed": None if capacity else missed(ms),
+        "capacity_rps": estimate(capacity).as_dict() if slo_met(ms) else NO_CAPACITY | {"n": len(ms)},
+        "slo_met": slo_met(ms),
+        "slo_missed": None if slo_met(ms) else missed([m for m in ms if not m.capacity_rps]),
         "common_rate_rps": statistics.median(rates) if rates else None,
         "cpu_ms_per_request": estimate(cpu).as_dict() if cpu else None,
         "p50_ms": statistics.median(_values(ms, "p50_ms")) if _values(ms, "p50_ms") else None,
@@ -79,6 +80,12 @@ def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
         "repetitions": len(ms),
         "probes": sum(m.probes for m in ms),
     }
+
+
+def slo_met(ms: Sequence[Measurement]) -> bool:
+    """Whether a variant meets the SLO at some rate in most of its repetitions (a repetition that finds no capacity
+    at all, beside others that do, is noise near its floor)."""
+    return bool(ms) and statistics.median(m.capacity_rps for m in ms) > 0
 
 
 def missed(ms: Sequence[Measurement]) -> dict[str, float] | None:
@@ -94,15 +101,18 @@ def one_sided(a: str, b: str, ms_a: Sequence[Measurement], ms_b: Sequence[Measur
               headline: bool) -> dict[str, Any] | None:  # fmt: skip
     """The capacity ratio where one side met the SLO at no rate: the other's capacity over the lowest rate it was
     offered bounds the ratio on one side (its capacity is below that rate), and the verdict is a difference."""
-    met_a, met_b = _values(ms_a, "capacity_rps"), _values(ms_b, "capacity_rps")
-    if bool(met_a) == bool(met_b):
+    if not ms_a or not ms_b:
+        return None
+    met_a, met_b = slo_met(ms_a), slo_met(ms_b)
+    if met_a and met_b:
         return None
     base = {"a": a, "b": b, "metric": "capacity_rps", "ratio": None, "ci_low": None, "ci_high": None,
             "n": min(len(ms_a), len(ms_b)), "headline": headline}  # fmt: skip
     if not met_a and not met_b:
         return base | {"verdict": "undecided", "words": f"neither {a} nor {b} meets the SLO at any rate"}
-    never, never_ms, other = (b, ms_b, met_a) if met_a else (a, ms_a, met_b)
-    where = missed(never_ms)
+    never, never_ms, other_ms = (b, ms_b, ms_a) if met_a else (a, ms_a, ms_b)
+    other = _values(other_ms, "capacity_rps")
+    where = missed([m for m in never_ms if not m.capacity_rps])
     if where is None:
         return None
     bound = round(min(other) / where["lowest_rate_rps"], 2)

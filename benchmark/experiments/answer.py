@@ -4,6 +4,7 @@ repetitions, up to a time cap (``make answer``; with the build ladder and the cr
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import statistics
@@ -13,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from benchmark.analysis.answer_summary import Measurement, VariantInfo, summarise
 from benchmark.analysis.rate_search import FAILED_LIMIT, Probe, RateSearch
@@ -30,6 +33,9 @@ COARSE_RESOLUTION = 0.25
 # No capacity below it is resolved: a variant whose p99 misses the SLO even here meets it at no rate (its latency
 # floor is above the SLO: what people write in Flask calls its two models one after the other).
 FLOOR_RPS = 2.0
+SETTLED_S = 0.5  # one answer within this: the stack has no queue left (an idle stack answers in about 0.1 s)
+IDLE_S = 2.0  # how long the stack's idle CPU is read before the common-rate reading
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,27 @@ def warm(url: str, running: Any, variant: Variant, settings: BenchSettings, know
     rate = max(FLOOR_RPS, min(known or 40.0, 400.0) / 2)
     probe(url, running, variant, rate, settings.answer_warmup_s, settings)
     time.sleep(1.0)
+    settle(url)
+
+
+def settle(url: str, bound_s: float = 60.0) -> None:
+    """Until the stack answers one request promptly again (bounded): a probe past capacity leaves a queue behind in a
+    server without admission (what people write), which the next probe would otherwise inherit."""
+    deadline = time.monotonic() + bound_s
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        with contextlib.suppress(requests.RequestException):
+            answer = requests.post(url, data=b'{"entity_id": "0"}', headers=JSON, timeout=2.0)
+            if answer.status_code == 200 and time.monotonic() - started < SETTLED_S:
+                return
+        time.sleep(0.5)
+
+
+def idle_cpu_ms_per_s(running: Any, seconds: float = IDLE_S) -> float:
+    """The stack's CPU while nothing is asked of it (heartbeats, probes, timers), in ms per second."""
+    before = running.cpu_s()
+    time.sleep(seconds)
+    return max(0.0, (running.cpu_s() - before) * 1000 / seconds)
 
 
 def as_probe(rate: float, result: dict) -> Probe:
@@ -162,7 +189,8 @@ def search(url: str, running: Any, variant: Variant, settings: BenchSettings, fi
         cpu_at[rate] = result.get("stack_cpu_ms_per_request")
         log({"variant": variant.name, "kind": "search", "rate": rate, "passed": found.probes[-1].passed,
              **_reading(result)})  # fmt: skip
-        time.sleep(1.0)  # the stack drains between probes
+        time.sleep(1.0)
+        settle(url)
     return found, cpu_at.get(found.capacity)
 
 
@@ -208,21 +236,28 @@ class AnswerRun:
             url = running.predict_url()
             seed = self.known.get(variant.name)
             warm(url, running, variant, self.settings, seed)
-            found, cpu_at_capacity = search(url, running, variant, self.settings, seed or 50.0, 1.1 if seed else 2.0,
-                                            0.05, self.settings.answer_probe_s, self.log)  # fmt: skip
+            # From its last capacity in steps of 10 %; from the floor if it met the SLO at no rate so far.
+            first, growth = (seed, 1.1) if seed else (FLOOR_RPS if seed == 0 else 50.0, 2.0)
+            found, cpu_at_capacity = search(url, running, variant, self.settings, first, growth, 0.05,
+                                            self.settings.answer_probe_s, self.log)  # fmt: skip
             common = self.common.get(group.name)
             reading: dict[str, Any] = {}
             if common:
+                idle = idle_cpu_ms_per_s(running)
                 result = probe(url, running, variant, common, self.settings.answer_cpu_s, self.settings)
-                reading = _reading(result)
+                reading = _reading(result) | {"idle_cpu_ms_per_s": round(idle, 3)}
+                if reading["cpu_ms"] and result["requests"]:
+                    # Net of what the stack spends idle: at a low rate that would pass for CPU per request.
+                    idle_share = idle * self.settings.answer_cpu_s / result["requests"]
+                    reading["cpu_ms"] = round(max(0.0, reading["cpu_ms"] - idle_share), 4)
                 self.log({"variant": variant.name, "kind": "common", "rate": common, **reading})
-        self.known[variant.name] = found.capacity or self.known.get(variant.name, 50.0)
+        self.known[variant.name] = found.capacity
         lowest = min(found.probes, key=lambda p: p.rate)
         measurement = Measurement(variant.name, repetition, found.capacity, found.width, len(found.probes),
                                   cpu_at_capacity, reading.get("cpu_ms"), reading.get("client_cpu_ms"),
                                   reading.get("p50_ms"), reading.get("p99_ms"),
                                   round(time.monotonic() - started, 1), common, lowest.rate,
-                                  lowest.p99_ms)  # fmt: skip
+                                  lowest.p99_ms, reading.get("idle_cpu_ms_per_s"))  # fmt: skip
         self.measurements.append(measurement)
         width = f"{found.width * 100:.1f} %" if found.width is not None else "no bracket"
         cpu = f", {reading['cpu_ms']:.2f} ms CPU per request at {common:g} req/s" if reading.get("cpu_ms") else ""
@@ -242,7 +277,7 @@ class AnswerRun:
                 warm(running.predict_url(), running, variant, self.settings, None)
                 found, _ = search(running.predict_url(), running, variant, self.settings, 50.0, 2.0,
                                   COARSE_RESOLUTION, self.settings.answer_probe_s * 2 / 3, self.log)  # fmt: skip
-            self.known[variant.name] = found.capacity or 50.0
+            self.known[variant.name] = found.capacity
             answered = [p.rate for p in found.probes if p.answered and p.failed <= FAILED_LIMIT * p.answered]
             capacities.append(found.capacity or max(answered, default=2 * FLOOR_RPS))
             progress.step(f"{variant.name}: about {found.capacity:.0f} req/s (coarse)")

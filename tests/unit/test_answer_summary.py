@@ -149,3 +149,15 @@ def test_tracing_on_against_off_is_summarised_per_stack():
     assert set(summary["tracing"]) == {"async", "sync"}
     assert not any(c["headline"] for c in summary["comparisons"] if c["a"].startswith("tracing-"))
     assert "tracing-on-async" not in markdown_table(summary)  # the table holds the ladder's rungs only
+
+
+def test_a_variant_that_meets_the_slo_in_one_repetition_of_three_still_meets_it_at_no_rate():
+    from dataclasses import replace
+
+    reps = zip(measurements("people-sync", 0, 8.0, reps=3), [0.0, 2.2, 0.0], strict=True)
+    mostly_never = [replace(m, capacity_rps=c, lowest_rate=2.0, p99_ms_at_lowest_rate=104.0) for m, c in reps]
+    summary = summary_of(measurements("people-async", 0, 3.0, capacities=[190, 200, 210]) + mostly_never)
+    c = next(c for c in summary["comparisons"] if c["a"] == "people-async" and c["metric"] == "capacity_rps")
+    assert c["verdict"] == "difference"
+    assert c["ratio"] is None
+    assert summary["variants"]["people-sync"]["slo_met"] is False
