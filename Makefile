@@ -91,8 +91,8 @@ test-unit: install  ## only the tests that start no process
 	$(PY) -m pytest -m "not integration"
 
 lint: install  ## ruff: lint and format check
-	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
+	$(PY) -m ruff check --no-cache .
+	$(PY) -m ruff format --no-cache --check .
 
 format: install  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff format .

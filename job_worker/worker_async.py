@@ -8,9 +8,9 @@ import signal
 from contextlib import AsyncExitStack
 
 import redis
-from inference_protocol.clients_async import open_transport
 from pydantic import ValidationError
 
+from inference_protocol.clients_async import open_transport
 from inference_protocol.settings import TransportSettings
 from job_queue.consumer_async import AsyncJobConsumer
 from job_queue.record import Skipped, Started
