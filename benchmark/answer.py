@@ -38,7 +38,10 @@ def groups_for(bench: bool, variants: list[str], otlp_endpoint: str = "") -> tup
     rungs = plan["bench"]["rungs"] if bench else plan["answer"]["rungs"]
     groups = rung_groups(rungs)
     if bench:
-        groups += crossover_groups(plan["crossover"]) + tracing_groups(otlp_endpoint)
+        capped = plan["bench"].get("map_repetitions")
+        groups += [
+            replace(g, repetitions=capped) for g in crossover_groups(plan["crossover"]) + tracing_groups(otlp_endpoint)
+        ]
     steps = ladder_steps(plan["bench"]["rungs"]) if bench else []
     if variants:
         known = {v.name for g in groups for v in g.variants}

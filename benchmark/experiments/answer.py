@@ -67,6 +67,11 @@ class Group:
     variants: tuple[Variant, ...]
     pairs: tuple[tuple[str, str], ...]  # (a, b): a / b, each decided by its interval
     kind: str = "rung"  # rung (async against sync: the headline), crossover (a cell of the map), tracing
+    repetitions: int | None = None  # at most this many (the manifest's cap for the map's cells and tracing)
+
+    def repeated(self, default: int) -> int:
+        """How many repetitions this group gets when every variant gets ``default``."""
+        return min(default, self.repetitions or default)
 
     @property
     def headline(self) -> bool:
@@ -299,7 +304,7 @@ def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladd
     started = time.monotonic()
     run = AnswerRun(out, settings, say)
     reps = settings.answer_repetitions
-    progress = Progress(sum(len(g.variants) * (1 + reps) for g in groups), say)
+    progress = Progress(sum(len(g.variants) * (1 + g.repeated(reps)) for g in groups), say)
     try:
         measure_all(run, groups, ladder, progress, started)
     except KeyboardInterrupt:
@@ -315,9 +320,9 @@ def measure_all(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[
     settings, out, say = run.settings, run.out, run.say
     reps = settings.answer_repetitions
     for group in groups:
-        say(f"{group.name}: {len(group.variants)} variants x {reps} repetitions, interleaved")
+        say(f"{group.name}: {len(group.variants)} variants x {group.repeated(reps)} repetitions, interleaved")
         run.calibrate(group, progress)
-        run.repetitions(group, reps, 0, progress)
+        run.repetitions(group, group.repeated(reps), 0, progress)
     done = reps
     while done < settings.answer_max_repetitions:
         summary = write_summary(run, groups, ladder, out, 0.0, write=False)

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from benchmark.analysis.answer_summary import Measurement, measurements_of, summarise
+from benchmark.answer import groups_for
 from benchmark.compare import comparisons, render
 from benchmark.experiments.answer import crossover_groups, ladder_steps, manifest, rung_groups, tracing_groups
 from benchmark.report.answer_page import answer_page, markdown_table, readme_block, sentences, terminal_table
@@ -161,3 +162,12 @@ def test_a_variant_that_meets_the_slo_in_one_repetition_of_three_still_meets_it_
     assert c["verdict"] == "difference"
     assert c["ratio"] is None
     assert summary["variants"]["people-sync"]["slo_met"] is False
+
+
+def test_make_bench_repeats_the_ladder_fully_and_the_map_and_tracing_up_to_the_manifests_cap():
+    groups, steps = groups_for(bench=True, variants=[], otlp_endpoint="http://127.0.0.1:4318")
+    cap = manifest()["bench"]["map_repetitions"]
+    assert {g.repeated(5) for g in groups if g.kind == "rung"} == {5}
+    assert {g.repeated(5) for g in groups if g.kind != "rung"} == {cap}
+    assert {g.repeated(1) for g in groups} == {1}  # never more than --repetitions
+    assert len(steps) == 6
