@@ -22,6 +22,10 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 PROBES = frozenset({HEALTH_PATH, READY_PATH, METRICS_PATH})
 Readiness = Callable[[], dict[str, str]]
+# gunicorn drains at most 64 KiB of a body the app left unread; past that it closes the connection and waits up to
+# 2 s for the client to close too, on the worker's event loop, which meanwhile accepts nothing. A refused body up to
+# this size is read here instead, on the request's own thread, so that the connection stays open and the loop free.
+DRAINED_BYTES = 1 << 20
 
 
 def service_app(service: Service, title: str, version: str, max_body_bytes: int,
@@ -93,6 +97,8 @@ def begin() -> Response | None:
     g.ctx, refused = service.begin(request.path, headers.get("X-Request-ID"), headers.get("x-request-start"),
                                    headers.get("Content-Length"))  # fmt: skip
     g.admitted = refused is None
+    if refused is not None and refused.status == 413:
+        drain(headers.get("Content-Length"))
     if refused is None and headers.get("Transfer-Encoding", "").lower() == "chunked":
         # A body without a declared length is read here, bounded by MAX_CONTENT_LENGTH (the limit plus one byte):
         # werkzeug would cut it at the limit silently, and the cut body fail as invalid JSON rather than a 413.
@@ -100,6 +106,14 @@ def begin() -> Response | None:
         if request.stream.is_exhausted:
             raise body_too_large(service.max_body_bytes)
     return None if refused is None else error_response(refused)
+
+
+def drain(length: str | None) -> None:
+    """Read and drop a refused body of a declared length up to ``DRAINED_BYTES``."""
+    if length and length.isdigit() and int(length) <= DRAINED_BYTES:
+        stream = request.environ["wsgi.input"]
+        while stream.read(65_536):
+            pass
 
 
 def add_headers(response: Response) -> Response:

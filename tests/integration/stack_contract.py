@@ -104,6 +104,17 @@ def test_a_body_over_the_limit_is_413(running, http, stack, role):
     assert_error(post(http, url(running, stack, role), body), 413, "body_too_large")
 
 
+def test_refused_bodies_leave_the_models_serving(running, http, stack):
+    # Each model refuses a body over the limit on a connection the client keeps open; the next scoring request
+    # still gets both predictions within the scoring service's model timeout.
+    body = b'{"features": [' + b" " * 70_000 + b"]}"
+    with requests.Session() as held:
+        for role in ("model_a", "model_b"):
+            assert_error(post(held, url(running, stack, role), body), 413, "body_too_large")
+        scored = post(http, url(running, stack, "scoring"), b'{"entity_id": "1"}')
+        assert scored.status_code == 200, scored.text
+
+
 def test_an_oversized_header_is_431_at_either_edge(running, http, stack):
     # The same status from both stacks: the edge refuses any head over its limit before a server sees it.
     for size in (10_000, 20_000):
