@@ -4,6 +4,8 @@ import pytest
 
 from tests.protocol.faults_grpc_contract import *  # noqa: F403  (the shared tests, collected here for this stack)
 
+pytestmark = pytest.mark.slow  # kills and restarts processes: make test-slow
+
 
 @pytest.fixture(scope="module")
 def stack():
