@@ -229,14 +229,23 @@ def crossover_chart(summary: dict[str, Any], path: Path) -> Path | None:
 def readme_block(summary: dict[str, Any], chart: str | None) -> str:
     """The README's results block: the answer in at most three sentences, then the chart, then the table."""
     fingerprint = summary["fingerprint"]
+    target = "bench" if summary.get("crossover") else "answer"
     lines = [" ".join(sentences(summary)), ""]
     if chart:
         lines += [f"![p99 against offered rate, async against sync]({chart})", ""]
     lines += [markdown_table(summary), "",
-              f"Measured by `make answer` at code `{str(fingerprint.get('code_sha'))[:12]}` on "
+              f"Measured by `make {target}` at code `{str(fingerprint.get('code_sha'))[:12]}` on "
               f"{fingerprint.get('cpu_count')} cores ({fingerprint.get('cpu_model')}), the load generator on the same "
               f"cores; [how](doc/benchmark.md), [the whole run](doc/results/answer.md)."]  # fmt: skip
     return "\n".join(lines)
+
+
+def ladder_steps(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The comparisons of one rung against another on the same stack."""
+    variants = summary["variants"]
+    return [c for c in summary["comparisons"] if c["a"] in variants and c["b"] in variants
+            and variants[c["a"]]["stack"] == variants[c["b"]]["stack"]
+            and variants[c["a"]]["rung"] != variants[c["b"]]["rung"]]  # fmt: skip
 
 
 def answer_page(summary: dict[str, Any], charts: dict[str, str]) -> str:
@@ -248,6 +257,12 @@ def answer_page(summary: dict[str, Any], charts: dict[str, str]) -> str:
               "| a | b | metric | a / b [95 % CI] | verdict | repetitions |", "|---|---|---|---|---|---|"]  # fmt: skip
     lines += [f"| {c['a']} | {c['b']} | {c['metric']} | {_span(c)} | {c['verdict']} | {c['n']} |"
               for c in summary["comparisons"]]  # fmt: skip
+    if steps := ladder_steps(summary):
+        lines += ["", "## The build ladder", "", "Each rung against the next on the same stack: what people write, the "
+                  "reference, the bare framework (the reference without its middleware), the minimal twin.", "",
+                  "| stack | a | b | metric | a / b [95 % CI] | verdict |", "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [f"| {summary['variants'][c['a']]['stack']} | {c['a']} | {c['b']} | {c['metric']} | {_span(c)} | "
+                  f"{c['verdict']} |" for c in steps]  # fmt: skip
     if summary.get("crossover"):
         lines += ["", "## The crossover map", "", "| wait ms | CPU ms | fan-out | async / sync capacity [95 % CI] | "
                   "verdict | predicted by CPU |", "|---|---|---|---|---|---|"]  # fmt: skip

@@ -171,3 +171,16 @@ def test_make_bench_repeats_the_ladder_fully_and_the_map_and_tracing_up_to_the_m
     assert {g.repeated(5) for g in groups if g.kind != "rung"} == {cap}
     assert {g.repeated(1) for g in groups} == {1}  # never more than --repetitions
     assert len(steps) == 6
+
+
+def test_the_answer_page_lists_the_ladders_steps_per_stack():
+    ms = []
+    for rung, capacity in (("people", 150), ("reference", 300), ("bare", 330), ("minimal", 600)):
+        ms += measurements(f"{rung}-async", capacity, 600 / capacity) + measurements(f"{rung}-sync", capacity / 2, 3)
+    summary = summary_of(ms, bench=True)
+    page = answer_page(summary, {})
+    ladder = page.split("## The build ladder")[1].split("##")[0]
+    assert "| async | people-async | reference-async | capacity_rps |" in ladder
+    assert "| sync | people-sync | reference-sync | capacity_rps |" in ladder
+    assert "people-sync | people-async" not in ladder  # async against sync is not a step of the ladder
+    assert "Measured by `make answer`" in readme_block(summary, None)  # no crossover cell measured: make answer
