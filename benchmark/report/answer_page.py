@@ -46,7 +46,11 @@ def sentences(summary: dict[str, Any]) -> list[str]:
     cpu = _comparison(summary, "reference-async", "reference-sync", "cpu_ms_per_request")
     if capacity:
         subject = "the async reference serves" if capacity["verdict"] == "difference" else "async against sync:"
-        cpu_part = f", at {_claim(cpu)} the sync stack's CPU per request" if cpu else ""
+        cpu_part = ""
+        if cpu and cpu["verdict"] == "difference":
+            cpu_part = f", at {_span(cpu)} the sync stack's CPU per request"
+        elif cpu:
+            cpu_part = f"; its CPU per request against the sync stack's is {_claim(cpu)}"
         limits = f"p99 ≤ {slo['p99_ms']:g} ms, ≤ {slo['failed_at_most'] * 100:g} % failed, every answer checked"
         cores = summary["fingerprint"].get("cpu_count", "?")
         out.append(f"On {cores} cores, {subject} {_claim(capacity)} the sync reference's capacity ({limits})"
@@ -64,18 +68,20 @@ def sentences(summary: dict[str, Any]) -> list[str]:
 
 
 def crossover_rule(summary: dict[str, Any]) -> str | None:
-    """The crossover map's reading: where async stops paying, from the cells' verdicts."""
+    """The crossover map's reading at fan-out 2: the cells where async wins, where sync wins, and those undecided."""
     cells = [c for c in summary.get("crossover", []) if c["params"].get("fanout") == 2]
     if not cells:
         return None
-    pays = [c for c in cells if _async_wins(c)]
-    stops = [c for c in cells if not _async_wins(c)]
-    if not pays:
-        return "In the crossover map, async wins in no cell: " + _cells(stops) + "."
-    if not stops:
-        return "In the crossover map, async wins in every cell: " + _cells(pays) + "."
-    return (f"Async pays where requests mostly wait ({_cells(pays)}) and stops paying where they mostly compute "
-            f"({_cells(stops)}).")  # fmt: skip
+    wins = [c for c in cells if _async_wins(c)]
+    loses = [c for c in cells if c["verdict"] == "difference" and not _async_wins(c)]
+    rest = [c for c in cells if c not in wins and c not in loses]
+    parts = [f"async wins in {len(wins)} of {len(cells)} cells of the crossover map"
+             + (f" ({_cells(wins)})" if wins else "")]  # fmt: skip
+    if loses:
+        parts.append(f"sync in {len(loses)} ({_cells(loses)})")
+    if rest:
+        parts.append(f"{len(rest)} are undecided or no different after {max(c['n'] for c in rest)} repetitions")
+    return "At fan-out 2, " + "; ".join(parts) + "."
 
 
 def _async_wins(c: dict[str, Any]) -> bool:

@@ -98,7 +98,9 @@ def test_the_crossover_cells_carry_measured_and_predicted_ratios():
     cell = next(c for c in summary["crossover"] if c["params"] == {"wait_ms": 45, "cpu_ms": 0, "fanout": 2})
     assert cell["verdict"] == "difference"
     assert cell["predicted_ratio"] == pytest.approx(2.0, rel=0.05)
-    assert "stops paying" in sentences(summary)[-1]
+    said = sentences(summary)[-1]
+    assert said.startswith("At fan-out 2, async wins in 3 of 9 cells of the crossover map (wait 0 ms and CPU 0 ms:")
+    assert "; sync in 6 (" in said
 
 
 def test_two_runs_compare_variant_by_variant(answer, tmp_path):
