@@ -53,7 +53,7 @@ def run_jobs(settings: BenchSettings, out: Path, say=print, choice: Choice | Non
             f"for {plan['duration_s']:g} s, {plan['workers']} workers")  # fmt: skip
         load = Plan(duration_s=plan["duration_s"], rate=rate, pattern="poisson", timeout_s=plan["timeout_s"],
                     seed=settings.seed)  # fmt: skip
-        env = {"STACK_EDGE": "false", **variant.env, **{k: str(v) for k, v in plan["env"].items()}}
+        env = {**variant.env, **{k: str(v) for k, v in plan["env"].items()}}  # the edge on, as make up runs it
         with running_stack(stack, env, say=say, job_workers=plan["workers"]) as running:
             result = measure(running, load, plan, settings.entities, say)
         result |= {"variant": variant.name, "stack": stack, "capacity_rps": held, "capacity_from": source,
@@ -90,7 +90,7 @@ def measure(running: RunningStack, load: Plan, plan: dict, entities: int, say) -
     say(f"    predict: {_outcomes(predict['outcomes'])}, p99 {predict['p99_ms']} ms")
     workers = {p.popen.pid for p in running.supervisor.processes if "jobs-worker" in p.name}
     cpu_before, workers_before = running.cpu_s(), group_cpu_s(workers)
-    jobs_url = urlsplit(running.base_url("direct") + jobs_path(running.stack))
+    jobs_url = urlsplit(running.base_url("edge") + jobs_path(running.stack))
     submitted = run_generator(jobs_url.geturl(), load, entities)
     accepted = submitted["outcomes"].get("202", 0)
     say(f"    jobs: {_outcomes(submitted['outcomes'])} (202: accepted)")
