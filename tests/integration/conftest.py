@@ -14,6 +14,7 @@ SLOW = {
     "test_bench_quick.py", "test_answer_quick.py", "test_supervision.py", "test_hostile_async.py",
     "test_hostile_sync.py", "test_fuzz.py", "test_load_generator.py", "test_server_options.py", "test_ladder.py",
     "test_job_flood_async.py", "test_job_flood_sync.py", "test_faults_async.py", "test_faults_sync.py",
+    "test_jobs_async.py", "test_jobs_sync.py",
 }  # fmt: skip
 
 
