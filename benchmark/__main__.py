@@ -93,6 +93,9 @@ def parser() -> argparse.ArgumentParser:
                         help="repetitions of every variant (default: BENCH_ANSWER_REPETITIONS)")  # fmt: skip
     answer.add_argument("--out", type=Path, default=None,
                         help="where the run writes (default: var/results/<time>-<code sha>)")  # fmt: skip
+    answer.add_argument("--summarise", type=Path, default=None, metavar="RUN",
+                        help="measure nothing: compute RUN's summary.json, answer.md and charts again from its "
+                        "measurements, e.g. doc/results (default: %(default)s)")  # fmt: skip
     answer.add_argument("--publish", action="store_true",
                         help="also copy the run to doc/results and rewrite the README's results block "
                         "(default: %(default)s)")  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import time
@@ -11,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from benchmark.analysis.answer_summary import measurements_of
 from benchmark.experiments.answer import (
     Group,
     crossover_groups,
@@ -18,6 +20,7 @@ from benchmark.experiments.answer import (
     manifest,
     run_answer,
     rung_groups,
+    summary_of,
     tracing_groups,
 )
 from benchmark.load.otlp_sink import endpoint, otlp_sink
@@ -66,12 +69,13 @@ def write_pages(out: Path, summary: dict[str, Any], link_prefix: str = "") -> di
 
 def publish(out: Path, summary: dict[str, Any], say: Callable[[str], None]) -> None:
     """Copy the run to doc/results and rewrite the README's results block from its summary."""
-    PUBLISHED.mkdir(parents=True, exist_ok=True)
-    for name in ("summary.json", "answer.md", "probes.jsonl"):
-        shutil.copy2(out / name, PUBLISHED / name)
-    (PUBLISHED / "figures").mkdir(exist_ok=True)
-    for chart in (out / "figures").glob("*.png"):
-        shutil.copy2(chart, PUBLISHED / "figures" / chart.name)
+    if out.resolve() != PUBLISHED.resolve():  # the published run summarised again is already in place
+        PUBLISHED.mkdir(parents=True, exist_ok=True)
+        for name in ("summary.json", "answer.md", "probes.jsonl"):
+            shutil.copy2(out / name, PUBLISHED / name)
+        (PUBLISHED / "figures").mkdir(exist_ok=True)
+        for chart in (out / "figures").glob("*.png"):
+            shutil.copy2(chart, PUBLISHED / "figures" / chart.name)
     chart = "doc/results/figures/headline.png" if (out / "figures" / "headline.png").exists() else None
     text = README.read_text()
     if not BLOCK.search(text):
@@ -80,8 +84,33 @@ def publish(out: Path, summary: dict[str, Any], say: Callable[[str], None]) -> N
     say(f"published to {PUBLISHED.relative_to(ROOT)}/ and the README's results block")
 
 
+def summarise_again(run: Path) -> dict[str, Any]:
+    """A run's summary computed again from its measurements by this code's analysis (its fingerprint, settings and
+    completeness kept; ``summarised_by`` names the code that computed it)."""
+    path = run / "summary.json"
+    if not path.exists():
+        raise SystemExit(f"{path}: no summary.json to summarise again (a run of make answer or make bench writes one)")
+    old = json.loads(path.read_text())
+    measurements = measurements_of(old)
+    names = {m.variant for m in measurements}
+    bench = not names <= {v.name for g in groups_for(False, [])[0] for v in g.variants}  # make bench's run
+    groups, steps = groups_for(bench, sorted(names))
+    summary = summary_of(measurements, groups, steps, old["fingerprint"], old["settings"])
+    summary["complete"] = old.get("complete", True)
+    summary["summarised_by"] = code_sha()
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
 def run_answer_command(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    """Run the answer as the command line chose it; end with the table."""
+    """Run the answer as the command line chose it (or summarise a run again); end with the table."""
+    if args.summarise:
+        summary = summarise_again(args.summarise)
+        write_pages(args.summarise, summary)
+        print("\n" + terminal_table(summary) + "\n", flush=True)
+        if args.publish and summary["complete"]:
+            publish(args.summarise, summary, say)
+        return 0
     settings = load_settings()
     if args.repetitions:
         settings = settings.model_copy(update={"answer_repetitions": args.repetitions})

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmark.analysis.answer_summary import by_variant, measurements_of
+from benchmark.analysis.answer_summary import by_variant, measurements_of, resolution
 from benchmark.analysis.intervals import unpaired_ratio
 
 METRICS = (("capacity_rps", "capacity"), ("cpu_ms_per_request", "CPU per request"))
@@ -29,7 +29,8 @@ def comparisons(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
             xs = [v for m in right[name] if (v := getattr(m, metric))]
             ys = [v for m in left[name] if (v := getattr(m, metric))]
             if xs and ys:
-                ratio = unpaired_ratio(xs, ys)
+                coarse = resolution(left[name] + right[name]) if metric == "capacity_rps" else 0.0
+                ratio = unpaired_ratio(xs, ys, coarse)
                 found.append({"variant": name, "metric": words, "ratio": ratio.ratio, "ci_low": ratio.ci_low,
                               "ci_high": ratio.ci_high, "verdict": ratio.verdict})  # fmt: skip
     return found

@@ -61,6 +61,11 @@ def _values(ms: Sequence[Measurement], attribute: str) -> list[float]:
     return [v for m in ms if (v := getattr(m, attribute)) is not None and v > 0]
 
 
+def resolution(ms: Sequence[Measurement]) -> float:
+    """How coarsely these repetitions' capacities are known: the widest of their searches' brackets."""
+    return max((m.bracket_width for m in ms if m.bracket_width), default=RESOLUTION)
+
+
 def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
     """A variant's capacity and CPU with their intervals, its latency at the common rate, and the capacity its CPU
     cost predicts (the cores shared with the load generator, as they were)."""
@@ -69,7 +74,7 @@ def variant_summary(ms: Sequence[Measurement], cores: int) -> dict[str, Any]:
              if m.cpu_ms_per_request and m.client_cpu_ms_per_request]  # fmt: skip
     rates = _values(ms, "common_rate")
     return {
-        "capacity_rps": estimate(capacity).as_dict() if slo_met(ms) else NO_CAPACITY | {"n": len(ms)},
+        "capacity_rps": estimate(capacity, resolution(ms)).as_dict() if slo_met(ms) else NO_CAPACITY | {"n": len(ms)},
         "slo_met": slo_met(ms),
         "slo_missed": None if slo_met(ms) else missed([m for m in ms if not m.capacity_rps]),
         "common_rate_rps": statistics.median(rates) if rates else None,
@@ -132,12 +137,12 @@ def compare(a: str, b: str, grouped: dict[str, list[Measurement]], metric: str, 
     if metric == "capacity_rps" and (one := one_sided(a, b, grouped.get(a, []), grouped.get(b, []), headline)):
         return one
     pairs = {m.repetition: m for m in grouped.get(a, [])}
-    values = [(getattr(pairs[m.repetition], metric), getattr(m, metric)) for m in grouped.get(b, [])
-              if m.repetition in pairs]  # fmt: skip
-    values = [(x, y) for x, y in values if x and y]
-    if not values:
+    both = [(pairs[m.repetition], m) for m in grouped.get(b, []) if m.repetition in pairs]
+    both = [(x, y) for x, y in both if getattr(x, metric) and getattr(y, metric)]
+    if not both:
         return None
-    ratio = paired_ratio([x for x, _ in values], [y for _, y in values])
+    coarse = resolution([m for pair in both for m in pair]) if metric == "capacity_rps" else 0.0
+    ratio = paired_ratio([getattr(x, metric) for x, _ in both], [getattr(y, metric) for _, y in both], coarse)
     return {"a": a, "b": b, "metric": metric, "ratio": ratio.ratio, "ci_low": ratio.ci_low, "ci_high": ratio.ci_high,
             "verdict": ratio.verdict, "n": ratio.n, "headline": headline,
             "words": ratio.words(a, b, what)}  # fmt: skip

@@ -67,22 +67,32 @@ def verdict(ci_low: float, ci_high: float) -> Verdict:
     return "undecided"
 
 
-def estimate(values: Sequence[float]) -> Estimate:
+def resolution_sd(resolution: float) -> float:
+    """The spread, in logs, of a value known only to within ``resolution`` of itself (a capacity search's bracket,
+    5 %): uniform over the bracket, so its width over the square root of 12."""
+    return math.log1p(resolution) / math.sqrt(12)
+
+
+def estimate(values: Sequence[float], resolution: float = 0.0) -> Estimate:
     """The median of positive ``values`` and a 95 % t-interval of their typical (geometric-mean) value: logs make
-    a rate's spread multiplicative, as it is; one value has an interval of zero width, and says so with n=1."""
+    a rate's spread multiplicative, as it is. The spread is never taken below what the values' ``resolution``
+    allows, so equal values of a coarse instrument still get an interval; one value has an interval of zero
+    width, and says so with n=1."""
     logs = [math.log(v) for v in values]
     n = len(logs)
-    if n < 2 or statistics.stdev(logs) == 0:
+    spread = max(statistics.stdev(logs), resolution_sd(resolution)) if n >= 2 else 0.0
+    if spread == 0:
         return Estimate(statistics.median(values), min(values), max(values), n)
-    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * statistics.stdev(logs) / math.sqrt(n)
+    half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * spread / math.sqrt(n)
     centre = statistics.fmean(logs)
     return Estimate(statistics.median(values), math.exp(centre - half), math.exp(centre + half), n)
 
 
-def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio:
+def paired_ratio(a: Sequence[float], b: Sequence[float], resolution: float = 0.0) -> Ratio:
     """``a / b`` from repetitions measured in pairs (A then B, interleaved, so the machine's drift cancels): the
-    geometric mean of the pairs' ratios and a 95 % t-interval of it. Fewer than two pairs give no interval
-    (``[0, inf]``: undecided)."""
+    geometric mean of the pairs' ratios and a 95 % t-interval of it, its spread never below what two values known
+    to within ``resolution`` allow (pairs that agree exactly only because the search's steps are coarse decide no
+    more than the steps do). Fewer than two pairs give no interval (``[0, inf]``: undecided)."""
     if len(a) != len(b) or not a:
         raise ValueError("a paired ratio needs as many repetitions of each side, at least one")
     logs = [math.log(x / y) for x, y in zip(a, b, strict=True)]
@@ -90,7 +100,7 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio:
     centre = statistics.fmean(logs)
     if n < 2:
         return Ratio(math.exp(centre), 0.0, math.inf, n)
-    spread = statistics.stdev(logs)
+    spread = max(statistics.stdev(logs), math.sqrt(2) * resolution_sd(resolution))
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * spread / math.sqrt(n)
     return Ratio(math.exp(centre), math.exp(centre - half), math.exp(centre + half), n)
 
@@ -108,14 +118,16 @@ def pairs_needed(a: Sequence[float], b: Sequence[float], target_half_width: floa
     return n
 
 
-def unpaired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio:
+def unpaired_ratio(a: Sequence[float], b: Sequence[float], resolution: float = 0.0) -> Ratio:
     """``a / b`` from two independent sets of repetitions (two runs): the ratio of their geometric means and a 95 %
-    Welch interval of it. Fewer than two values on either side give no interval (undecided)."""
+    Welch interval of it, each side's spread never below what its ``resolution`` allows. Fewer than two values on
+    either side give no interval (undecided)."""
     la, lb = [math.log(x) for x in a], [math.log(x) for x in b]
     centre = statistics.fmean(la) - statistics.fmean(lb)
     if len(la) < 2 or len(lb) < 2:
         return Ratio(math.exp(centre), 0.0, math.inf, min(len(la), len(lb)))
-    va, vb = statistics.variance(la) / len(la), statistics.variance(lb) / len(lb)
+    floor = resolution_sd(resolution) ** 2
+    va, vb = max(statistics.variance(la), floor) / len(la), max(statistics.variance(lb), floor) / len(lb)
     se = math.sqrt(va + vb) or 1e-12
     df = (va + vb) ** 2 / ((va**2 / (len(la) - 1)) + (vb**2 / (len(lb) - 1))) if va + vb else len(la) + len(lb) - 2
     half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * se

@@ -351,18 +351,25 @@ def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tupl
     """The summary of what was measured so far (written as ``summary.json``); ``complete``: false when the run was
     interrupted."""
     settings = run.settings
-    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if g.kind == "crossover" and g.pairs]
-    headline = [p for g in groups if g.headline for p in g.pairs]
-    tracing = [p for g in groups if g.kind == "tracing" for p in g.pairs]
-    summary = summarise(
-        run.measurements, [v.info() for g in groups for v in g.variants], headline, ladder, crossover, tracing,
-        cores=cores(), fingerprint=fingerprint() | {"settings": settings.model_dump(mode="json")},
-        settings={"vcpu_hour_usd": settings.vcpu_hour_usd, "probe_s": settings.answer_probe_s,
-                  "cpu_s": settings.answer_cpu_s, "repetitions": settings.answer_repetitions,
-                  "time_cap_s": settings.answer_time_cap_s, "seconds": round(seconds),
-                  "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
+    summary = summary_of(
+        run.measurements, groups, ladder, fingerprint() | {"settings": settings.model_dump(mode="json")},
+        {"vcpu_hour_usd": settings.vcpu_hour_usd, "probe_s": settings.answer_probe_s, "cpu_s": settings.answer_cpu_s,
+         "repetitions": settings.answer_repetitions, "time_cap_s": settings.answer_time_cap_s,
+         "seconds": round(seconds), "cores": cores(),
+         "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
     )  # fmt: skip
     summary["complete"] = complete
     if write:
         (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+def summary_of(measurements: Sequence[Measurement], groups: Sequence[Group], ladder: Sequence[tuple[str, str]],
+               run_fingerprint: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The summary of ``measurements`` as ``groups`` compare them, on the cores the run had."""
+    crossover = [(g.variants[0].params, *g.pairs[0]) for g in groups if g.kind == "crossover" and g.pairs]
+    headline = [p for g in groups if g.headline for p in g.pairs]
+    tracing = [p for g in groups if g.kind == "tracing" for p in g.pairs]
+    run_cores = settings.get("cores") or run_fingerprint.get("services", {}).get("layout", {}).get("cores") or cores()
+    return summarise(measurements, [v.info() for g in groups for v in g.variants], headline, ladder, crossover,
+                     tracing, cores=run_cores, fingerprint=run_fingerprint, settings=settings)  # fmt: skip

@@ -115,3 +115,23 @@ def test_an_estimate_is_the_median_with_an_interval_around_the_typical_value():
     assert several.median == 102.5
     assert several.ci_low < 102.5 < several.ci_high
     assert several.as_dict()["n"] == 4
+
+
+def test_pairs_that_agree_only_to_the_searchs_resolution_still_get_an_interval():
+    exact = paired_ratio([154.0, 308.0], [100.0, 200.0])  # two pairs, one ratio: a spread of zero
+    coarse = paired_ratio([154.0, 308.0], [100.0, 200.0], resolution=0.05)
+    assert exact.ci_low == exact.ci_high == pytest.approx(1.54)
+    assert coarse.ci_low < 1.54 < coarse.ci_high
+    # Two values each uniform within a 5 % bracket: a spread of sqrt(2) * log(1.05) / sqrt(12), t with 1 degree.
+    half = 12.706 * math.sqrt(2) * math.log(1.05) / math.sqrt(12) / math.sqrt(2)
+    assert math.log(coarse.ci_high / coarse.ratio) == pytest.approx(half, rel=1e-3)
+    assert coarse.verdict == "difference"
+    noisy = paired_ratio([150.0, 80.0, 130.0], [100.0, 100.0, 100.0])
+    assert paired_ratio([150.0, 80.0, 130.0], [100.0, 100.0, 100.0], resolution=0.05) == noisy  # spread beyond it
+
+
+def test_an_estimate_of_equal_values_of_a_coarse_instrument_has_an_interval():
+    assert estimate([200.0, 200.0]).ci_low == estimate([200.0, 200.0]).ci_high == 200.0
+    coarse = estimate([200.0, 200.0], resolution=0.05)
+    assert coarse.ci_low < 200.0 < coarse.ci_high
+    assert estimate([120.0], resolution=0.05).ci_low == 120.0  # one value still says n=1, not an interval

@@ -8,10 +8,11 @@ import random
 import pytest
 
 from benchmark.analysis.answer_summary import Measurement, measurements_of, summarise
-from benchmark.answer import groups_for
+from benchmark.answer import groups_for, summarise_again
 from benchmark.compare import comparisons, render
 from benchmark.experiments.answer import crossover_groups, ladder_steps, manifest, rung_groups, tracing_groups
 from benchmark.report.answer_page import answer_page, markdown_table, readme_block, sentences, terminal_table
+from benchmark.stacks.fingerprint import code_sha
 
 RNG = random.Random(11)
 
@@ -34,7 +35,7 @@ def summary_of(ms: list[Measurement], bench: bool = False) -> dict:
                                                                           for p in g.pairs],
                      ladder_steps(plan["bench"]["rungs"]) if bench else [], crossover, tracing, cores=2,
                      fingerprint={"code_sha": "abc", "cpu_count": 2, "cpu_model": "test"},
-                     settings={"vcpu_hour_usd": 0.05, "seconds": 60})  # fmt: skip
+                     settings={"vcpu_hour_usd": 0.05, "seconds": 60, "cores": 2})  # fmt: skip
 
 
 @pytest.fixture
@@ -110,6 +111,20 @@ def test_two_runs_compare_variant_by_variant(answer, tmp_path):
     assert reference["ratio"] == pytest.approx(0.8, rel=0.03)
     assert reference["verdict"] == "difference"
     assert "reference-async" in render(tmp_path / "a", tmp_path / "b", found)
+
+
+def test_a_run_compared_with_itself_finds_no_difference_and_no_zero_width_interval(answer):
+    for c in comparisons(answer, answer):
+        assert c["ci_low"] < 1.0 < c["ci_high"], c
+        assert c["verdict"] != "difference", c
+
+
+def test_a_run_summarised_again_keeps_its_measurements_fingerprint_and_figures(answer, tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps(answer))
+    again = summarise_again(tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text()) == again
+    assert {k: v for k, v in again.items() if k != "summarised_by"} == answer | {"complete": True}
+    assert again["summarised_by"] == code_sha()
 
 
 def replace_capacity(m: Measurement, factor: float) -> Measurement:
