@@ -114,6 +114,8 @@ def run_answer_command(args: argparse.Namespace, say: Callable[[str], None]) -> 
     settings = load_settings()
     if args.repetitions:
         settings = settings.model_copy(update={"answer_repetitions": args.repetitions})
+    if args.bench:
+        settings = settings.model_copy(update={"answer_time_cap_s": settings.answer_bench_time_cap_s})
     out = args.out or ROOT / "var" / "results" / f"{time.strftime('%Y-%m-%dT%H%M')}-{code_sha()[:7]}"
     with otlp_sink() as sink:  # where the traced variants export (make bench)
         groups, steps = groups_for(args.bench, args.variants, endpoint(sink))

@@ -56,8 +56,9 @@ class BenchSettings(BaseSettings):
         default=8, ge=1, description="Repetitions an undecided headline comparison may grow to (within the cap)."
     )
     answer_time_cap_s: float = Field(
-        default=1650.0, gt=0, description="No repetition is added to an undecided comparison after this long."
+        default=1560.0, gt=0, description="make answer's budget: past the second round, a repetition must end by then."
     )
+    answer_bench_time_cap_s: float = Field(default=7200.0, gt=0, description="The same budget for make bench.")
     vcpu_hour_usd: float = Field(
         default=0.044625, gt=0, description="Price of a vCPU-hour: AWS EC2 c7i.large on demand, us-east-1, 2026-12."
     )

@@ -227,6 +227,7 @@ class AnswerRun:
         self.measurements: list[Measurement] = []
         self.common: dict[str, float] = {}  # group -> common rate
         self.known: dict[str, float] = {}  # variant -> its latest capacity, where the next search starts
+        self.skipped: list[str] = []  # repetitions the time cap left out: "<group> #<repetition>"
 
     def log(self, record: dict[str, Any]) -> None:
         """Every probe, as it happens (bounded: a run has a few hundred)."""
@@ -299,8 +300,8 @@ class AnswerRun:
 
 def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladder: Sequence[tuple[str, str]],
                say: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
-    """Measure every group, add repetitions to undecided headline comparisons up to the time cap, and write
-    ``summary.json``; return it."""
+    """Measure every group within the time cap (adding repetitions to undecided headline comparisons while it
+    allows), and write ``summary.json``; return it."""
     started = time.monotonic()
     run = AnswerRun(out, settings, say)
     reps = settings.answer_repetitions
@@ -315,35 +316,46 @@ def run_answer(out: Path, settings: BenchSettings, groups: Sequence[Group], ladd
 
 def measure_all(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[str, str]], progress: Progress,
                 started: float) -> None:  # fmt: skip
-    """Every group calibrated and repeated, then one more repetition at a time for undecided headline comparisons,
-    each only if it should end within the time cap."""
-    settings, out, say = run.settings, run.out, run.say
-    reps = settings.answer_repetitions
+    """Every group calibrated, then repeated round by round across the groups: the first two rounds whatever the
+    time (fewer give no interval), every later one, and then one more at a time for undecided headline
+    comparisons, only where it should end within the time cap."""
+    settings, say = run.settings, run.say
+    reps, cap = settings.answer_repetitions, settings.answer_time_cap_s
     for group in groups:
         say(f"{group.name}: {len(group.variants)} variants x {group.repeated(reps)} repetitions, interleaved")
         run.calibrate(group, progress)
-        run.repetitions(group, group.repeated(reps), 0, progress)
-    done = reps
-    while done < settings.answer_max_repetitions:
-        summary = write_summary(run, groups, ladder, out, 0.0, write=False)
+    done = {g.name: 0 for g in groups}
+
+    def fits(group: Group) -> bool:
+        # At the pace of the measurements so far: a repetition starts only if it should end within the cap.
+        pace = statistics.median(m.seconds for m in run.measurements) if run.measurements else 0.0
+        return time.monotonic() - started + pace * len(group.variants) <= cap
+
+    def once_more(group: Group) -> None:
+        run.repetitions(group, 1, done[group.name], progress)
+        done[group.name] += 1
+
+    for repetition in range(max(g.repeated(reps) for g in groups)):
+        for group in (g for g in groups if repetition < g.repeated(reps)):
+            if repetition < 2 or fits(group):
+                once_more(group)
+            else:
+                run.skipped.append(f"{group.name} #{repetition + 1}")
+                progress.more(-len(group.variants))
+    if run.skipped:
+        say(f"time cap ({cap:g} s): skipped {', '.join(run.skipped)}")
+    while True:
+        summary = write_summary(run, groups, ladder, run.out, 0.0, write=False)
         decided = {(c["a"], c["b"]) for c in summary["comparisons"]
                    if c["metric"] == "capacity_rps" and c["verdict"] != "undecided"}  # fmt: skip
-        undecided = [g for g in groups if g.headline and not set(g.pairs) <= decided]
-        # A repetition starts only if it should end within the cap, at the pace of those measured so far.
-        pace = statistics.median(m.seconds for m in run.measurements) if run.measurements else 0.0
-        spent = time.monotonic() - started
-        undecided = [
-            g
-            for i, g in enumerate(undecided)
-            if spent + pace * sum(len(u.variants) for u in undecided[: i + 1]) <= settings.answer_time_cap_s
-        ]
+        undecided = [g for g in groups if g.headline and not set(g.pairs) <= decided
+                     and done[g.name] < settings.answer_max_repetitions and fits(g)]  # fmt: skip
         if not undecided:
-            break
-        say(f"undecided after {done} repetitions: {', '.join(g.name for g in undecided)}: one more")
-        progress.more(sum(len(g.variants) for g in undecided))
-        for group in undecided:
-            run.repetitions(group, 1, done, progress)
-        done += 1
+            return
+        group = min(undecided, key=lambda g: done[g.name])  # the least repeated first
+        say(f"{group.name} undecided after {done[group.name]} repetitions: one more")
+        progress.more(len(group.variants))
+        once_more(group)
 
 
 def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tuple[str, str]], out: Path,
@@ -355,7 +367,7 @@ def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tupl
         run.measurements, groups, ladder, fingerprint() | {"settings": settings.model_dump(mode="json")},
         {"vcpu_hour_usd": settings.vcpu_hour_usd, "probe_s": settings.answer_probe_s, "cpu_s": settings.answer_cpu_s,
          "repetitions": settings.answer_repetitions, "time_cap_s": settings.answer_time_cap_s,
-         "seconds": round(seconds), "cores": cores(),
+         "skipped_by_time_cap": run.skipped, "seconds": round(seconds), "cores": cores(),
          "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
     )  # fmt: skip
     summary["complete"] = complete
