@@ -62,7 +62,7 @@ test: install lint prometheus  ## ruff, then the test suite but its long end-to-
 	$(PY) -m pytest -m "not slow"
 
 test-slow: install prometheus  ## the long end-to-end runs: supervision, hostile clients, fuzzing, the benchmark's smoke runs
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=30
 
 # The documentation site: mkdocs.yml, doc/ into var/site/, strict (a broken link or anchor, a page missing from the nav
 # or a nav entry without its page fails the build). Not --quiet: it hides the warnings that strict mode counts.
