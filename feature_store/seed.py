@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 import signal
 import sys
-import threading
 import time
+from collections.abc import Callable
 
 import redis
 from pydantic import Field
@@ -22,6 +22,7 @@ from reference.core import FEATURE_NAMES, KEY_PREFIX, SEED_MARKER_KEY, Vector, e
 from reference.settings import RedisSettings, settings_config
 
 DEFAULT_SEED = 42
+STOP_CHECK_S = 0.05  # how soon --watch sees a stop while it sleeps between checks
 
 # Iris-like ranges (a classic four-feature space: [5.1, 3.5, 1.4, 0.2] is one of its flowers).
 FEATURE_RANGES: dict[str, tuple[float, float]] = {
@@ -78,11 +79,11 @@ def is_seeded(settings: SeedSettings) -> bool:
         client.close()
 
 
-def watch(settings: SeedSettings, stop: threading.Event, say=print) -> int:
-    """Seed whenever the marker is missing, checking every ``watch_interval_s`` until ``stop``; how many seeds ran.
-    Redis being down is waited out (the next check retries), never fatal."""
+def watch(settings: SeedSettings, stopped: Callable[[], bool], say=print) -> int:
+    """Seed whenever the marker is missing, checking every ``watch_interval_s`` until ``stopped()``; how many seeds
+    ran. Redis being down is waited out (the next check retries), never fatal."""
     seeds = 0
-    while not stop.is_set():
+    while not stopped():
         try:
             if not is_seeded(settings):
                 say(f"the store at {settings.redis_url} is unseeded: seeding it", flush=True)
@@ -92,7 +93,9 @@ def watch(settings: SeedSettings, stop: threading.Event, say=print) -> int:
         except redis.RedisError as exc:
             say(f"cannot check or seed {settings.redis_url} ({exc}); retrying in {settings.watch_interval_s}s",
                 flush=True)  # fmt: skip
-        stop.wait(settings.watch_interval_s)
+        deadline = time.monotonic() + settings.watch_interval_s
+        while not stopped() and time.monotonic() < deadline:
+            time.sleep(STOP_CHECK_S)
     return seeds
 
 
@@ -150,10 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot check {settings.redis_url}: {exc}", file=sys.stderr)
             return 1
     if args.watch:
-        stop = threading.Event()
+        # A plain flag, set by the handler: a threading.Event's lock, taken by a handler while the main thread holds
+        # it in Event.wait, deadlocks the process.
+        stop = {"requested": False}
         for sig in (signal.SIGTERM, signal.SIGINT):  # installed explicitly: SIGINT may be inherited as ignored
-            signal.signal(sig, lambda *_: stop.set())
-        watch(settings, stop)
+            signal.signal(sig, lambda *_: stop.update(requested=True))
+        watch(settings, lambda: stop["requested"])
         return 0
     started = time.perf_counter()
     try:

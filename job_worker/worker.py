@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,6 +20,8 @@ from reference.settings import ScoringSettings
 QUEUE_RETRY_S = 0.5
 # The queue counts as unreachable (readiness fails) when no read succeeded for this many read periods.
 STALE_READS = 3
+# How soon a sleeping worker sees a stop requested meanwhile.
+STOP_CHECK_S = 0.05
 
 
 def scoring_settings(worker: WorkerSettings) -> ScoringSettings:
@@ -74,7 +75,9 @@ class WorkerState:
     """What the probes report: whether the worker is stopping, and whether the queue answered lately."""
 
     def __init__(self, stale_after_s: float) -> None:
-        self._stop = threading.Event()
+        # A plain flag, not a threading.Event: the sync worker sets it from a signal handler, and an Event's lock,
+        # taken by the handler while the main thread holds it in Event.wait, deadlocks the worker for good.
+        self._stop_requested = False
         self._stale_after_s = stale_after_s
         self._last_ok: float | None = None  # not ready until the queue has answered once
         self.stop_requested_at: float | None = None
@@ -86,19 +89,21 @@ class WorkerState:
         return cls(STALE_READS * poll_s + 1.0)
 
     def request_stop(self) -> None:
-        """Take no new job from now on (a signal handler's whole work: it only sets flags)."""
+        """Take no new job from now on (a signal handler's whole work: it only sets flags, and takes no lock)."""
         if self.stop_requested_at is None:
             self.stop_requested_at = time.monotonic()
-        self._stop.set()
+        self._stop_requested = True
 
     @property
     def stopping(self) -> bool:
         """True once a stop was requested."""
-        return self._stop.is_set()
+        return self._stop_requested
 
     def wait(self, seconds: float) -> None:
-        """Sleep ``seconds``, or less if a stop is requested meanwhile."""
-        self._stop.wait(seconds)
+        """Sleep ``seconds``, or less if a stop is requested meanwhile (seen within ``STOP_CHECK_S``)."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, STOP_CHECK_S))
 
     def grace_left(self, grace_s: float) -> float:
         """Seconds left of the grace period since the stop was requested."""

@@ -211,6 +211,52 @@ def test_worker_readiness_fails_while_draining_and_when_the_queue_is_silent():
     assert 0 < state.grace_left(5.0) <= 5.0
 
 
+# The sync worker's SIGTERM handler requests the stop on the main thread, wherever that thread is: here, in the middle
+# of wait() again and again. A stop flag guarded by a lock (threading.Event) deadlocked here within a second.
+SIGNALLED_WAITS = """
+import signal, sys, time
+from job_worker.worker import WorkerState
+state = [WorkerState(5.0)]
+signal.signal(signal.SIGALRM, lambda signum, frame: state[0].request_stop())
+signal.setitimer(signal.ITIMER_REAL, 0.003, 0.003)
+end, waits, stopped = time.monotonic() + 2.0, 0, 0
+while time.monotonic() < end:
+    state[0] = WorkerState(5.0)
+    begun = time.monotonic()
+    while not state[0].stopping and time.monotonic() - begun < 1.0:
+        state[0].wait(0.0005)
+        waits += 1
+    stopped += state[0].stopping
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+print(waits, stopped)
+"""
+
+
+def test_a_stop_requested_by_a_signal_handler_in_the_middle_of_a_wait_never_deadlocks():
+    import subprocess
+    import sys
+
+    from tests.integration.harness import ROOT
+
+    done = subprocess.run([sys.executable, "-c", SIGNALLED_WAITS], cwd=ROOT, capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    waits, stopped = map(int, done.stdout.split())
+    assert waits > 1000  # the handler really ran during waits: many stops, each seen by the waiting loop
+    assert stopped > 100
+
+
+def test_a_wait_ends_early_once_a_stop_is_requested():
+    import threading
+
+    state = WorkerState(stale_after_s=3600)
+    threading.Timer(0.1, state.request_stop).start()
+    begun = time.monotonic()
+    state.wait(30.0)
+    assert state.stopping
+    assert time.monotonic() - begun < 10.0
+
+
 def test_pacing_is_due_at_once_then_once_per_interval():
     pacing = Pacing(60.0)
     assert pacing.due()
