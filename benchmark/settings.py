@@ -16,7 +16,7 @@ class BenchSettings(BaseSettings):
 
     model_config = settings_config("BENCH_")
 
-    quick: bool = Field(default=False, description="Smoke run of everything in under 3 minutes.")
+    quick: bool = Field(default=False, description="A smoke run of everything: every phase shortened (a few minutes).")
     out_dir: Path | None = Field(default=None, description="Results; default doc/results, or var/bench-quick if quick.")
     seed: int = Field(default=42, description="Seed of every random choice of the load generator.")
     entities: int = Field(default=10_000, ge=1, description="Entities the load generator picks from (seeded ids).")
@@ -49,6 +49,9 @@ class BenchSettings(BaseSettings):
     request_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of every benchmark request.")
     # The answer (make answer, make bench): capacity searches, repetitions, the time cap, the price of a vCPU-hour.
     answer_warmup_s: float = Field(default=4.0, ge=0, description="Seconds of load on a fresh stack, not recorded.")
+    answer_resolution: float = Field(
+        default=0.05, gt=0, le=1, description="Width at which a capacity search stops, relative to its lower end."
+    )
     answer_probe_s: float = Field(default=6.0, gt=0, description="Seconds recorded per probe of a capacity search.")
     answer_cpu_s: float = Field(default=8.0, gt=0, description="Seconds recorded at the common rate (CPU, latency).")
     answer_repetitions: int = Field(default=3, ge=1, description="Repetitions of every variant, interleaved.")
@@ -68,10 +71,10 @@ class BenchSettings(BaseSettings):
         if not self.quick:
             return
         quick = {
-            "response_time_s": 5, "load_s": 16, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
+            "response_time_s": 5, "load_s": 8, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
             "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "sweep_step_users": 10,
             "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40, "answer_warmup_s": 1.0, "answer_probe_s": 2.0,
-            "answer_cpu_s": 2.0, "answer_repetitions": 2, "answer_max_repetitions": 2,
+            "answer_cpu_s": 2.0, "answer_repetitions": 2, "answer_max_repetitions": 2, "answer_resolution": 0.25,
         }  # fmt: skip
         for name, value in quick.items():
             if f"BENCH_{name.upper()}" not in os.environ:

@@ -207,7 +207,7 @@ def summarise(measurements: Iterable[Measurement], variants: Sequence[VariantInf
         "slo": {
             "p99_ms": P99_LIMIT_MS,
             "failed_at_most": FAILED_LIMIT,
-            "resolution": RESOLUTION,
+            "resolution": settings.get("resolution", RESOLUTION),
             "every_answer_checked": True,
         },
         "variants": summary_variants,

@@ -244,8 +244,9 @@ class AnswerRun:
             warm(url, running, variant, self.settings, seed)
             # From its last capacity in steps of 10 %; from the floor if it met the SLO at no rate so far.
             first, growth = (seed, 1.1) if seed else (FLOOR_RPS if seed == 0 else 50.0, 2.0)
-            found, cpu_at_capacity = search(url, running, variant, self.settings, first, growth, 0.05,
-                                            self.settings.answer_probe_s, self.log)  # fmt: skip
+            found, cpu_at_capacity = search(url, running, variant, self.settings, first, growth,
+                                            self.settings.answer_resolution, self.settings.answer_probe_s,
+                                            self.log)  # fmt: skip
             common = self.common.get(group.name)
             reading: dict[str, Any] = {}
             if common:
@@ -366,6 +367,7 @@ def write_summary(run: AnswerRun, groups: Sequence[Group], ladder: Sequence[tupl
     summary = summary_of(
         run.measurements, groups, ladder, fingerprint() | {"settings": settings.model_dump(mode="json")},
         {"vcpu_hour_usd": settings.vcpu_hour_usd, "probe_s": settings.answer_probe_s, "cpu_s": settings.answer_cpu_s,
+         "resolution": settings.answer_resolution,
          "repetitions": settings.answer_repetitions, "time_cap_s": settings.answer_time_cap_s,
          "skipped_by_time_cap": run.skipped, "seconds": round(seconds), "cores": cores(),
          "load_generator": "benchmark.load.openloop, open loop (Poisson arrivals), on the same cores"},
