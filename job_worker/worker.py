@@ -75,11 +75,10 @@ class WorkerState:
     """What the probes report: whether the worker is stopping, and whether the queue answered lately."""
 
     def __init__(self, stale_after_s: float) -> None:
-        # A plain flag, not a threading.Event: the sync worker sets it from a signal handler, and an Event's lock,
-        # taken by the handler while the main thread holds it in Event.wait, deadlocks the worker for good.
-        self._stop_requested = False
         self._stale_after_s = stale_after_s
         self._last_ok: float | None = None  # not ready until the queue has answered once
+        # The stop flag is a plain attribute, not a threading.Event: the sync worker sets it from a signal handler,
+        # and an Event's lock, taken by the handler while the main thread holds it in Event.wait, deadlocks it.
         self.stop_requested_at: float | None = None
 
     @classmethod
@@ -92,17 +91,16 @@ class WorkerState:
         """Take no new job from now on (a signal handler's whole work: it only sets flags, and takes no lock)."""
         if self.stop_requested_at is None:
             self.stop_requested_at = time.monotonic()
-        self._stop_requested = True
 
     @property
     def stopping(self) -> bool:
         """True once a stop was requested."""
-        return self._stop_requested
+        return self.stop_requested_at is not None
 
     def wait(self, seconds: float) -> None:
         """Sleep ``seconds``, or less if a stop is requested meanwhile (seen within ``STOP_CHECK_S``)."""
         deadline = time.monotonic() + seconds
-        while not self._stop_requested and (left := deadline - time.monotonic()) > 0:
+        while not self.stopping and (left := deadline - time.monotonic()) > 0:
             time.sleep(min(left, STOP_CHECK_S))
 
     def grace_left(self, grace_s: float) -> float:
