@@ -30,7 +30,7 @@ class JobSettings(RedisSettings):
         86_400.0, gt=0, description="A job not finished this long after its submission is dropped."
     )
     max_attempts: int = Field(
-        3, ge=1, description="Starts of one job (retries after an outage, takeovers) before it fails."
+        3, ge=1, description="Starts of one job (retries after an outage or a degraded answer, takeovers)."
     )
     redis_timeout_s: float = Field(
         0.25, gt=0, description="Timeout of each queue command and pool wait (at most the deadline's remainder)."

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from job_queue.api import error_json
 from job_worker.settings import WorkerSettings
 from reference.api import Score
-from reference.core import ApiError
+from reference.core import ApiError, unavailable
 from reference.service import Deadline, RequestContext, readiness
 from reference.settings import ScoringSettings
 
@@ -47,7 +47,7 @@ def job_context(job_id: str, deadline_s: float) -> RequestContext:
 @dataclass(frozen=True, slots=True)
 class Ending:
     """How one run of a job ends: ``done`` with the answer's bytes, ``failed`` with the error shape's bytes, or
-    ``retry`` (an outage, and attempts are left) with the error that caused it."""
+    ``retry`` (an outage or a degraded answer, and attempts are left) with the error that caused it."""
 
     kind: Literal["done", "failed", "retry"]
     payload: bytes
@@ -57,6 +57,16 @@ class Ending:
     def done(cls, answer: Score) -> Ending:
         """The scoring answer, encoded exactly as the predict route encodes it."""
         return cls("done", answer.model_dump_json().encode())
+
+    @classmethod
+    def of_score(cls, answer: Score, attempts: int, max_attempts: int) -> Ending:
+        """The answer, unless it left a model out and attempts are left: no caller waits on a job, so it is run again
+        for the whole answer, and only its last attempt keeps a degraded one."""
+        if answer.degraded and attempts < max_attempts:
+            left_out = ", ".join(answer.degraded)
+            return cls.of_error(unavailable("model_unavailable", f"left out: {left_out}", answer.degraded),
+                                attempts, max_attempts)  # fmt: skip
+        return cls.done(answer)
 
     @classmethod
     def of_error(cls, err: ApiError, attempts: int, max_attempts: int) -> Ending:

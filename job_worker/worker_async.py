@@ -137,7 +137,8 @@ class AsyncJobWorker:
         """The job's body scored as the predict route scores it, within the scoring deadline from now."""
         try:
             body = ScoreRequest.model_validate_json(begun.body)
-            return Ending.done(await score(body, features, models, job_context(job_id, self.scoring.deadline_s)))
+            answer = await score(body, features, models, job_context(job_id, self.scoring.deadline_s))
+            return Ending.of_score(answer, begun.attempts, self.jobs.max_attempts)
         except ValidationError as exc:  # a body the route accepted always validates again: a 4xx all the same
             return Ending.of_error(request_error(exc.errors()), begun.attempts, self.jobs.max_attempts)
         except ApiError as err:

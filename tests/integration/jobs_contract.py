@@ -319,6 +319,38 @@ def test_an_outage_is_retried_until_the_attempts_run_out(job_stack, http):
     assert worker_metric(job_stack, "jobs_failed_total", error="models_unavailable") >= 1
 
 
+def test_a_degraded_answer_is_retried_and_only_the_last_attempt_keeps_it(job_stack, http):
+    job_stack.wait_drained(SETTLE_S)
+    retried_before = worker_metric(job_stack, "jobs_retried_total", error="model_unavailable")
+    model_a = job_stack.process("model_a")
+    model_a.signal(signal.SIGSTOP)  # its calls time out: every run of the job answers without it
+    try:
+        job_id = accepted(submit(http, job_stack, b'{"entity_id": "15"}'))
+        ended = wait_final(http, job_stack, [job_id])[job_id]
+    finally:
+        model_a.signal(signal.SIGCONT)
+    whole = expected("15", features_of("15"))
+    degraded = whole.model_copy(update={"score": whole.models[1].prediction, "models": whole.models[1:],
+                                        "degraded": ["model_a"]})  # fmt: skip
+    assert ended.content == done_with(job_id, degraded.model_dump_json().encode())
+    assert job_stack.redis.hget(job_stack.keys.record(job_id), "attempts") == b"3"
+    assert worker_metric(job_stack, "jobs_retried_total", error="model_unavailable") - retried_before == 2
+
+
+def test_a_model_back_before_the_last_attempt_gives_the_whole_answer(job_stack, http):
+    job_stack.wait_drained(SETTLE_S)
+    model_a = job_stack.process("model_a")
+    model_a.signal(signal.SIGSTOP)
+    try:
+        job_id = accepted(submit(http, job_stack, b'{"entity_id": "16"}'))
+        record = job_stack.keys.record(job_id)
+        wait_for(lambda: int(job_stack.redis.hget(record, "attempts") or 0) >= 2, SETTLE_S)  # the first was degraded
+    finally:
+        model_a.signal(signal.SIGCONT)
+    ended = wait_final(http, job_stack, [job_id])[job_id]
+    assert ended.content == done_with(job_id, expected_body("16"))
+
+
 def test_a_worker_killed_mid_job_is_replaced_within_the_visibility_timeout(job_stack, http):
     job_stack.wait_drained(SETTLE_S)
     job_id, victim = caught_mid_job(http, job_stack, "9", signal.SIGKILL)

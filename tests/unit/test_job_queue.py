@@ -173,6 +173,16 @@ def test_a_client_or_data_error_fails_the_job_and_an_outage_is_retried_while_att
     assert (unexpected.kind, json.loads(unexpected.payload)["error"]) == ("failed", "internal_error")
 
 
+def test_a_degraded_answer_is_retried_while_attempts_are_left_and_kept_by_the_last():
+    whole = expected("7", features_of("7"))
+    assert Ending.of_score(whole, attempts=1, max_attempts=3) == Ending.done(whole)
+    degraded = whole.model_copy(update={"models": whole.models[1:], "degraded": ["model_a"]})
+    retry = Ending.of_score(degraded, attempts=2, max_attempts=3)
+    assert (retry.kind, retry.error) == ("retry", "model_unavailable")
+    assert json.loads(retry.payload)["upstream"] == ["model_a"]
+    assert Ending.of_score(degraded, attempts=3, max_attempts=3) == Ending.done(degraded)
+
+
 def test_a_job_runs_with_its_id_as_request_id_within_the_scoring_deadline():
     ctx = job_context("0" * 32, 2.0)
     assert ctx.request_id == "0" * 32
