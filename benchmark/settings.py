@@ -21,10 +21,10 @@ class BenchSettings(BaseSettings):
     seed: int = Field(default=42, description="Seed of every random choice of the load generator.")
     entities: int = Field(default=10_000, ge=1, description="Entities the load generator picks from (seeded ids).")
     # Locust scenarios (seconds).
-    response_time_s: int = Field(default=100, ge=5, description="1 user paced at 1 request/s.")
+    response_time_s: int = Field(default=100, ge=3, description="1 user paced at 1 request/s.")
     load_s: int = Field(default=300, ge=4, description="Step ramp that finds the breaking point.")
-    max_s: int = Field(default=300, ge=5, description="Hold the breaking point.")
-    stress_s: int = Field(default=100, ge=5, description="Far beyond the breaking point.")
+    max_s: int = Field(default=300, ge=3, description="Hold the breaking point.")
+    stress_s: int = Field(default=100, ge=3, description="Far beyond the breaking point.")
     step_s: int = Field(default=15, ge=2, description="Length of one step of the ramp.")
     step_users: int = Field(default=5, ge=1, description="Users added at each step of the ramp.")
     settle_s: int = Field(default=4, ge=0, description="Seconds dropped at the start of each step (spawning).")
@@ -71,8 +71,8 @@ class BenchSettings(BaseSettings):
         if not self.quick:
             return
         quick = {
-            "response_time_s": 5, "load_s": 8, "max_s": 5, "stress_s": 5, "step_s": 4, "step_users": 10,
-            "settle_s": 1, "cpu_bound_s": 8, "cpu_bound_step_users": 2, "sweep_s": 8, "sweep_step_users": 10,
+            "response_time_s": 3, "load_s": 8, "max_s": 3, "stress_s": 3, "step_s": 4, "step_users": 10,
+            "settle_s": 1, "cpu_bound_s": 6, "cpu_bound_step_users": 2, "sweep_s": 6, "sweep_step_users": 10,
             "timeit_max_n": 3, "timeit_repeat": 2, "burst_requests": 40, "answer_warmup_s": 1.0, "answer_probe_s": 2.0,
             "answer_cpu_s": 2.0, "answer_repetitions": 2, "answer_max_repetitions": 2, "answer_resolution": 0.25,
         }  # fmt: skip
