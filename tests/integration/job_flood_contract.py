@@ -33,6 +33,7 @@ from reference.api import predict_path
 from system_launcher.net import free_ports
 from system_launcher.registry import service
 from tests.integration.harness import LAUNCHER_PORTS, Launcher, stack_env
+from tests.integration.job_stack import ROOMY_STORE_TIMEOUTS
 from tests.integration.test_supervision import MARK, marked
 
 # Setup, the flood, the drain and the stop take a few minutes on a busy 2-core machine.
@@ -120,11 +121,10 @@ def launcher(stack, tmp_path_factory):
     marked, so that none can hide once it is stopped."""
     base = tmp_path_factory.mktemp(f"flood-{stack}")
     token = uuid.uuid4().hex
-    # Timeouts roomy within the deadline, as the job suites have them: the flood shares two cores with Redis, both
-    # stacks and the load generator, and a Redis reply can miss the production 0.1 s there without the flood doing
-    # any harm the test is about.
-    budgets = {"SCORING_DEADLINE_S": str(DEADLINE_S), "SCORING_MODEL_TIMEOUT_S": str(DEADLINE_S - 0.5),
-               "SCORING_REDIS_TIMEOUT_S": "0.5", "SCORING_CONNECT_TIMEOUT_S": "0.5"}  # fmt: skip
+    # The job suites' Redis timeouts: the flood shares two cores with Redis, both stacks and the load generator, and
+    # a Redis reply can miss the production timeout there without the flood doing any harm the test is about.
+    budgets = {"SCORING_DEADLINE_S": str(DEADLINE_S), "SCORING_MODEL_TIMEOUT_S": str(DEADLINE_S - 0.5)}
+    budgets |= ROOMY_STORE_TIMEOUTS
     # Redis writes its title over its environment: it is found by its directory, named after the token.
     env = stack_env(free_ports(LAUNCHER_PORTS), base / "log", STACK_REDIS_DIR=str(base / f"redis-{token}"),
                     **budgets, **{MARK: token})  # fmt: skip

@@ -32,6 +32,8 @@ MAX_QUEUE = 120  # room for the 100-entity test at once; a full queue is quick t
 VISIBILITY_S = 2.0
 MODEL_WAIT_MS = (250, 300)  # each job runs about this long
 DEADLINE_S = 2.0  # the scoring deadline, for the predict route and for a job's run alike
+# Redis timeouts roomy within the deadline: the tests are about jobs, not about a busy machine's slow replies.
+ROOMY_STORE_TIMEOUTS = {"SCORING_REDIS_TIMEOUT_S": "0.5", "SCORING_CONNECT_TIMEOUT_S": "0.5"}
 ENTITIES = 500
 GUNICORN_WORKER = {"async": "reference.web_async.UvicornWorker", "sync": "gthread"}
 # The services as make up runs them.
@@ -106,14 +108,12 @@ class JobStack:
         self._ports = dict(zip(["redis", "model_a", "model_b", "scoring", *self.workers],
                                free_ports(4 + WORKERS), strict=True))  # fmt: skip
         self.redis_url = f"redis://127.0.0.1:{self._ports['redis']}/0"
-        # Timeouts roomy within the deadline: the tests are about jobs, not about a busy machine's slow replies.
         models = [f"http://127.0.0.1:{self._ports[m]}{predict_path(stack)}" for m in ("model_a", "model_b")]
         queue = {"REDIS_URL": self.redis_url, "JOBS_MAX_QUEUE": str(MAX_QUEUE),
                  "JOBS_VISIBILITY_TIMEOUT_S": str(VISIBILITY_S), "JOBS_REDIS_TIMEOUT_S": "1.0"}  # fmt: skip
-        self.scoring_env = queue | {
+        self.scoring_env = queue | ROOMY_STORE_TIMEOUTS | {
             "SCORING_MODEL_URLS": str(models).replace("'", '"'), "SCORING_DEADLINE_S": str(DEADLINE_S),
-            "SCORING_MODEL_TIMEOUT_S": str(DEADLINE_S - 0.5), "SCORING_REDIS_TIMEOUT_S": "0.5",
-            "SCORING_CONNECT_TIMEOUT_S": "0.5",
+            "SCORING_MODEL_TIMEOUT_S": str(DEADLINE_S - 0.5),
         }  # fmt: skip
         self.worker_env = self.scoring_env | {"WORKER_STACK": stack, "WORKER_CONCURRENCY": str(CONCURRENCY),
                                               "WORKER_POLL_S": "0.2", "WORKER_RECLAIM_INTERVAL_S": "0.2"}  # fmt: skip
