@@ -20,6 +20,8 @@ except (OSError, AttributeError):  # not Linux: no parent-death signal, the laun
 
 def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the child receive ``DEATH_SIGNAL`` when this process dies (None off Linux)."""
+    # A preexec_fn makes Popen fork() and run fork handlers: the launcher must never load gRPC, whose handlers can
+    # kill such a child before it execs (grpc/grpc#43055). tests/unit/test_launcher_policy.py holds it to that.
     if _prctl is None:
         return None
     parent = os.getpid()

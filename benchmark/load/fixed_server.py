@@ -159,8 +159,11 @@ def running_fixed_server(delay_ms: float, wrong_every: int = 0, cpu: int | None 
     """Start the server in its own process (pinned to ``cpu`` if given), wait for its port, kill it at the end."""
     argv = [sys.executable, "-m", "benchmark.load.fixed_server", "--delay-ms", str(delay_ms),
             "--wrong-every", str(wrong_every)]  # fmt: skip
-    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    if cpu is not None:
+        # Pinned from here, not by a preexec_fn: Popen returns once the child has exec'd, long before its interpreter
+        # starts a thread, and a preexec_fn in a process with gRPC loaded can kill the child (grpc/grpc#43055).
+        os.sched_setaffinity(process.pid, {cpu})
     try:
         ready, _, _ = select.select([process.stdout], [], [], 30)
         line = process.stdout.readline() if ready else ""

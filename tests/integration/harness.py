@@ -59,13 +59,6 @@ def settings_from_env(env: dict[str, str]) -> StackSettings:
     return settings_of(StackSettings, env)
 
 
-def default_signals() -> None:
-    """In a child, before it runs: SIGINT and SIGTERM do what they do by default, whatever this test inherited (a
-    suite run as a script's background job, or under nohup, ignores SIGINT, and its children would too)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 @dataclass
 class Launcher:
     """``python -m system_launcher`` (what ``make up`` runs) as a subprocess."""
@@ -82,7 +75,7 @@ class Launcher:
                  if not k.startswith(("STACK_", "SERVER_", "SCORING_", "MODEL_", "EDGE_", "REDIS_"))}  # fmt: skip
         with output.open("wb") as out:
             popen = subprocess.Popen(LAUNCHER, cwd=ROOT, env=clean | env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=default_signals)  # fmt: skip
+                                     stdin=subprocess.DEVNULL)  # fmt: skip
         launcher = cls(popen, output, settings_from_env(env), dict(env))
         deadline = time.monotonic() + timeout_s
         while READY_LINE not in launcher.text():

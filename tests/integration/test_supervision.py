@@ -31,7 +31,6 @@ from tests.integration.harness import (
     READY_LINE,
     ROOT,
     Launcher,
-    default_signals,
     stack_env,
 )
 
@@ -85,7 +84,7 @@ def _make_up(workdir: Path, token: str, job_workers: int) -> tuple[subprocess.Po
     with output.open("wb") as out:
         make = subprocess.Popen(["make", "--no-print-directory", "up"], cwd=ROOT, env=clean_env(env | {MARK: token}),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, preexec_fn=default_signals)  # fmt: skip
+                                start_new_session=True)  # fmt: skip
     return make, output
 
 
@@ -145,7 +144,7 @@ def test_sigint_sent_by_a_script_stops_make_up(tmp_path):
     # A background job of a non-interactive shell starts with SIGINT ignored.
     script = f"{' '.join(LAUNCHER)} > {output} 2>&1 & echo $!; wait"
     shell = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}),
-                             stdout=subprocess.PIPE, text=True, preexec_fn=default_signals)  # fmt: skip
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
     try:
         launcher_pid = int(shell.stdout.readline())
         wait_until(lambda: READY_LINE in output.read_text(errors="replace"), 120)
@@ -168,9 +167,7 @@ def test_sigint_sent_by_a_script_while_make_up_is_starting_stops_it(tmp_path):
     output = tmp_path / "up.out"
     # (After 0.1 s: the job has set its SIGINT to ignored and exec'd Python, which then imports for longer than that.)
     script = f"{' '.join(LAUNCHER)} > {output} 2>&1 & sleep 0.1; kill -INT $!; wait"
-    shell = subprocess.Popen(
-        ["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}), preexec_fn=default_signals
-    )
+    shell = subprocess.Popen(["bash", "-c", script], cwd=ROOT, env=clean_env(env | {MARK: token}))
     try:
         shell.wait(timeout=60)
         assert "stopped: nothing left running" in output.read_text()
@@ -366,7 +363,7 @@ def test_redis_killed_while_make_up_starts_is_restarted_and_make_up_reaches_heal
     output = tmp_path / "up.out"
     with output.open("wb") as out:
         popen = subprocess.Popen(LAUNCHER, cwd=ROOT, env=clean_env(env), stdout=out, stderr=subprocess.STDOUT,
-                                 stdin=subprocess.DEVNULL, preexec_fn=default_signals)  # fmt: skip
+                                 stdin=subprocess.DEVNULL)  # fmt: skip
     try:
         # Every process started, before the launcher saw them all healthy (the job workers are the last to start).
         wait_until(lambda: "starting sync-jobs-worker-0" in output.read_text(errors="replace"), 120)
@@ -390,7 +387,7 @@ def test_a_process_that_cannot_start_stops_make_up_naming_it(tmp_path):
     env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0", MODEL_KIND="bogus",
                     **{MARK: token})  # fmt: skip
     result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env), capture_output=True, text=True, timeout=180,
-                            preexec_fn=default_signals, check=False)  # fmt: skip
+                            check=False)  # fmt: skip
     assert result.returncode == 1
     assert "could not start: it exited with code" in result.stderr
     assert "model" in result.stderr.split("could not start")[0].splitlines()[-1]  # the process is named
@@ -402,7 +399,7 @@ def test_an_invalid_setting_stops_make_up_before_anything_starts(tmp_path):
     env = stack_env(free_ports(LAUNCHER_PORTS), tmp_path / "log", STACK_JOB_WORKERS="0", SCORING_DEADLINE_S="-1",
                     **{MARK: token})  # fmt: skip
     result = subprocess.run(LAUNCHER, cwd=ROOT, env=clean_env(env), capture_output=True, text=True, timeout=60,
-                            preexec_fn=default_signals, check=False)  # fmt: skip
+                            check=False)  # fmt: skip
     assert result.returncode == 2
     assert "invalid setting: SCORING_DEADLINE_S='-1': Input should be greater than 0" in result.stderr
     assert "Traceback" not in result.stderr

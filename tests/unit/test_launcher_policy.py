@@ -53,3 +53,14 @@ def test_the_launchers_redis_password_reaches_redis_and_every_process_that_reads
 
 def test_children_get_a_parent_death_signal_on_linux():
     assert callable(die_with_parent())
+
+
+def test_the_launcher_never_loads_grpc_whose_fork_handlers_its_preexec_fn_would_run():
+    import subprocess
+    import sys
+
+    # Everything the launcher imports, in a fresh interpreter: this test process has gRPC loaded by other tests.
+    probe = ("import sys, system_launcher.up, system_launcher.supervisor, system_launcher.registry; "
+             "print(sorted(m for m in sys.modules if m == 'grpc' or m.startswith('grpc.')))")  # fmt: skip
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert loaded.stdout.strip() == "[]"

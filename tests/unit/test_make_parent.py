@@ -12,16 +12,13 @@ import pytest
 from system_launcher.make_parent import make_dying_of
 from system_launcher.polling import wait_until
 from system_launcher.procfs import children
-from tests.integration.harness import default_signals
 
 
 @pytest.fixture
 def make_with_a_recipe(tmp_path):
     (tmp_path / "Makefile").write_text("wait:\n\texec sleep 30\n")
-    # default_signals: a suite run where SIGINT is ignored (a script's background job) would pass that on to make.
     make = subprocess.Popen(["make", "--no-print-directory", "-C", str(tmp_path), "wait"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=default_signals)  # fmt: skip
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         wait_until(lambda: children(make.pid), 10)
         yield make

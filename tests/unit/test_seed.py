@@ -35,7 +35,7 @@ def test_watch_ends_with_code_0_on_sigterm_while_it_waits_out_an_unreachable_sto
     import subprocess
     import sys
 
-    from tests.integration.harness import ROOT, default_signals
+    from tests.integration.harness import ROOT
 
     with socket.socket() as free:  # a port nothing listens on: every check fails and the watch waits it out
         free.bind(("127.0.0.1", 0))
@@ -43,7 +43,7 @@ def test_watch_ends_with_code_0_on_sigterm_while_it_waits_out_an_unreachable_sto
     env = {**os.environ, "SEED_WATCH_INTERVAL_S": "30"}
     watching = subprocess.Popen([sys.executable, "-m", "feature_store.seed", "--watch", "--redis-url",
                                  f"redis://127.0.0.1:{port}/0"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                text=True, preexec_fn=default_signals)  # fmt: skip
+                                text=True)  # fmt: skip
     try:
         assert "retrying in 30" in watching.stdout.readline()  # now in its 30-second wait
         for _ in range(20):  # a burst, as a supervisor and make forwarding the same stop would send
